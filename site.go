@@ -92,10 +92,12 @@ type Site struct {
 	ContractDownloadBytesPerSecond float64 `json:"contract_download_bytes_per_second"`
 	ContractUploadBytesPerSecond   float64 `json:"contract_upload_bytes_per_second"`
 
-	// Source cites where the site and its position come from; Synthetic
-	// marks sites invented for the demo where no real one is known.
-	Source    string `json:"source,omitempty"`
-	Synthetic bool   `json:"synthetic"`
+	// Source cites where the site and its position come from. Synthetic
+	// marks a site invented where no real one is known; LineSynthetic marks
+	// technology and contract figures that are illustrative, not sourced.
+	Source        string `json:"source,omitempty"`
+	Synthetic     bool   `json:"synthetic"`
+	LineSynthetic bool   `json:"line_synthetic"`
 }
 
 // Validate checks a site's fields.
@@ -214,6 +216,6 @@ type SiteStatus struct {
 	// Latest holds the newest result of each kind, in Kinds order.
 	Latest []Result `json:"latest"`
 	// Availability24h is the share of availability checks that passed over
-	// the last 24 hours (NaN-free: -1 when there were none).
-	Availability24h float64 `json:"availability_24h"`
+	// the last 24 hours; nil when there were none.
+	Availability24h *float64 `json:"availability_24h"`
 }
