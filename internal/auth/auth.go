@@ -1,0 +1,201 @@
+// Package auth holds the probes' bearer tokens. A token is bound to one
+// probe and the sites it may write results for. Only the SHA-256 of a token
+// is kept, in memory and in the tokens file; comparison is constant-time.
+//
+// The tokens file is JSON: a list of {"probe", "sites", "sha256", "created"}
+// entries. It is independent of the result store, so several fibremon
+// replicas writing to one InfluxDB can share it.
+package auth
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"fibremon"
+)
+
+// TokenPrefix starts every token, so leaked tokens are easy to grep for.
+const TokenPrefix = "fmp_"
+
+// Entry is one issued token as stored in the tokens file.
+type Entry struct {
+	Probe   string    `json:"probe"`
+	Sites   []string  `json:"sites"`
+	SHA256  string    `json:"sha256"`
+	Created time.Time `json:"created"`
+}
+
+// Principal is who a valid token speaks for.
+type Principal struct {
+	Probe string
+	Sites []string
+}
+
+// MaySite reports whether p may write results for site.
+func (p Principal) MaySite(site string) bool { return slices.Contains(p.Sites, site) }
+
+// Tokens is a set of issued tokens. It is safe for concurrent use.
+type Tokens struct {
+	mu      sync.RWMutex
+	entries []Entry
+	byHash  map[[32]byte]int
+}
+
+// NewTokens returns an empty set.
+func NewTokens() *Tokens { return &Tokens{byHash: map[[32]byte]int{}} }
+
+// Generate returns a new random token.
+func Generate() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// Issue creates a token for probe, bound to sites, adds it to the set and
+// returns the token in clear (the only time it is seen).
+func (t *Tokens) Issue(probe string, sites []string, now time.Time) (string, Entry, error) {
+	if !fibremon.ValidID(probe) {
+		return "", Entry{}, fibremon.FieldErrorf("probe", "invalid probe name %q", probe)
+	}
+	if len(sites) == 0 {
+		return "", Entry{}, fibremon.FieldErrorf("sites", "a token needs at least one site")
+	}
+	for _, s := range sites {
+		if !fibremon.ValidID(s) {
+			return "", Entry{}, fibremon.FieldErrorf("sites", "invalid site id %q", s)
+		}
+	}
+	tok, err := Generate()
+	if err != nil {
+		return "", Entry{}, err
+	}
+	sum := sha256.Sum256([]byte(tok))
+	e := Entry{Probe: probe, Sites: slices.Clone(sites), SHA256: hex.EncodeToString(sum[:]), Created: now.UTC()}
+	if err := t.add(e); err != nil {
+		return "", Entry{}, err
+	}
+	return tok, e, nil
+}
+
+func (t *Tokens) add(e Entry) error {
+	raw, err := hex.DecodeString(e.SHA256)
+	if err != nil || len(raw) != sha256.Size {
+		return fmt.Errorf("auth: entry for probe %q: sha256 is not 64 hex digits", e.Probe)
+	}
+	if !fibremon.ValidID(e.Probe) || len(e.Sites) == 0 {
+		return fmt.Errorf("auth: entry for probe %q: invalid probe or no sites", e.Probe)
+	}
+	var h [32]byte
+	copy(h[:], raw)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, dup := t.byHash[h]; dup {
+		return fmt.Errorf("auth: duplicate token hash for probe %q", e.Probe)
+	}
+	t.entries = append(t.entries, e)
+	t.byHash[h] = len(t.entries) - 1
+	return nil
+}
+
+// Authenticate returns the principal of token, or an Unauthorized error.
+func (t *Tokens) Authenticate(token string) (Principal, error) {
+	if !strings.HasPrefix(token, TokenPrefix) || len(token) > 256 {
+		return Principal{}, fibremon.Errorf(fibremon.Unauthorized, "unknown token")
+	}
+	sum := sha256.Sum256([]byte(token))
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	i, ok := t.byHash[sum]
+	if !ok {
+		return Principal{}, fibremon.Errorf(fibremon.Unauthorized, "unknown token")
+	}
+	e := t.entries[i]
+	want, _ := hex.DecodeString(e.SHA256)
+	if subtle.ConstantTimeCompare(sum[:], want) != 1 {
+		return Principal{}, fibremon.Errorf(fibremon.Unauthorized, "unknown token")
+	}
+	return Principal{Probe: e.Probe, Sites: slices.Clone(e.Sites)}, nil
+}
+
+// Entries returns a copy of the issued entries.
+func (t *Tokens) Entries() []Entry {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return slices.Clone(t.entries)
+}
+
+// Load reads a tokens file. A missing file gives an empty set.
+func Load(path string) (*Tokens, error) {
+	t := NewTokens()
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return t, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: read tokens %s: %w", path, err)
+	}
+	var entries []Entry
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&entries); err != nil {
+		return nil, fmt.Errorf("auth: tokens file %s: %w", path, err)
+	}
+	for _, e := range entries {
+		if err := t.add(e); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return t, nil
+}
+
+// Save writes the set to path atomically (temp file, fsync, rename), mode 0600.
+func (t *Tokens) Save(path string) error {
+	b, err := json.MarshalIndent(t.Entries(), "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tokens-*.tmp")
+	if err != nil {
+		return fmt.Errorf("auth: save tokens: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("auth: save tokens: %w", err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("auth: save tokens: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("auth: save tokens: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("auth: save tokens: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("auth: save tokens: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

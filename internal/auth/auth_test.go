@@ -1,0 +1,70 @@
+package auth
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"fibremon"
+)
+
+func TestIssueAuthenticateSaveLoad(t *testing.T) {
+	ts := NewTokens()
+	tok, e, err := ts.Issue("municipio", []string{"municipio"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(tok, TokenPrefix) || strings.Contains(e.SHA256, tok) {
+		t.Fatalf("token %q / entry %+v", tok, e)
+	}
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	if err := ts.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := loaded.Authenticate(tok)
+	if err != nil {
+		t.Fatalf("Authenticate(issued token) = %v", err)
+	}
+	if p.Probe != "municipio" || !p.MaySite("municipio") || p.MaySite("valserio") {
+		t.Fatalf("principal %+v", p)
+	}
+	for _, bad := range []string{"", "fmp_", tok + "x", tok[:len(tok)-1], "Bearer " + tok, strings.Repeat("a", 1000)} {
+		if _, err := loaded.Authenticate(bad); fibremon.KindOf(err) != fibremon.Unauthorized {
+			t.Errorf("Authenticate(%.20q) = %v; want Unauthorized", bad, err)
+		}
+	}
+}
+
+func TestIssueRejectsBadInput(t *testing.T) {
+	ts := NewTokens()
+	for _, tc := range []struct {
+		probe string
+		sites []string
+	}{{"", []string{"a"}}, {"Bad Name", []string{"a"}}, {"p", nil}, {"p", []string{"a b"}}} {
+		if _, _, err := ts.Issue(tc.probe, tc.sites, time.Now()); err == nil {
+			t.Errorf("Issue(%q, %q) succeeded; want error", tc.probe, tc.sites)
+		}
+	}
+}
+
+func TestLoadMissingAndMalformed(t *testing.T) {
+	dir := t.TempDir()
+	ts, err := Load(filepath.Join(dir, "none.json"))
+	if err != nil || len(ts.Entries()) != 0 {
+		t.Fatalf("Load(missing) = %v, %v", ts, err)
+	}
+	path := filepath.Join(dir, "bad.json")
+	for _, content := range []string{`{`, `[{"probe":"p","sites":["s"],"sha256":"zz"}]`, `[{"probe":"p","sites":["s"],"sha256":"` + strings.Repeat("0", 64) + `","extra":1}]`} {
+		if err := writeFile(path, content); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(path); err == nil {
+			t.Errorf("Load(%q) succeeded; want error", content)
+		}
+	}
+}
