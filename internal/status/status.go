@@ -165,3 +165,6 @@ func (t *Tracker) build(latest map[string][]fibremon.Result, avail map[string]fi
 	}
 	return s
 }
+
+// Statuses returns the current snapshot's sites. Callers must not modify it.
+func (t *Tracker) Statuses() []fibremon.SiteStatus { return t.Snapshot().Sites }

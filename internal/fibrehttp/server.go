@@ -1,0 +1,362 @@
+package fibrehttp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/paulmach/orb/geojson"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"fibremon"
+	"fibremon/internal/auth"
+)
+
+// ResultStore is what the API calls on the result store.
+type ResultStore interface {
+	// WriteResults stores a validated batch all-or-nothing and returns the
+	// number of results not stored before (the rest are duplicates).
+	WriteResults(ctx context.Context, rs []fibremon.Result) (int, error)
+	Results(ctx context.Context, q fibremon.Query) ([]fibremon.Result, error)
+	Ping(ctx context.Context) error
+}
+
+// Authenticator resolves a bearer token.
+type Authenticator interface {
+	Authenticate(token string) (auth.Principal, error)
+}
+
+// StatusSource gives the current site statuses and learns of new results.
+type StatusSource interface {
+	Statuses() []fibremon.SiteStatus
+	Kick()
+}
+
+// CoverageBuilder builds the coverage GeoJSON from site statuses.
+type CoverageBuilder func(statuses []fibremon.SiteStatus, now time.Time) *geojson.FeatureCollection
+
+// Deps are everything the handler needs; every field but NDT is required.
+type Deps struct {
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+	Metrics  http.Handler // serves /metrics
+	Store    ResultStore
+	Auth     Authenticator
+	Status   StatusSource
+	Coverage CoverageBuilder
+	// NDTDownload and NDTUpload serve the ndt7 endpoints; nil disables them.
+	NDTDownload, NDTUpload http.HandlerFunc
+	// Middleware wraps every route (e.g. HTTP metrics); may be nil.
+	Middleware func(http.Handler) http.Handler
+	Now        func() time.Time
+}
+
+// Server is the service's http.Handler. SetDraining makes /readyz fail so
+// load balancers stop sending traffic before shutdown.
+type Server struct {
+	http.Handler
+	d        Deps
+	logger   *slog.Logger
+	draining atomic.Bool
+	ingest   *prometheus.CounterVec
+	batches  *prometheus.CounterVec
+	writeDur prometheus.Histogram
+}
+
+// NewHandler builds the router with every route of the service.
+func NewHandler(d Deps) *Server {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &Server{
+		d:      d,
+		logger: d.Logger.With("component", "http"),
+		ingest: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fibremon_ingest_results_total",
+			Help: "Results received on POST /api/v1/results, by outcome: stored, duplicate, rejected (in a refused batch).",
+		}, []string{"outcome"}),
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fibremon_ingest_batches_total",
+			Help: "Batches received on POST /api/v1/results, by HTTP status code.",
+		}, []string{"code"}),
+		writeDur: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "fibremon_store_write_duration_seconds",
+			Help:    "Time to commit one batch of results to the store.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+	}
+	for _, o := range []string{"stored", "duplicate", "rejected"} {
+		s.ingest.WithLabelValues(o)
+	}
+	d.Registry.MustRegister(s.ingest, s.batches, s.writeDur)
+
+	r := chi.NewRouter()
+	if d.Middleware != nil {
+		r.Use(d.Middleware)
+	}
+	r.Use(middleware.Recoverer)
+	r.Get(PathHealthz, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	r.Get(PathReadyz, s.handle(s.readyz))
+	r.Method(http.MethodGet, PathMetrics, d.Metrics)
+	r.Post(PathResults, s.handle(s.postResults))
+	r.Get(PathResults, s.handle(s.getResults))
+	r.Get(PathSites, s.handle(s.getSites))
+	r.Get(PathSites+"/{id}", s.handle(s.getSite))
+	r.Get(PathCoverage, s.handle(s.getCoverage))
+	if d.NDTDownload != nil {
+		r.Get(PathDownload, d.NDTDownload)
+	}
+	if d.NDTUpload != nil {
+		r.Get(PathUpload, d.NDTUpload)
+	}
+	r.NotFound(s.handle(func(http.ResponseWriter, *http.Request) error {
+		return fibremon.Errorf(fibremon.NotFound, "no such endpoint")
+	}))
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, ErrorResponse{Error: "method " + r.Method + " not allowed"})
+	})
+	s.Handler = r
+	return s
+}
+
+// SetDraining marks the server as shutting down: /readyz answers 503.
+func (s *Server) SetDraining() { s.draining.Store(true) }
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle maps an error's kind to a status code and a JSON body. Internal
+// details are logged, never sent.
+func (s *Server) handle(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		code, body := errorResponse(err)
+		switch code {
+		case http.StatusServiceUnavailable:
+			w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSecs))
+			s.logger.Warn("request failed", "route", r.URL.Path, "err", err)
+		case http.StatusInternalServerError:
+			s.logger.Error("request failed", "route", r.URL.Path, "err", err)
+		case http.StatusUnauthorized:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="fibremon"`)
+		}
+		writeJSON(w, code, body)
+	}
+}
+
+func errorResponse(err error) (int, ErrorResponse) {
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return http.StatusRequestEntityTooLarge, ErrorResponse{Error: fmt.Sprintf("body larger than %d bytes", maxErr.Limit)}
+	}
+	var e *fibremon.Error
+	if !errors.As(err, &e) {
+		return http.StatusInternalServerError, ErrorResponse{Error: "internal error"}
+	}
+	switch e.Kind {
+	case fibremon.Invalid:
+		return http.StatusBadRequest, ErrorResponse{Error: e.Msg, Field: e.Field}
+	case fibremon.Unauthorized:
+		return http.StatusUnauthorized, ErrorResponse{Error: e.Msg}
+	case fibremon.Forbidden:
+		return http.StatusForbidden, ErrorResponse{Error: e.Msg, Field: e.Field}
+	case fibremon.NotFound:
+		return http.StatusNotFound, ErrorResponse{Error: e.Msg, Field: e.Field}
+	case fibremon.Conflict:
+		return http.StatusConflict, ErrorResponse{Error: e.Msg, Field: e.Field}
+	case fibremon.Transient:
+		return http.StatusServiceUnavailable, ErrorResponse{Error: "temporarily unavailable, retry later"}
+	}
+	return http.StatusInternalServerError, ErrorResponse{Error: "internal error"}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v) //nolint:errcheck // the client went away
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	if s.draining.Load() {
+		return fibremon.Errorf(fibremon.Transient, "shutting down")
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.d.Store.Ping(ctx); err != nil {
+		return fibremon.Errorf(fibremon.Transient, "store not ready: %w", err)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "ready\n")
+	return nil
+}
+
+// bearer extracts the token of an "Authorization: Bearer <token>" header.
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return "", false
+	}
+	return strings.TrimSpace(tok), true
+}
+
+func (s *Server) postResults(w http.ResponseWriter, r *http.Request) (err error) {
+	n := 0
+	defer func() {
+		code := http.StatusOK
+		if err != nil {
+			code, _ = errorResponse(err)
+			s.ingest.WithLabelValues("rejected").Add(float64(n))
+		}
+		s.batches.WithLabelValues(strconv.Itoa(code)).Inc()
+	}()
+	tok, ok := bearer(r)
+	if !ok {
+		return fibremon.Errorf(fibremon.Unauthorized, "missing bearer token")
+	}
+	principal, err := s.d.Auth.Authenticate(tok)
+	if err != nil {
+		return err
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return fibremon.FieldErrorf("", "Content-Type %q; want application/json", ct)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		return err
+	}
+	rs, err := DecodeResults(body, s.d.Now())
+	if err != nil {
+		return err
+	}
+	n = len(rs)
+	for i := range rs {
+		if !principal.MaySite(rs[i].SiteID) {
+			return &fibremon.Error{Kind: fibremon.Forbidden, Field: fmt.Sprintf("results[%d].site_id", i),
+				Msg: fmt.Sprintf("probe %q may not write results for site %q", principal.Probe, rs[i].SiteID)}
+		}
+		if rs[i].Probe != principal.Probe {
+			return &fibremon.Error{Kind: fibremon.Forbidden, Field: fmt.Sprintf("results[%d].probe", i),
+				Msg: fmt.Sprintf("token of probe %q used for probe %q", principal.Probe, rs[i].Probe)}
+		}
+	}
+	start := time.Now()
+	stored, err := s.d.Store.WriteResults(r.Context(), rs)
+	if err != nil {
+		if fibremon.KindOf(err) == fibremon.KindUnknown {
+			err = fibremon.Errorf(fibremon.Transient, "store: %w", err)
+		}
+		return err
+	}
+	s.writeDur.Observe(time.Since(start).Seconds())
+	s.ingest.WithLabelValues("stored").Add(float64(stored))
+	s.ingest.WithLabelValues("duplicate").Add(float64(len(rs) - stored))
+	s.d.Status.Kick()
+	s.logger.Debug("results stored", "probe", principal.Probe, "stored", stored, "duplicates", len(rs)-stored)
+	writeJSON(w, http.StatusOK, ResultsResponse{Stored: stored, Duplicates: len(rs) - stored})
+	return nil
+}
+
+// getResults serves GET /api/v1/results?site_id=&kind=&since=&until=&limit=.
+func (s *Server) getResults(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseQuery(r, s.d.Now())
+	if err != nil {
+		return err
+	}
+	rs, err := s.d.Store.Results(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	if rs == nil {
+		rs = []fibremon.Result{}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Results []fibremon.Result `json:"results"`
+	}{rs})
+	return nil
+}
+
+func parseQuery(r *http.Request, now time.Time) (fibremon.Query, error) {
+	v := r.URL.Query()
+	q := fibremon.Query{SiteID: v.Get("site_id"), Kind: fibremon.Kind(v.Get("kind")), Since: now.Add(-24 * time.Hour)}
+	if q.SiteID != "" && !fibremon.ValidID(q.SiteID) {
+		return q, fibremon.FieldErrorf("site_id", "invalid site id")
+	}
+	if q.Kind != "" && !q.Kind.Valid() {
+		return q, fibremon.FieldErrorf("kind", "unknown kind %.40q (want one of %v)", string(q.Kind), fibremon.Kinds)
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &q.Since}, {"until", &q.Until}} {
+		if s := v.Get(p.name); s != "" {
+			t, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				return q, fibremon.FieldErrorf(p.name, "not an RFC 3339 time: %.40q", s)
+			}
+			*p.dst = t
+		}
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > fibremon.DefaultQueryLimit {
+			return q, fibremon.FieldErrorf("limit", "want an integer in [1, %d]", fibremon.DefaultQueryLimit)
+		}
+		q.Limit = n
+	} else {
+		q.Limit = 1000
+	}
+	return q, nil
+}
+
+// SitesResponse is the body of GET /api/v1/sites.
+type SitesResponse struct {
+	GeneratedAt time.Time             `json:"generated_at"`
+	Sites       []fibremon.SiteStatus `json:"sites"`
+}
+
+func (s *Server) getSites(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, SitesResponse{GeneratedAt: s.d.Now().UTC(), Sites: s.d.Status.Statuses()})
+	return nil
+}
+
+func (s *Server) getSite(w http.ResponseWriter, r *http.Request) error {
+	id := chi.URLParam(r, "id")
+	for _, st := range s.d.Status.Statuses() {
+		if st.ID == id {
+			writeJSON(w, http.StatusOK, st)
+			return nil
+		}
+	}
+	return &fibremon.Error{Kind: fibremon.NotFound, Field: "id", Msg: fmt.Sprintf("no site %.80q", id)}
+}
+
+func (s *Server) getCoverage(w http.ResponseWriter, r *http.Request) error {
+	fc := s.d.Coverage(s.d.Status.Statuses(), s.d.Now())
+	b, err := fc.MarshalJSON()
+	if err != nil {
+		return fibremon.Errorf(fibremon.Internal, "coverage geojson: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/geo+json")
+	w.Header().Set("Access-Control-Allow-Origin", "*") // Grafana's Geomap fetches it from the browser
+	w.Write(b)
+	return nil
+}

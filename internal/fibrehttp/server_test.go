@@ -1,0 +1,267 @@
+package fibrehttp_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paulmach/orb/geojson"
+
+	"fibremon"
+	"fibremon/internal/auth"
+	"fibremon/internal/fibrehttp"
+	"fibremon/internal/metrics"
+	"fibremon/internal/sqlite"
+	"fibremon/internal/status"
+	"fibremon/internal/storetest"
+)
+
+type fixture struct {
+	srv    *httptest.Server
+	store  *sqlite.Store
+	token  string // probe "p-municipio", site "municipio"
+	token2 string // probe "p-valserio", site "valserio"
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "fibremon.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	tokens := auth.NewTokens()
+	tok, _, err := tokens.Issue("p-municipio", []string{"municipio"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok2, _, err := tokens.Issue("p-valserio", []string{"valserio"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.DiscardHandler)
+	reg := metrics.NewRegistry("fibremon", "test")
+	sites := []fibremon.Site{{ID: "municipio", Name: "Municipio", Kind: fibremon.SiteTownHall, Technology: fibremon.FTTH}}
+	tr := status.New(logger, reg, sites, store, status.Options{})
+	h := fibrehttp.NewHandler(fibrehttp.Deps{
+		Logger: logger, Registry: reg, Metrics: metrics.Handler(reg), Store: store, Auth: tokens, Status: tr,
+		Coverage: func([]fibremon.SiteStatus, time.Time) *geojson.FeatureCollection { return geojson.NewFeatureCollection() },
+		Middleware: metrics.NewHTTP(reg, "fibremon").Middleware,
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &fixture{srv: srv, store: store, token: tok, token2: tok2}
+}
+
+func (f *fixture) post(t *testing.T, token, body string) (int, fibrehttp.ErrorResponse) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, f.srv.URL+fibrehttp.PathResults, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var er fibrehttp.ErrorResponse
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 400 {
+		if err := json.Unmarshal(raw, &er); err != nil || er.Error == "" {
+			t.Fatalf("status %d with a body that is not a JSON error: %q", resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode, er
+}
+
+func (f *fixture) count(t *testing.T) int {
+	t.Helper()
+	n, err := f.store.Count(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func batchJSON(t *testing.T, rs ...fibremon.Result) string {
+	t.Helper()
+	b, err := json.Marshal(fibrehttp.ResultsRequest{Results: rs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func good(now time.Time) fibremon.Result {
+	r := storetest.Result("municipio", fibremon.KindLatency, now.Add(-time.Minute), true)
+	r.Probe = "p-municipio"
+	return r
+}
+
+func TestPostResultsBadInput(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	valid := batchJSON(t, good(now))
+	// a valid result followed by a bad one: nothing of the batch may be stored
+	withBad := func(edit func(m map[string]any)) string {
+		var r map[string]any
+		b, _ := json.Marshal(good(now))
+		json.Unmarshal(b, &r)
+		edit(r)
+		first, _ := json.Marshal(good(now))
+		bad, _ := json.Marshal(r)
+		return fmt.Sprintf(`{"results":[%s,%s]}`, first, bad)
+	}
+	other := good(now)
+	other.SiteID = "valserio"
+	otherProbe := good(now)
+	otherProbe.Probe = "p-valserio"
+	tests := []struct {
+		name      string
+		token     string
+		body      string
+		wantCode  int
+		wantField string
+	}{
+		{"no token", "", valid, 401, ""},
+		{"unknown token", "fmp_nope", valid, 401, ""},
+		{"other site", "TOKEN", batchJSON(t, good(now), other), 403, "results[1].site_id"},
+		{"other probe name", "TOKEN", batchJSON(t, otherProbe), 403, "results[0].probe"},
+		{"malformed json", "TOKEN", `{"results":[{"id":`, 400, ""},
+		{"not json", "TOKEN", `hello`, 400, ""},
+		{"trailing data", "TOKEN", valid + `{}`, 400, ""},
+		{"empty batch", "TOKEN", `{"results":[]}`, 400, "results"},
+		{"no results field", "TOKEN", `{}`, 400, "results"},
+		{"unknown top field", "TOKEN", `{"results":[],"x":1}`, 400, "x"},
+		{"null result", "TOKEN", `{"results":[null]}`, 400, "results[0]"},
+		{"missing uuid", "TOKEN", withBad(func(m map[string]any) { delete(m, "id") }), 400, "results[1].id"},
+		{"bad uuid", "TOKEN", withBad(func(m map[string]any) { m["id"] = "123" }), 400, "results[1].id"},
+		{"wrong type duration", "TOKEN", withBad(func(m map[string]any) { m["duration_seconds"] = "fast" }), 400, "results[1].duration_seconds"},
+		{"wrong type up", "TOKEN", withBad(func(m map[string]any) { m["up"] = 1 }), 400, "results[1].up"},
+		{"negative value", "TOKEN", withBad(func(m map[string]any) { m["values"] = map[string]any{"rtt_min_seconds": -1} }), 400, "results[1].values.rtt_min_seconds"},
+		{"NaN value", "TOKEN", strings.Replace(withBad(func(m map[string]any) { m["values"] = map[string]any{"loss_ratio": "XX"} }), `"XX"`, `NaN`, 1), 400, ""},
+		{"NaN as string", "TOKEN", withBad(func(m map[string]any) { m["values"] = map[string]any{"loss_ratio": "NaN"} }), 400, "results[1].values"},
+		{"huge number", "TOKEN", strings.Replace(withBad(func(m map[string]any) { m["duration_seconds"] = "XX" }), `"XX"`, `1e999`, 1), 400, "results[1].duration_seconds"},
+		{"loss above one", "TOKEN", withBad(func(m map[string]any) { m["values"] = map[string]any{"loss_ratio": 1.5} }), 400, "results[1].values.loss_ratio"},
+		{"unknown value", "TOKEN", withBad(func(m map[string]any) { m["values"] = map[string]any{"speed": 1} }), 400, "results[1].values.speed"},
+		{"unknown result field", "TOKEN", withBad(func(m map[string]any) { m["extra"] = true }), 400, "results[1].extra"},
+		{"unknown kind", "TOKEN", withBad(func(m map[string]any) { m["kind"] = "teleport" }), 400, "results[1].kind"},
+		{"future start", "TOKEN", withBad(func(m map[string]any) { m["start"] = now.Add(24 * time.Hour).Format(time.RFC3339) }), 400, "results[1].start"},
+		{"bad time", "TOKEN", withBad(func(m map[string]any) { m["start"] = "yesterday" }), 400, "results[1].start"},
+		{"failure without reason", "TOKEN", withBad(func(m map[string]any) { m["up"] = false; m["error"] = "" }), 400, "results[1].error"},
+		{"duplicate id in batch", "TOKEN", batchJSON(t, good(now), good(now), good(now)), 0, ""}, // fixed below
+		{"invalid utf8", "TOKEN", strings.Replace(valid, "test", "te\xffst", 1), 400, ""},
+	}
+	dup := good(now)
+	tests[len(tests)-2].body = batchJSON(t, dup, good(now), dup)
+	tests[len(tests)-2].wantCode, tests[len(tests)-2].wantField = 400, "results[2].id"
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := tc.token
+			if tok == "TOKEN" {
+				tok = f.token
+			}
+			code, er := f.post(t, tok, tc.body)
+			if code != tc.wantCode {
+				t.Fatalf("POST = %d %+v; want %d", code, er, tc.wantCode)
+			}
+			if tc.wantField != "" && !strings.HasPrefix(er.Field, tc.wantField) {
+				t.Errorf("field %q; want %q (error %q)", er.Field, tc.wantField, er.Error)
+			}
+			if n := f.count(t); n != 0 {
+				t.Fatalf("%d results stored after a refused batch; want 0", n)
+			}
+		})
+	}
+}
+
+func TestPostResultsTooLarge(t *testing.T) {
+	f := newFixture(t)
+	body := `{"results":[` + strings.Repeat(" ", fibrehttp.MaxBodyBytes) + `]}`
+	code, er := f.post(t, f.token, body)
+	if code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("POST of %d bytes = %d %+v; want 413", len(body), code, er)
+	}
+}
+
+func TestClientRoundTripIdempotent(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	batch := []fibremon.Result{good(now), good(now), good(now)}
+	c := &fibrehttp.Client{BaseURL: f.srv.URL, Token: f.token}
+	got, err := c.PostResults(t.Context(), batch)
+	if err != nil || got.Stored != 3 || got.Duplicates != 0 {
+		t.Fatalf("first post = %+v, %v; want 3 stored", got, err)
+	}
+	got, err = c.PostResults(t.Context(), batch)
+	if err != nil || got.Stored != 0 || got.Duplicates != 3 {
+		t.Fatalf("repeated post = %+v, %v; want 3 duplicates", got, err)
+	}
+	if n := f.count(t); n != 3 {
+		t.Fatalf("%d rows after a duplicate batch; want 3", n)
+	}
+	// permanent and transient refusals are told apart
+	bad := &fibrehttp.Client{BaseURL: f.srv.URL, Token: "fmp_unknown"}
+	_, err = bad.PostResults(t.Context(), batch)
+	if !fibrehttp.Permanent(err) {
+		t.Fatalf("unknown token: err %v; want permanent", err)
+	}
+	down := &fibrehttp.Client{BaseURL: "http://127.0.0.1:1", Token: f.token}
+	_, err = down.PostResults(t.Context(), batch)
+	if err == nil || fibrehttp.Permanent(err) {
+		t.Fatalf("service down: err %v; want transient", err)
+	}
+}
+
+func TestSitesAndMetricsAfterIngest(t *testing.T) {
+	f := newFixture(t)
+	c := &fibrehttp.Client{BaseURL: f.srv.URL, Token: f.token}
+	if _, err := c.PostResults(t.Context(), []fibremon.Result{good(time.Now())}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(f.srv.URL + fibrehttp.PathMetrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`fibremon_ingest_results_total{outcome="stored"} 1`, `fibremon_ingest_batches_total{code="200"} 1`,
+		`fibremon_http_requests_total{code="200",method="POST",route="/api/v1/results"} 1`} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	resp, err = http.Get(f.srv.URL + "/api/v1/results?site_id=municipio")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rr struct{ Results []fibremon.Result }
+	json.NewDecoder(resp.Body).Decode(&rr)
+	resp.Body.Close()
+	if len(rr.Results) != 1 {
+		t.Fatalf("GET results: %d; want 1", len(rr.Results))
+	}
+	for _, tc := range []struct {
+		path string
+		code int
+	}{{"/api/v1/results?kind=bogus", 400}, {"/api/v1/results?since=yesterday", 400}, {"/api/v1/results?limit=0", 400},
+		{"/api/v1/sites/nope", 404}, {"/api/v1/sites/municipio", 200}, {"/nope", 404}, {"/readyz", 200}, {"/healthz", 200}} {
+		resp, err := http.Get(f.srv.URL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.code {
+			t.Errorf("GET %s = %d; want %d", tc.path, resp.StatusCode, tc.code)
+		}
+	}
+}
