@@ -117,4 +117,3 @@ func RetryAfter(err error) time.Duration {
 	}
 	return 0
 }
-

@@ -53,7 +53,9 @@ func newFixture(t *testing.T) *fixture {
 	tr := status.New(logger, reg, sites, store, status.Options{})
 	h := fibrehttp.NewHandler(fibrehttp.Deps{
 		Logger: logger, Registry: reg, Metrics: metrics.Handler(reg), Store: store, Auth: tokens, Status: tr,
-		Coverage: func([]fibremon.SiteStatus, time.Time) *geojson.FeatureCollection { return geojson.NewFeatureCollection() },
+		Coverage: func([]fibremon.SiteStatus, time.Time) *geojson.FeatureCollection {
+			return geojson.NewFeatureCollection()
+		},
 		Middleware: metrics.NewHTTP(reg, "fibremon").Middleware,
 	})
 	srv := httptest.NewServer(h)
