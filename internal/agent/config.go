@@ -1,0 +1,443 @@
+// Package agent is the probe agent: its configuration, the scheduler that
+// runs each configured measurement on a jittered interval, and the uploader
+// that drains the on-disk spool to the central service.
+//
+// Every result is minted with its UUID when measured, written to the spool
+// (fsynced) before anything else happens to it, and deleted from the spool
+// only after the service has acknowledged it with a 2xx.
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"fibremon"
+)
+
+// Config is the probe agent's configuration file (see CONFIGURATION.md).
+type Config struct {
+	// Probe names this agent; SiteID is the site it measures.
+	Probe  string `yaml:"probe"`
+	SiteID string `yaml:"site_id"`
+
+	Service      ServiceConfig       `yaml:"service"`
+	Spool        SpoolConfig         `yaml:"spool"`
+	Web          WebConfig           `yaml:"web"`
+	Measurements []MeasurementConfig `yaml:"measurements"`
+
+	file string
+	root *yaml.Node
+}
+
+// ServiceConfig says where results go.
+type ServiceConfig struct {
+	URL            string        `yaml:"url"`
+	Token          string        `yaml:"token"`
+	TokenFile      string        `yaml:"token_file"`
+	UploadInterval time.Duration `yaml:"upload_interval"`
+	BatchSize      int           `yaml:"batch_size"`
+	Timeout        time.Duration `yaml:"timeout"`
+}
+
+// SpoolConfig bounds the on-disk queue.
+type SpoolConfig struct {
+	Dir      string        `yaml:"dir"`
+	MaxBytes int64         `yaml:"max_bytes"`
+	MaxAge   time.Duration `yaml:"max_age"`
+}
+
+// WebConfig is the agent's own HTTP endpoint (/metrics, /healthz).
+type WebConfig struct {
+	ListenAddress string `yaml:"listen_address"`
+}
+
+// MeasurementConfig is one scheduled measurement.
+type MeasurementConfig struct {
+	Name     string        `yaml:"name"`
+	Kind     fibremon.Kind `yaml:"kind"`
+	Target   string        `yaml:"target"`
+	Interval time.Duration `yaml:"interval"`
+	Timeout  time.Duration `yaml:"timeout"`
+
+	// latency
+	Method         string        `yaml:"method"`
+	Count          int           `yaml:"count"`
+	PacketInterval time.Duration `yaml:"packet_interval"`
+	// dns
+	Server string `yaml:"server"`
+	// http
+	ExpectStatus []int `yaml:"expect_status"`
+	// download, upload
+	Duration time.Duration `yaml:"duration"`
+}
+
+// Defaults.
+var (
+	DefaultService = ServiceConfig{UploadInterval: 15 * time.Second, BatchSize: 500, Timeout: 30 * time.Second}
+	DefaultSpool   = SpoolConfig{MaxBytes: 256 << 20, MaxAge: 30 * 24 * time.Hour}
+	DefaultWeb     = WebConfig{ListenAddress: "127.0.0.1:9516"}
+)
+
+// DefaultInterval and DefaultTimeout of a measurement, by kind.
+func defaultInterval(k fibremon.Kind) time.Duration {
+	switch k {
+	case fibremon.KindDownload, fibremon.KindUpload:
+		return time.Hour
+	}
+	return time.Minute
+}
+
+func defaultTimeout(k fibremon.Kind) time.Duration {
+	switch k {
+	case fibremon.KindDownload, fibremon.KindUpload:
+		return 30 * time.Second
+	case fibremon.KindLatency:
+		return 20 * time.Second
+	}
+	return 10 * time.Second
+}
+
+// ConfigError is a configuration error with its place in the file.
+type ConfigError struct {
+	File  string
+	Line  int // 0 when unknown
+	Field string
+	Msg   string
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(e.Line))
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// LoadConfig reads, strictly decodes and validates a configuration file.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return ParseConfig(path, b)
+}
+
+// ParseConfig decodes and validates data read from file (used in errors).
+// Unknown fields, wrong types and invalid values are errors naming the file,
+// the line and the field.
+func ParseConfig(file string, data []byte) (*Config, error) {
+	if len(data) > 1<<20 {
+		return nil, &ConfigError{File: file, Msg: "larger than 1 MiB"}
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, yamlError(file, err)
+	}
+	if len(root.Content) == 0 {
+		return nil, &ConfigError{File: file, Msg: "empty configuration"}
+	}
+	c := &Config{Service: DefaultService, Spool: DefaultSpool, Web: DefaultWeb, file: file, root: &root}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return nil, yamlError(file, err)
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// yamlError converts yaml's "line N: ..." messages to ConfigErrors.
+func yamlError(file string, err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		return &ConfigError{File: file, Line: lineOfMsg(te.Errors[0]), Msg: stripLine(te.Errors[0])}
+	}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	return &ConfigError{File: file, Line: lineOfMsg(msg), Msg: stripLine(msg)}
+}
+
+func lineOfMsg(msg string) int {
+	if _, rest, ok := strings.Cut(msg, "line "); ok {
+		end := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+		if end > 0 {
+			n, _ := strconv.Atoi(rest[:end])
+			return n
+		}
+	}
+	return 0
+}
+
+func stripLine(msg string) string {
+	if i := strings.Index(msg, "line "); i >= 0 {
+		rest := msg[i+5:]
+		if j := strings.Index(rest, ": "); j >= 0 {
+			return msg[:i] + rest[j+2:]
+		}
+	}
+	return msg
+}
+
+// errAt builds a ConfigError for a field path such as
+// "measurements[2].interval", finding its line in the file.
+func (c *Config) errAt(path string, format string, args ...any) error {
+	return &ConfigError{File: c.file, Line: c.lineOf(path), Field: path, Msg: fmt.Sprintf(format, args...)}
+}
+
+// lineOf walks the YAML tree along path; it returns the line of the
+// deepest node found (the field's own line when it is set, else its parent's).
+func (c *Config) lineOf(path string) int {
+	if c.root == nil || len(c.root.Content) == 0 {
+		return 0
+	}
+	n := c.root.Content[0]
+	line := n.Line
+	for _, part := range strings.Split(path, ".") {
+		name, idx := part, -1
+		if i := strings.IndexByte(part, '['); i >= 0 && strings.HasSuffix(part, "]") {
+			name = part[:i]
+			idx, _ = strconv.Atoi(part[i+1 : len(part)-1])
+		}
+		next := (*yaml.Node)(nil)
+		if n.Kind == yaml.MappingNode {
+			for j := 0; j+1 < len(n.Content); j += 2 {
+				if n.Content[j].Value == name {
+					line = n.Content[j].Line
+					next = n.Content[j+1]
+					break
+				}
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+		if idx >= 0 {
+			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
+				return line
+			}
+			n = n.Content[idx]
+			line = n.Line
+		}
+	}
+	return line
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Probe == "":
+		return c.errAt("probe", "missing")
+	case !fibremon.ValidID(c.Probe):
+		return c.errAt("probe", "%q: use lower-case letters, digits, '.', '_', '-'", c.Probe)
+	case c.SiteID == "":
+		return c.errAt("site_id", "missing")
+	case !fibremon.ValidID(c.SiteID):
+		return c.errAt("site_id", "%q: use lower-case letters, digits, '.', '_', '-'", c.SiteID)
+	}
+	if err := checkURL(c.Service.URL); err != nil {
+		return c.errAt("service.url", "%v", err)
+	}
+	if c.Service.Token != "" && c.Service.TokenFile != "" {
+		return c.errAt("service.token_file", "set token or token_file, not both")
+	}
+	if c.Service.Token == "" && c.Service.TokenFile == "" {
+		return c.errAt("service.token", "missing (or set token_file)")
+	}
+	if c.Service.UploadInterval <= 0 {
+		return c.errAt("service.upload_interval", "must be > 0")
+	}
+	if c.Service.BatchSize < 1 || c.Service.BatchSize > 5000 {
+		return c.errAt("service.batch_size", "%d out of range [1, 5000]", c.Service.BatchSize)
+	}
+	if c.Service.Timeout <= 0 {
+		return c.errAt("service.timeout", "must be > 0")
+	}
+	if c.Spool.Dir == "" {
+		return c.errAt("spool.dir", "missing")
+	}
+	if c.Spool.MaxBytes < 1<<20 {
+		return c.errAt("spool.max_bytes", "%d: at least 1 MiB (1048576)", c.Spool.MaxBytes)
+	}
+	if c.Spool.MaxAge < time.Hour {
+		return c.errAt("spool.max_age", "%v: at least 1h", c.Spool.MaxAge)
+	}
+	if len(c.Measurements) == 0 {
+		return c.errAt("measurements", "at least one measurement is needed")
+	}
+	names := map[string]int{}
+	for i := range c.Measurements {
+		m := &c.Measurements[i]
+		p := fmt.Sprintf("measurements[%d]", i)
+		if !m.Kind.Valid() {
+			return c.errAt(p+".kind", "%q: want one of %v", m.Kind, fibremon.Kinds)
+		}
+		if m.Name == "" {
+			m.Name = string(m.Kind)
+		}
+		if !fibremon.ValidID(m.Name) {
+			return c.errAt(p+".name", "%q: use lower-case letters, digits, '.', '_', '-'", m.Name)
+		}
+		if j, dup := names[m.Name]; dup {
+			return c.errAt(p+".name", "%q already names measurements[%d]", m.Name, j)
+		}
+		names[m.Name] = i
+		if m.Target == "" {
+			return c.errAt(p+".target", "missing")
+		}
+		if m.Interval == 0 {
+			m.Interval = defaultInterval(m.Kind)
+		}
+		if m.Interval < time.Second {
+			return c.errAt(p+".interval", "%v: at least 1s", m.Interval)
+		}
+		if m.Timeout == 0 {
+			m.Timeout = defaultTimeout(m.Kind)
+		}
+		if m.Timeout < 0 || m.Timeout > 5*time.Minute {
+			return c.errAt(p+".timeout", "%v out of range (0, 5m]", m.Timeout)
+		}
+		if err := m.validateKind(); err != nil {
+			var ce *ConfigError
+			if errors.As(err, &ce) {
+				return c.errAt(p+"."+ce.Field, "%s", ce.Msg)
+			}
+			return c.errAt(p, "%v", err)
+		}
+	}
+	return nil
+}
+
+func (m *MeasurementConfig) validateKind() error {
+	bad := func(field, format string, args ...any) error {
+		return &ConfigError{Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
+	only := map[string]bool{}
+	switch m.Kind {
+	case fibremon.KindDownload, fibremon.KindUpload:
+		only["duration"] = true
+		if err := checkURL(m.Target); err != nil {
+			return bad("target", "ndt7 server: %v", err)
+		}
+		if m.Duration == 0 {
+			m.Duration = 10 * time.Second
+		}
+		if m.Duration < time.Second || m.Duration > 15*time.Second {
+			return bad("duration", "%v out of range [1s, 15s] (ndt7)", m.Duration)
+		}
+		if m.Timeout < m.Duration+2*time.Second {
+			return bad("timeout", "%v must exceed duration %v by at least 2s", m.Timeout, m.Duration)
+		}
+	case fibremon.KindLatency:
+		only["method"], only["count"], only["packet_interval"] = true, true, true
+		switch m.Method {
+		case "":
+			m.Method = "auto"
+		case "auto", "icmp", "tcp":
+		default:
+			return bad("method", "%q: want auto, icmp or tcp", m.Method)
+		}
+		if m.Count == 0 {
+			m.Count = 10
+		}
+		if m.Count < 1 || m.Count > 1000 {
+			return bad("count", "%d out of range [1, 1000]", m.Count)
+		}
+		if m.PacketInterval == 0 {
+			m.PacketInterval = 200 * time.Millisecond
+		}
+		if m.PacketInterval < 10*time.Millisecond {
+			return bad("packet_interval", "%v: at least 10ms", m.PacketInterval)
+		}
+		if time.Duration(m.Count)*m.PacketInterval >= m.Timeout {
+			return bad("timeout", "%v is shorter than count × packet_interval = %v", m.Timeout, time.Duration(m.Count)*m.PacketInterval)
+		}
+	case fibremon.KindHTTP:
+		only["expect_status"] = true
+		if err := checkURL(m.Target); err != nil {
+			return bad("target", "%v", err)
+		}
+		for i, s := range m.ExpectStatus {
+			if s < 100 || s > 599 {
+				return bad(fmt.Sprintf("expect_status[%d]", i), "%d is not an HTTP status", s)
+			}
+		}
+	case fibremon.KindTCP:
+		if _, _, err := splitHostPort(m.Target); err != nil {
+			return bad("target", "%v", err)
+		}
+	case fibremon.KindDNS:
+		only["server"] = true
+		if m.Server != "" {
+			if _, _, err := splitHostPort(m.Server); err != nil {
+				return bad("server", "%v", err)
+			}
+		}
+	}
+	// options of other kinds are mistakes, not silently ignored
+	set := map[string]bool{"method": m.Method != "", "count": m.Count != 0, "packet_interval": m.PacketInterval != 0,
+		"server": m.Server != "", "expect_status": m.ExpectStatus != nil, "duration": m.Duration != 0}
+	for _, f := range []string{"method", "count", "packet_interval", "server", "expect_status", "duration"} {
+		if set[f] && !only[f] {
+			return bad(f, "not an option of kind %s", m.Kind)
+		}
+	}
+	return nil
+}
+
+func checkURL(s string) error {
+	if s == "" {
+		return errors.New("missing")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	switch u.Scheme {
+	case "http", "https", "ws", "wss":
+	default:
+		return fmt.Errorf("%q: want an http(s) or ws(s) URL", s)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q: no host", s)
+	}
+	return nil
+}
+
+func splitHostPort(s string) (string, int, error) {
+	i := strings.LastIndexByte(s, ':')
+	if i <= 0 {
+		return "", 0, fmt.Errorf("%q: want host:port", s)
+	}
+	port, err := strconv.Atoi(s[i+1:])
+	if err != nil || port < 1 || port > 65535 {
+		return "", 0, fmt.Errorf("%q: bad port", s)
+	}
+	return strings.Trim(s[:i], "[]"), port, nil
+}
+
+// Token returns the service token, reading token_file if set.
+func (c *Config) Token() (string, error) {
+	if c.Service.TokenFile == "" {
+		return c.Service.Token, nil
+	}
+	b, err := os.ReadFile(c.Service.TokenFile)
+	if err != nil {
+		return "", c.errAt("service.token_file", "%v", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
