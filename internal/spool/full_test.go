@@ -1,0 +1,94 @@
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"syscall"
+	"testing"
+
+	"fibremon"
+)
+
+// TestPutDiskFullInjected drives Put's drop-and-retry path through the write
+// hook, so that it runs everywhere; TestPutDiskFullTmpfs does the same on a
+// real, full file system.
+func TestPutDiskFullInjected(t *testing.T) {
+	tests := []struct {
+		name      string
+		preload   []int // sizes of batches queued before
+		failures  int   // how many write attempts fail
+		errno     syscall.Errno
+		wantCalls int
+		wantErr   []error // errors.Is targets; nil means success
+		wantKept  []int   // indices into preload still queued
+	}{
+		{"full once: drop oldest, retry, succeed", []int{50, 50}, 1, syscall.ENOSPC, 2, nil, []int{1}},
+		{"quota once: same", []int{50, 50}, 1, syscall.EDQUOT, 2, nil, []int{1}},
+		{"full twice: drop oldest, retry once, fail", []int{50, 50}, 2, syscall.ENOSPC, 2,
+			[]error{ErrFull, syscall.ENOSPC}, []int{1}},
+		{"full, nothing to drop: no retry", nil, 1, syscall.ENOSPC, 1,
+			[]error{ErrFull, syscall.ENOSPC}, nil},
+		{"full, small files: drop several", []int{1, 1, 1, 50}, 1, syscall.ENOSPC, 2, nil, []int{2, 3}},
+		{"I/O error: no drop, no retry", []int{50}, 1, syscall.EIO, 1, []error{syscall.EIO}, []int{0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := mustOpen(t, t.TempDir(), Options{})
+			var pre [][]fibremon.Result
+			for i, n := range tt.preload {
+				rs := makeResults(t, n, fmt.Sprintf("pre%d", i))
+				mustPut(t, q, rs)
+				pre = append(pre, rs)
+			}
+			calls := 0
+			q.write = func(f *os.File, data []byte) error {
+				calls++
+				if calls <= tt.failures {
+					f.Write(data[:len(data)/2]) // a partial temp file to clean up
+					return &os.PathError{Op: "write", Path: f.Name(), Err: tt.errno}
+				}
+				return writeSync(f, data)
+			}
+			rs := makeResults(t, 1, "new")
+			err := q.Put(rs)
+			if tt.wantErr == nil && err != nil {
+				t.Errorf("Put = %v; want nil", err)
+			}
+			for _, target := range tt.wantErr {
+				if !errors.Is(err, target) {
+					t.Errorf("Put = %v; want an error wrapping %v", err, target)
+				}
+			}
+			if tt.errno != syscall.ENOSPC && tt.errno != syscall.EDQUOT && errors.Is(err, ErrFull) {
+				t.Errorf("Put = %v; want no ErrFull for %v", err, tt.errno)
+			}
+			if calls != tt.wantCalls {
+				t.Errorf("Put made %d write attempts; want %d", calls, tt.wantCalls)
+			}
+			if tmps := namesIn(t, q.dir, tmpSuffix); len(tmps) != 0 {
+				t.Errorf("temp files left: %v", tmps)
+			}
+
+			var want []fibremon.Result
+			var wantDropped uint64
+			for i, b := range pre {
+				if slices.Contains(tt.wantKept, i) {
+					want = append(want, b...)
+				} else {
+					wantDropped += uint64(len(b))
+				}
+			}
+			if err == nil {
+				want = append(want, rs...)
+			}
+			if st := q.Len(); st.Dropped != wantDropped {
+				t.Errorf("Len().Dropped = %d; want %d", st.Dropped, wantDropped)
+			}
+			if d := diffResults(drain(t, q, 1000), want); d != "" {
+				t.Errorf("queue after Put: %s", d)
+			}
+		})
+	}
+}

@@ -1,0 +1,623 @@
+package spool
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"fibremon"
+)
+
+// Errors returned by the queue; compare with errors.Is.
+var (
+	// ErrLocked: another Queue (usually another agent process) has the
+	// directory open.
+	ErrLocked = errors.New("spool: directory locked by another queue")
+	// ErrTooLarge: a batch encodes to more than Options.MaxBytes or
+	// MaxFileSize bytes, or a file is larger than MaxFileSize.
+	ErrTooLarge = errors.New("spool: batch too large")
+	// ErrFull: the disk stayed full even after dropping the oldest files.
+	// The error also wraps the system error (syscall.ENOSPC or EDQUOT).
+	ErrFull = errors.New("spool: disk full")
+	// ErrClosed: the Queue was closed.
+	ErrClosed = errors.New("spool: closed")
+)
+
+// Defaults for the zero Options.
+const (
+	DefaultMaxBytes = 256 << 20
+	DefaultMaxAge   = 30 * 24 * time.Hour
+)
+
+// deadDirName is the subdirectory of rejected and undecodable files.
+const deadDirName = "dead"
+
+// maxReason bounds the text written to a .reason.txt file.
+const maxReason = 64 << 10
+
+// Options configure a Queue. The zero value is usable.
+type Options struct {
+	// MaxBytes bounds the total size of the queued files; the oldest files
+	// are dropped beyond it. Zero or less means DefaultMaxBytes.
+	MaxBytes int64
+	// MaxAge bounds the age of the queued files, by the time in their
+	// name; older files are dropped. Zero or less means DefaultMaxAge.
+	MaxAge time.Duration
+	// Now returns the current time; nil means time.Now. For tests.
+	Now func() time.Time
+}
+
+// Stats describe the queue at one moment.
+type Stats struct {
+	Files   int       // files queued
+	Results int       // results in them
+	Bytes   int64     // their total size
+	Oldest  time.Time // time of the oldest queued file (UTC); zero when empty
+	Dropped uint64    // results deleted unsent since Open: bounds, full disk, files deleted behind the queue's back
+	Dead    uint64    // files moved to dead/ since Open: rejected or undecodable
+}
+
+// Batch is what Peek returns: the results of one or more whole files, oldest
+// first. Pass it back to Ack or Reject unchanged.
+type Batch struct {
+	Results []fibremon.Result
+	files   []string // base names, oldest first
+}
+
+// Files returns the number of spool files b covers.
+func (b Batch) Files() int { return len(b.files) }
+
+// entry is a queued file, as remembered in memory.
+type entry struct {
+	name  string
+	t     time.Time // from the name
+	size  int64
+	count int // results, from the header
+}
+
+// Queue is a durable FIFO of result batches in one directory; see the package
+// doc for the format and the guarantees. It is safe for concurrent use by
+// multiple goroutines of one process and starts none.
+type Queue struct {
+	dir     string
+	deadDir string
+	opts    Options
+	maxFile int64
+	// write writes data to f and fsyncs it. Tests replace it to inject
+	// failures.
+	write func(f *os.File, data []byte) error
+
+	mu      sync.Mutex // guards everything below, and the directory
+	lock    *os.File   // holds the flock; nil once closed
+	entries []entry    // queued files, oldest (smallest name) first
+	bytes   int64
+	results int
+	last    time.Time // time in the newest name handed out; names strictly increase
+	dropped uint64
+	dead    uint64
+}
+
+// Open opens the spool in dir, creating dir (mode 0700) and dir/dead if need
+// be. It takes an exclusive lock on dir/lock and returns an error wrapping
+// ErrLocked if another Queue holds it. It then deletes the *.tmp files a crash
+// left behind, reads the header of every queued file to rebuild its counts
+// (moving files with a bad header to dead/), and enforces the bounds.
+// Call Close to release the lock.
+func Open(dir string, opts Options) (*Queue, error) {
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultMaxBytes
+	}
+	if opts.MaxAge <= 0 {
+		opts.MaxAge = DefaultMaxAge
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	q := &Queue{
+		dir:     dir,
+		deadDir: filepath.Join(dir, deadDirName),
+		opts:    opts,
+		maxFile: min(opts.MaxBytes, MaxFileSize),
+		write:   writeSync,
+	}
+	if err := os.MkdirAll(q.deadDir, 0o700); err != nil {
+		return nil, fmt.Errorf("spool open: %w", err)
+	}
+	lock, err := lockDir(filepath.Join(dir, "lock"))
+	if err != nil {
+		return nil, fmt.Errorf("spool open %s: %w", dir, err)
+	}
+	q.lock = lock
+	if err := q.load(); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("spool open %s: %w", dir, err)
+	}
+	return q, nil
+}
+
+// load rebuilds the in-memory state from the directory. Only Open calls it,
+// with the lock held, so no Put of this or another process is in progress and
+// every *.tmp file is stale.
+func (q *Queue) load() error {
+	des, err := os.ReadDir(q.dir) // sorted by name, so oldest first
+	if err != nil {
+		return err
+	}
+	changed := false
+	for _, de := range des {
+		name := de.Name()
+		if !de.Type().IsRegular() {
+			continue
+		}
+		if final, ok := strings.CutSuffix(name, tmpSuffix); ok {
+			if _, ok := parseName(final); !ok {
+				continue // not ours
+			}
+			if err := os.Remove(filepath.Join(q.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("remove stale %s: %w", name, err)
+			}
+			changed = true
+			continue
+		}
+		t, ok := parseName(name)
+		if !ok {
+			continue
+		}
+		size, head, err := readHead(filepath.Join(q.dir, name))
+		if err != nil {
+			return err
+		}
+		h, err := decodeHeader(head)
+		if err == nil && size > MaxFileSize {
+			err = fmt.Errorf("spool decode: %d bytes: %w", size, ErrTooLarge)
+		}
+		if err != nil {
+			if moved, err := q.deadLetter(name, fmt.Sprintf("undecodable at open: %v", err)); !moved {
+				return err
+			}
+			q.dead++
+			changed = true
+			continue
+		}
+		q.entries = append(q.entries, entry{name: name, t: t, size: size, count: h.Count})
+		q.bytes += size
+		q.results += h.Count
+	}
+	if n := len(q.entries); n > 0 {
+		q.last = q.entries[n-1].t
+	}
+	if changed {
+		if err := q.syncDirs(); err != nil {
+			return err
+		}
+	}
+	q.enforceBounds(q.opts.Now())
+	return nil
+}
+
+// readHead returns the size of the file at path and its first line (without
+// the newline), or as much of the start of the file as the header may take
+// if there is no newline in it.
+func readHead(path string) (int64, []byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, nil, err
+	}
+	buf := make([]byte, maxHeaderLine+1)
+	n, err := io.ReadFull(f, buf)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return 0, nil, err
+	}
+	buf = buf[:n]
+	line, _, ok := bytes.Cut(buf, []byte{'\n'})
+	if !ok {
+		// No header line within the limit: hand decodeHeader something
+		// it refuses with a useful message.
+		return fi.Size(), buf, nil
+	}
+	return fi.Size(), line, nil
+}
+
+// Close releases the lock. Further calls on q return ErrClosed; Close itself
+// may be called more than once.
+func (q *Queue) Close() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.lock == nil {
+		return nil
+	}
+	err := q.lock.Close()
+	q.lock = nil
+	if err != nil {
+		return fmt.Errorf("spool close: %w", err)
+	}
+	return nil
+}
+
+// Put appends rs to the queue as one file and returns once the file is
+// durable (see the package doc). An empty rs is a no-op.
+//
+// A nil error means the batch is queued; a non-nil error means it is not. If
+// the batch alone encodes to more than Options.MaxBytes (or MaxFileSize) bytes
+// the error wraps ErrTooLarge. If the disk is full, Put drops the oldest files
+// to make room and tries once more; if that fails too the error wraps ErrFull
+// and the system error. After the batch is queued, Put drops the oldest files
+// while the queue exceeds MaxBytes or holds files older than MaxAge; drops are
+// counted in Stats.Dropped and are not errors.
+func (q *Queue) Put(rs []fibremon.Result) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	data, err := encodeFile(rs)
+	if err != nil {
+		return fmt.Errorf("spool put: encode: %w", err)
+	}
+	if int64(len(data)) > q.maxFile {
+		return fmt.Errorf("spool put: %d results encode to %d bytes, limit %d: %w", len(rs), len(data), q.maxFile, ErrTooLarge)
+	}
+	id, err := uuid.NewRandom()
+	if err != nil {
+		return fmt.Errorf("spool put: %w", err)
+	}
+
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.lock == nil {
+		return ErrClosed
+	}
+	now := q.opts.Now()
+	t := now.UTC().Round(0)
+	if !t.After(q.last) {
+		t = q.last.Add(time.Nanosecond)
+	}
+	name := fileName(t, id)
+
+	err = q.writeFile(name, data)
+	if err != nil && isFull(err) && q.dropForSpace(int64(len(data))) {
+		err = q.writeFile(name, data)
+	}
+	if err != nil {
+		if isFull(err) {
+			return fmt.Errorf("spool put %s: %w: %w", name, ErrFull, err)
+		}
+		return fmt.Errorf("spool put %s: %w", name, err)
+	}
+	q.last = t
+	q.entries = append(q.entries, entry{name: name, t: t, size: int64(len(data)), count: len(rs)})
+	q.bytes += int64(len(data))
+	q.results += len(rs)
+	q.enforceBounds(now)
+	return nil
+}
+
+// writeFile writes data durably under name: temp file (O_EXCL), fsync,
+// rename, directory fsync. On error nothing is left under either name (short
+// of a crash during the cleanup).
+func (q *Queue) writeFile(name string, data []byte) error {
+	final := filepath.Join(q.dir, name)
+	tmp := final + tmpSuffix
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	err = q.write(f, data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, final)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := syncDir(q.dir); err != nil {
+		// The rename may not be durable; withdraw the file so that the
+		// error means "not queued". Should it reappear after a crash, it
+		// is complete and is sent like any other.
+		os.Remove(final)
+		return fmt.Errorf("fsync %s: %w", q.dir, err)
+	}
+	return nil
+}
+
+func writeSync(f *os.File, data []byte) error {
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// dropForSpace drops the oldest files until at least need bytes (rounded up
+// to whole 4 KiB blocks, plus one block) are freed or the queue is empty. It
+// reports whether it dropped anything.
+func (q *Queue) dropForSpace(need int64) bool {
+	const block = 4096
+	need = (need+block-1)/block*block + block
+	var freed int64
+	for freed < need && len(q.entries) > 0 {
+		size := q.entries[0].size
+		if !q.dropOldest() {
+			break
+		}
+		freed += (size + block - 1) / block * block
+	}
+	return freed > 0
+}
+
+// enforceBounds drops the oldest files while the queue exceeds MaxBytes or
+// its oldest file is older than MaxAge at now.
+func (q *Queue) enforceBounds(now time.Time) {
+	dropped := false
+	for len(q.entries) > 0 {
+		e := q.entries[0]
+		if q.bytes <= q.opts.MaxBytes && now.Sub(e.t) <= q.opts.MaxAge {
+			break
+		}
+		if !q.dropOldest() {
+			break // retried after the next Put
+		}
+		dropped = true
+	}
+	if dropped {
+		// Best effort: a dropped file that reappears after a crash is
+		// merely sent.
+		syncDir(q.dir)
+	}
+}
+
+// dropOldest deletes the oldest file and counts its results as dropped. It
+// returns false, keeping the entry, if the file could not be deleted.
+func (q *Queue) dropOldest() bool {
+	e := q.entries[0]
+	if err := os.Remove(filepath.Join(q.dir, e.name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	q.removeAt(0)
+	q.dropped += uint64(e.count)
+	return true
+}
+
+// removeAt forgets entries[i].
+func (q *Queue) removeAt(i int) {
+	e := q.entries[i]
+	q.bytes -= e.size
+	q.results -= e.count
+	q.entries = slices.Delete(q.entries, i, i+1)
+}
+
+// find returns the index of the entry named name.
+func (q *Queue) find(name string) (int, bool) {
+	return slices.BinarySearchFunc(q.entries, name, func(e entry, name string) int {
+		return strings.Compare(e.name, name)
+	})
+}
+
+// Peek returns the oldest queued results without removing them: whole files,
+// oldest first, as many as fit in maxResults results, but always at least one
+// file even if it holds more (so maxResults <= 0 means one file). It returns
+// an empty Batch (no Results) when nothing is queued. Peeking again without an
+// Ack returns the same files again.
+//
+// A file that cannot be decoded is moved to dead/ with a reason, counted in
+// Stats.Dead and skipped. A file deleted behind the queue's back is counted in
+// Stats.Dropped and skipped. Other read errors are returned, unless some
+// files were read already: then Peek returns those and the error comes back
+// at the next Peek.
+func (q *Queue) Peek(maxResults int) (Batch, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.lock == nil {
+		return Batch{}, ErrClosed
+	}
+	var b Batch
+	deadLettered := false
+	for i := 0; i < len(q.entries); {
+		e := q.entries[i]
+		if len(b.files) > 0 && len(b.Results)+e.count > maxResults {
+			break
+		}
+		data, err := q.readFile(e)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			q.removeAt(i)
+			q.dropped += uint64(e.count)
+			continue
+		case err != nil && len(b.files) > 0:
+			return b, q.syncIf(deadLettered)
+		case err != nil:
+			q.syncIf(deadLettered)
+			return Batch{}, fmt.Errorf("spool peek %s: %w", e.name, err)
+		}
+		rs, err := DecodeFile(data)
+		if err != nil {
+			// The reason file is a courtesy: a file moved without one
+			// still leaves the queue.
+			if moved, err := q.deadLetter(e.name, fmt.Sprintf("undecodable: %v", err)); !moved {
+				q.syncIf(deadLettered)
+				return b, fmt.Errorf("spool peek: %w", err)
+			}
+			q.removeAt(i)
+			q.dead++
+			deadLettered = true
+			continue
+		}
+		b.Results = append(b.Results, rs...)
+		b.files = append(b.files, e.name)
+		i++
+	}
+	return b, q.syncIf(deadLettered)
+}
+
+// syncIf fsyncs both directories if files were moved to dead/.
+func (q *Queue) syncIf(moved bool) error {
+	if !moved {
+		return nil
+	}
+	if err := q.syncDirs(); err != nil {
+		return fmt.Errorf("spool peek: %w", err)
+	}
+	return nil
+}
+
+// readFile reads a queued file, refusing to read more than MaxFileSize
+// bytes (DecodeFile then refuses the file).
+func (q *Queue) readFile(e entry) ([]byte, error) {
+	f, err := os.Open(filepath.Join(q.dir, e.name))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+}
+
+// Ack deletes the files of b, which the service has acknowledged, and fsyncs
+// the directory. Files already gone (acked, rejected or dropped before) are
+// skipped, so acking twice is harmless. Files that could not be deleted stay
+// queued and are sent again; the error says which.
+func (q *Queue) Ack(b Batch) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.lock == nil {
+		return ErrClosed
+	}
+	if len(b.files) == 0 {
+		return nil
+	}
+	var errs []error
+	for _, name := range b.files {
+		i, ok := q.find(name)
+		if !ok {
+			continue
+		}
+		if err := os.Remove(filepath.Join(q.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		q.removeAt(i)
+	}
+	if err := syncDir(q.dir); err != nil {
+		errs = append(errs, fmt.Errorf("fsync %s: %w", q.dir, err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("spool ack: %w", err)
+	}
+	return nil
+}
+
+// Reject moves the files of b to dead/, each with a .reason.txt file beside
+// it holding the time and reason, and counts them in Stats.Dead. Use it for
+// batches the service refused permanently (4xx). Files already gone are
+// skipped. A file whose reason could not be written is moved all the same
+// (so that it cannot block the queue) and the error says so.
+func (q *Queue) Reject(b Batch, reason string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.lock == nil {
+		return ErrClosed
+	}
+	if len(b.files) == 0 {
+		return nil
+	}
+	var errs []error
+	for _, name := range b.files {
+		i, ok := q.find(name)
+		if !ok {
+			continue
+		}
+		moved, err := q.deadLetter(name, reason)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if !moved {
+			continue
+		}
+		q.removeAt(i)
+		q.dead++
+	}
+	if err := q.syncDirs(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("spool reject: %w", err)
+	}
+	return nil
+}
+
+// deadLetter writes dead/name.reason.txt, fsyncs it and moves name to dead/.
+// It reports whether name left the spool directory (moved, or gone already);
+// an error with moved true concerns the reason file only. It does not touch
+// q.entries and does not fsync the directories (see syncDirs).
+func (q *Queue) deadLetter(name, reason string) (moved bool, err error) {
+	if len(reason) > maxReason {
+		reason = reason[:maxReason] + "…"
+	}
+	text := q.opts.Now().UTC().Format(time.RFC3339Nano) + " " + reason + "\n"
+	reasonErr := writeFileSync(filepath.Join(q.deadDir, name+reasonSuffix), []byte(text))
+	if err := os.Rename(filepath.Join(q.dir, name), filepath.Join(q.deadDir, name)); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return true, nil // gone already; nothing to keep
+		}
+		return false, fmt.Errorf("move %s to %s: %w", name, deadDirName, err)
+	}
+	if reasonErr != nil {
+		return true, fmt.Errorf("moved %s to %s without its reason: %w", name, deadDirName, reasonErr)
+	}
+	return true, nil
+}
+
+// syncDirs fsyncs dead/ and the spool directory, in that order, so that a
+// moved file is never lost from both.
+func (q *Queue) syncDirs() error {
+	if err := syncDir(q.deadDir); err != nil {
+		return fmt.Errorf("fsync %s: %w", q.deadDir, err)
+	}
+	if err := syncDir(q.dir); err != nil {
+		return fmt.Errorf("fsync %s: %w", q.dir, err)
+	}
+	return nil
+}
+
+func writeFileSync(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	err = writeSync(f, data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Len returns the queue's statistics. It does no I/O.
+func (q *Queue) Len() Stats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	s := Stats{
+		Files:   len(q.entries),
+		Results: q.results,
+		Bytes:   q.bytes,
+		Dropped: q.dropped,
+		Dead:    q.dead,
+	}
+	if len(q.entries) > 0 {
+		s.Oldest = q.entries[0].t
+	}
+	return s
+}
