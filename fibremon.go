@@ -53,16 +53,15 @@ type Error struct {
 	Err   error // wrapped cause, may be nil
 }
 
+// Error returns "field: msg". Msg already includes the cause's text when
+// the error was made by Errorf with %w; a bare cause is used when Msg is empty.
 func (e *Error) Error() string {
 	msg := e.Msg
+	if msg == "" && e.Err != nil {
+		msg = e.Err.Error()
+	}
 	if e.Field != "" {
 		msg = e.Field + ": " + msg
-	}
-	if e.Err != nil {
-		if msg == "" {
-			return e.Err.Error()
-		}
-		return msg + ": " + e.Err.Error()
 	}
 	return msg
 }
