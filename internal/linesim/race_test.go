@@ -1,0 +1,5 @@
+//go:build race
+
+package linesim
+
+const raceEnabled = true
