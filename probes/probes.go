@@ -1,5 +1,6 @@
 // Package probes measures a fibre line from a probe agent: one function per
-// result kind (latency, http, tcp, dns), looked up in Registry.
+// result kind (download and upload over ndt7, latency, http, tcp, dns),
+// looked up in Registry.
 //
 // Every probe makes exactly one attempt and never retries. The deadline of
 // its ctx is its timeout (DefaultTimeout when ctx has none). A probe returns
@@ -60,6 +61,9 @@ type Target struct {
 	// ExpectStatus is, for http: the accepted status codes (default
 	// 200–399).
 	ExpectStatus []int
+	// Duration is, for download and upload: how long the ndt7 test
+	// transfers (default 10 s, at most 15 s).
+	Duration time.Duration
 	// Dial dials every connection the probe makes; nil means a net.Dialer.
 	Dial DialFunc
 }
@@ -85,12 +89,14 @@ type Measurement struct {
 // probe; a down line is a Measurement with Up false and a nil error.
 type Func func(ctx context.Context, t Target, logger *slog.Logger) (Measurement, error)
 
-// Registry maps each availability kind to its probe.
+// Registry maps each result kind to its probe.
 var Registry = map[fibremon.Kind]Func{
-	fibremon.KindLatency: Latency,
-	fibremon.KindHTTP:    HTTP,
-	fibremon.KindTCP:     TCP,
-	fibremon.KindDNS:     DNS,
+	fibremon.KindDownload: Download,
+	fibremon.KindUpload:   Upload,
+	fibremon.KindLatency:  Latency,
+	fibremon.KindHTTP:     HTTP,
+	fibremon.KindTCP:      TCP,
+	fibremon.KindDNS:      DNS,
 }
 
 // Measurement methods, copied to fibremon.Result.Method.
@@ -99,6 +105,7 @@ const (
 	MethodTCPConnect = "tcp-connect"
 	MethodHTTPGet    = "http-get"
 	MethodDNSUDP     = "dns-udp"
+	MethodNDT7       = "ndt7"
 )
 
 // DefaultTimeout bounds a probe whose ctx has no deadline.

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"fibremon"
+	"fibremon/probes/ndt7"
 )
 
 var discard = slog.New(slog.DiscardHandler)
@@ -129,9 +130,6 @@ func checkResult(t *testing.T, kind fibremon.Kind, target string, m Measurement)
 
 func TestRegistry(t *testing.T) {
 	for _, k := range fibremon.Kinds {
-		if !k.Availability() {
-			continue // download and upload are added by ndt7
-		}
 		if Registry[k] == nil {
 			t.Errorf("Registry[%q] = nil; want a probe", k)
 		}
@@ -167,7 +165,21 @@ func TestMeasurementsValidate(t *testing.T) {
 	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	t.Cleanup(ok.Close)
 	dnsServer := MustDNSServer(t)
+	ndt := ndt7.NewHandler(discard, ndt7.ServerOptions{MaxDuration: time.Second})
+	mux := http.NewServeMux()
+	mux.HandleFunc(ndt7.DownloadPath, ndt.Download)
+	mux.HandleFunc(ndt7.UploadPath, ndt.Upload)
+	ndtServer := httptest.NewServer(mux)
+	t.Cleanup(ndtServer.Close)
 	targets := map[fibremon.Kind][]Target{
+		fibremon.KindDownload: {
+			{Address: ndtServer.URL, Duration: time.Second},
+			{Address: "http://" + closed, Duration: time.Second},
+		},
+		fibremon.KindUpload: {
+			{Address: ndtServer.URL, Duration: time.Second},
+			{Address: "http://" + closed, Duration: time.Second},
+		},
 		fibremon.KindLatency: {
 			{Address: ln.Addr().String(), Count: 3, Interval: 10 * time.Millisecond},
 			{Address: MustBlackHole(t), Method: "tcp", Count: 2, Interval: 10 * time.Millisecond},
@@ -192,7 +204,7 @@ func TestMeasurementsValidate(t *testing.T) {
 		for _, tg := range targets[kind] {
 			t.Run(fmt.Sprintf("%s/%s", kind, tg.Address), func(t *testing.T) {
 				tg.Kind = kind
-				m, err := probe(withTimeoutCtx(t, 2*time.Second), tg, discard)
+				m, err := probe(withTimeoutCtx(t, 5*time.Second), tg, discard)
 				if err != nil {
 					t.Fatalf("%s(%q) error = %v", kind, tg.Address, err)
 				}
@@ -210,10 +222,12 @@ func TestCancelled(t *testing.T) {
 	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	t.Cleanup(ok.Close)
 	targets := map[fibremon.Kind]Target{
-		fibremon.KindLatency: {Address: ln, Count: 2, Interval: 10 * time.Millisecond},
-		fibremon.KindHTTP:    {Address: ok.URL},
-		fibremon.KindTCP:     {Address: ln},
-		fibremon.KindDNS:     {Address: "one.fibre.test.", Server: MustDNSServer(t)},
+		fibremon.KindDownload: {Address: ok.URL},
+		fibremon.KindUpload:   {Address: ok.URL},
+		fibremon.KindLatency:  {Address: ln, Count: 2, Interval: 10 * time.Millisecond},
+		fibremon.KindHTTP:     {Address: ok.URL},
+		fibremon.KindTCP:      {Address: ln},
+		fibremon.KindDNS:      {Address: "one.fibre.test.", Server: MustDNSServer(t)},
 	}
 	for kind, probe := range Registry {
 		ctx, cancel := context.WithCancel(t.Context())

@@ -238,6 +238,15 @@ func (c *Config) lineOf(path string) int {
 	return line
 }
 
+// Validate applies defaults and checks a Config built in code; errors name
+// the field (and the line when the Config came from a file).
+func (c *Config) Validate() error {
+	if c.file == "" {
+		c.file = "config"
+	}
+	return c.validate()
+}
+
 func (c *Config) validate() error {
 	switch {
 	case c.Probe == "":

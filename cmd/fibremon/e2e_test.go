@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"fibremon"
+	"fibremon/internal/fibrehttp"
+)
+
+// buildBinaries compiles both commands once for the end-to-end tests.
+func buildBinaries(t *testing.T) (fibremonBin, probeBin string) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, c := range []string{"fibremon", "fibreprobe"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, c), "fibremon/cmd/"+c).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go build %s: %v\n%s", c, err, out)
+		}
+	}
+	return filepath.Join(dir, "fibremon"), filepath.Join(dir, "fibreprobe")
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServe starts `fibremon serve` and waits until /readyz answers.
+func startServe(t *testing.T, bin, addr, db, tokens string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--web.listen-address", addr, "--storage.path", db,
+		"--status.refresh-interval", "1s")
+	cmd.Env = append(os.Environ(), "FIBREMON_AUTH_TOKENS_FILE="+tokens) // the env mirror
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return cmd
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("fibremon serve did not become ready in 20 s")
+	return nil
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s = %d %s", url, resp.StatusCode, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+func getText(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// TestEndToEnd runs the real binaries: serve on a free port with a temp
+// database, a token issued by `fibremon token add`, a real probe measuring
+// against the service, then a SIGKILL and a restart on the same database.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries")
+	}
+	fibremonBin, probeBin := buildBinaries(t)
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	db, tokens := filepath.Join(dir, "fibremon.db"), filepath.Join(dir, "tokens.json")
+	base := "http://" + addr
+
+	out, err := exec.Command(fibremonBin, "token", "add", "--auth.tokens-file", tokens,
+		"--probe", "probe-municipio", "--site", "municipio").Output()
+	if err != nil {
+		t.Fatalf("token add: %v", err)
+	}
+	token := strings.TrimSpace(string(out))
+	if err := os.WriteFile(filepath.Join(dir, "token"), []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	serve := startServe(t, fibremonBin, addr, db, tokens)
+
+	cfg := fmt.Sprintf(`probe: probe-municipio
+site_id: municipio
+service:
+  url: %[1]s
+  token_file: %[2]s
+  upload_interval: 1s
+spool:
+  dir: %[3]s
+web:
+  listen_address: 127.0.0.1:0
+measurements:
+  - name: down
+    kind: download
+    target: %[1]s
+    duration: 2s
+    timeout: 10s
+    interval: 1h
+  - name: up
+    kind: upload
+    target: %[1]s
+    duration: 2s
+    timeout: 10s
+    interval: 1h
+  - name: rtt
+    kind: latency
+    target: %[4]s
+    method: tcp
+    count: 5
+    packet_interval: 20ms
+    interval: 2s
+  - name: web
+    kind: http
+    target: %[1]s/healthz
+    interval: 2s
+  - name: port
+    kind: tcp
+    target: %[4]s
+    interval: 2s
+`, base, filepath.Join(dir, "token"), filepath.Join(dir, "spool"), addr)
+	cfgPath := filepath.Join(dir, "probe.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	once := exec.Command(probeBin, "once", "--config.file", cfgPath, "--upload")
+	out, err = once.CombinedOutput()
+	if err != nil {
+		t.Fatalf("fibreprobe once: %v\n%s", err, out)
+	}
+	t.Logf("fibreprobe once:\n%s", out)
+	for _, want := range []string{"download", "upload", "latency", "http", "tcp", "5 results uploaded"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("fibreprobe once output lacks %q", want)
+		}
+	}
+
+	// in the store
+	var rr struct{ Results []fibremon.Result }
+	getJSON(t, base+"/api/v1/results?site_id=municipio", &rr)
+	if len(rr.Results) != 5 {
+		t.Fatalf("stored %d results; want 5", len(rr.Results))
+	}
+	var down fibremon.Result
+	for _, r := range rr.Results {
+		if !r.Up {
+			t.Errorf("result %s %s is down: %s", r.Kind, r.ID, r.Error)
+		}
+		if r.Kind == fibremon.KindDownload {
+			down = r
+		}
+	}
+	speed := down.Values[fibremon.DownloadBytesPerSecond]
+	if speed <= 0 {
+		t.Fatalf("download result has no speed: %+v", down)
+	}
+
+	// in /metrics, after the status refresh
+	var metricsText string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		metricsText = getText(t, base+"/metrics")
+		if strings.Contains(metricsText, `fibremon_site_download_bytes_per_second{site_id="municipio"}`) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, want := range []string{
+		`fibremon_site_download_bytes_per_second{site_id="municipio"}`,
+		`fibremon_site_up{site_id="municipio"} 1`,
+		`fibremon_ingest_results_total{outcome="stored"} 5`,
+		`fibremon_ndt7_tests_total{outcome="ok",test="download"} 1`,
+	} {
+		if !strings.Contains(metricsText, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
+	// in the GeoJSON
+	var fc struct {
+		Type     string
+		Features []struct {
+			Properties map[string]any
+		}
+	}
+	getJSON(t, base+fibrehttp.PathCoverage, &fc)
+	found := false
+	for _, f := range fc.Features {
+		if f.Properties["site_id"] == "municipio" {
+			found = true
+			if f.Properties["state"] != "up" || f.Properties["download_mbps"] == nil {
+				t.Errorf("municipio feature: %v", f.Properties)
+			}
+		}
+	}
+	if fc.Type != "FeatureCollection" || !found {
+		t.Fatalf("coverage GeoJSON: type %q, municipio found %v", fc.Type, found)
+	}
+
+	// SIGKILL and restart on the same database: every result is still there.
+	if err := serve.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	serve.Wait()
+	startServe(t, fibremonBin, addr, db, tokens)
+	var after struct{ Results []fibremon.Result }
+	getJSON(t, base+"/api/v1/results?site_id=municipio", &after)
+	if len(after.Results) != 5 {
+		t.Fatalf("after kill -9 and restart: %d results; want 5", len(after.Results))
+	}
+
+	// fibreprobe run: scheduled measurements reach the service through the spool.
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	runCmd := exec.CommandContext(ctx, probeBin, "run", "--config.file", cfgPath, "--log.level", "debug")
+	stderr, _ := runCmd.StderrPipe()
+	if err := runCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, bufio.NewReader(stderr))
+	deadline = time.Now().Add(50 * time.Second)
+	for time.Now().Before(deadline) {
+		var now struct{ Results []fibremon.Result }
+		getJSON(t, base+"/api/v1/results?site_id=municipio&kind=http", &now)
+		if len(now.Results) >= 3 {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	runCmd.Process.Signal(os.Interrupt)
+	if err := runCmd.Wait(); err != nil {
+		t.Errorf("fibreprobe run did not stop cleanly on SIGINT: %v", err)
+	}
+	var final struct{ Results []fibremon.Result }
+	getJSON(t, base+"/api/v1/results?site_id=municipio&kind=http", &final)
+	if len(final.Results) < 3 {
+		t.Fatalf("fibreprobe run: %d http results stored; want >= 3", len(final.Results))
+	}
+}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/paulmach/orb/geojson"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"fibremon"
+	"fibremon/data"
+	"fibremon/geo"
+	"fibremon/internal/auth"
+	"fibremon/internal/cli"
+	"fibremon/internal/fibrehttp"
+	"fibremon/internal/metrics"
+	"fibremon/internal/sqlite"
+	"fibremon/internal/status"
+	"fibremon/probes/ndt7"
+)
+
+// serveConfig is the configuration of the central service.
+type serveConfig struct {
+	listenAddress   string
+	storagePath     string
+	tokensFile      string
+	dataDir         string
+	comune          string
+	stale           time.Duration
+	refreshInterval time.Duration
+	shutdownTimeout time.Duration
+	ndt7Duration    time.Duration
+	log             logFlags
+}
+
+func (c *serveConfig) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.listenAddress, "web.listen-address", "127.0.0.1:8080", "address to serve the API, /metrics and ndt7 on")
+	fs.StringVar(&c.storagePath, "storage.path", "fibremon.db", "SQLite database file of the embedded store")
+	fs.StringVar(&c.tokensFile, "auth.tokens-file", "tokens.json", "probe tokens file, written by 'fibremon token add'")
+	fs.StringVar(&c.dataDir, "data.dir", "", "directory holding <comune>/boundary.geojson, hamlets.geojson, sites.csv (default: the embedded data set)")
+	fs.StringVar(&c.comune, "data.comune", "ripalta-cremasca", "comune directory within the data set")
+	fs.DurationVar(&c.stale, "status.stale-after", 5*time.Minute, "a site with no result for this long is silent")
+	fs.DurationVar(&c.refreshInterval, "status.refresh-interval", 15*time.Second, "how often site status is rebuilt from the store")
+	fs.DurationVar(&c.shutdownTimeout, "web.shutdown-timeout", 15*time.Second, "how long in-flight requests may finish on shutdown")
+	fs.DurationVar(&c.ndt7Duration, "ndt7.max-duration", ndt7.DefaultDuration, "how long the ndt7 server sends or receives per test (at most 15s)")
+	c.log.register(fs)
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var cfg serveConfig
+	fs := flag.NewFlagSet("fibremon serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.register(fs)
+	if err := cli.Parse(fs, args, getenv, "FIBREMON_"); err != nil {
+		return err
+	}
+	logger, err := cfg.log.logger(stderr)
+	if err != nil {
+		return err
+	}
+	tokens, err := auth.Load(cfg.tokensFile)
+	if err != nil {
+		return err
+	}
+	if len(tokens.Entries()) == 0 {
+		logger.Warn("no probe tokens: every POST /api/v1/results will be refused; issue some with 'fibremon token add'",
+			"tokens_file", cfg.tokensFile)
+	}
+	svc, err := newService(ctx, logger, cfg, tokens)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	ln, err := net.Listen("tcp", cfg.listenAddress)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	logger.Info("fibremon serving", "version", version, "address", ln.Addr().String(), "storage", cfg.storagePath,
+		"sites", len(svc.comune.Sites))
+	return svc.Serve(ctx, ln)
+}
+
+// service is the wired central service: store, status, HTTP handler.
+type service struct {
+	logger  *slog.Logger
+	cfg     serveConfig
+	store   *sqlite.Store
+	comune  *geo.Comune
+	tracker *status.Tracker
+	handler *fibrehttp.Server
+	reg     *prometheus.Registry
+}
+
+func loadComune(cfg serveConfig) (*geo.Comune, error) {
+	if cfg.dataDir == "" {
+		return geo.Load(data.FS, cfg.comune)
+	}
+	return geo.Load(os.DirFS(cfg.dataDir), cfg.comune)
+}
+
+func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, authn fibrehttp.Authenticator) (*service, error) {
+	comune, err := loadComune(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	store, err := sqlite.Open(ctx, cfg.storagePath)
+	if err != nil {
+		return nil, err
+	}
+	reg := metrics.NewRegistry("fibremon", version)
+	tracker := status.New(logger, reg, comune.Sites, store, status.Options{Stale: cfg.stale})
+	ndt := ndt7.NewHandler(logger, ndt7.ServerOptions{
+		MaxDuration: cfg.ndt7Duration,
+		OnDone:      newNDT7Metrics(reg),
+	})
+	h := fibrehttp.NewHandler(fibrehttp.Deps{
+		Logger:   logger,
+		Registry: reg,
+		Metrics:  metrics.Handler(reg),
+		Store:    store,
+		Auth:     authn,
+		Status:   tracker,
+		Coverage: func(st []fibremon.SiteStatus, now time.Time) *geojson.FeatureCollection {
+			return geo.Build(comune, st, now)
+		},
+		NDTDownload: ndt.Download,
+		NDTUpload:   ndt.Upload,
+		Middleware:  metrics.NewHTTP(reg, "fibremon").Middleware,
+	})
+	return &service{logger: logger, cfg: cfg, store: store, comune: comune, tracker: tracker, handler: h, reg: reg}, nil
+}
+
+// Serve serves on ln until ctx is done, then drains: /readyz fails first,
+// in-flight requests get cfg.shutdownTimeout to finish.
+func (s *service) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		// no WriteTimeout: ndt7 downloads stream for up to 15 s and
+		// the handlers bound their own work.
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.tracker.Run(gctx, s.cfg.refreshInterval) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		s.handler.SetDraining()
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.shutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			s.logger.Warn("shutdown: in-flight requests cut short", "err", err)
+			srv.Close()
+		}
+		return nil
+	})
+	err := g.Wait()
+	s.logger.Info("fibremon stopped")
+	return err
+}
+
+// Close closes the store.
+func (s *service) Close() error { return s.store.Close() }
+
+func newNDT7Metrics(reg prometheus.Registerer) func(ndt7.ServerStats) {
+	tests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fibremon_ndt7_tests_total",
+		Help: "ndt7 tests served, by test (download, upload) and outcome (ok, error).",
+	}, []string{"test", "outcome"})
+	bytes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fibremon_ndt7_bytes_total",
+		Help: "Payload bytes sent (download) or received (upload) by the ndt7 server.",
+	}, []string{"test"})
+	for _, t := range []string{ndt7.TestDownload, ndt7.TestUpload} {
+		tests.WithLabelValues(t, "ok")
+		tests.WithLabelValues(t, "error")
+		bytes.WithLabelValues(t)
+	}
+	reg.MustRegister(tests, bytes)
+	return func(s ndt7.ServerStats) {
+		outcome := "ok"
+		if s.Err != nil {
+			outcome = "error"
+		}
+		tests.WithLabelValues(s.Test, outcome).Inc()
+		bytes.WithLabelValues(s.Test).Add(float64(s.Bytes))
+	}
+}

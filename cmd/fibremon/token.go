@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"fibremon/internal/auth"
+	"fibremon/internal/cli"
+)
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func runToken(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "add" && args[0] != "list") {
+		fmt.Fprintln(stderr, "usage: fibremon token add --probe NAME --site ID [--site ID ...] | fibremon token list")
+		return cli.UsageError("token: want 'add' or 'list'")
+	}
+	fs := flag.NewFlagSet("fibremon token "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	tokensFile := fs.String("auth.tokens-file", "tokens.json", "probe tokens file")
+	var probe string
+	var sites stringList
+	if args[0] == "add" {
+		fs.StringVar(&probe, "probe", "", "name of the probe agent the token is for")
+		fs.Var(&sites, "site", "site the probe may write results for (repeatable)")
+	}
+	if err := cli.Parse(fs, args[1:], getenv, "FIBREMON_"); err != nil {
+		return err
+	}
+	tokens, err := auth.Load(*tokensFile)
+	if err != nil {
+		return err
+	}
+	if args[0] == "list" {
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PROBE\tSITES\tCREATED\tSHA256")
+		for _, e := range tokens.Entries() {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s…\n", e.Probe, strings.Join(e.Sites, ","), e.Created.Format(time.RFC3339), e.SHA256[:12])
+		}
+		return tw.Flush()
+	}
+	tok, _, err := tokens.Issue(probe, sites, time.Now())
+	if err != nil {
+		return cli.UsageError("token add: " + err.Error())
+	}
+	if err := tokens.Save(*tokensFile); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	fmt.Fprintf(stderr, "token for probe %q (sites %s) added to %s; it is shown only once\n", probe, sites.String(), *tokensFile)
+	return nil
+}

@@ -1,0 +1,360 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"fibremon"
+	"fibremon/internal/fibrehttp"
+	"fibremon/internal/spool"
+	"fibremon/probes"
+)
+
+// Options are the agent's dependencies.
+type Options struct {
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+	// Dial, if set, carries every connection the agent makes (measurements
+	// and uploads): the demo passes an emulated access line here.
+	Dial probes.DialFunc
+	// Token overrides the configured token (the demo issues its own).
+	Token string
+	// Splay bounds the random delay of each measurement's first run;
+	// zero means the measurement's interval.
+	Splay time.Duration
+}
+
+// Agent measures one site and forwards the results. Run it once.
+type Agent struct {
+	cfg    *Config
+	logger *slog.Logger
+	dial   probes.DialFunc
+	queue  *spool.Queue
+	client *fibrehttp.Client
+	m      *agentMetrics
+	lineMu sync.Mutex // throughput tests never overlap on one line
+	queued chan struct{}
+	splay  time.Duration
+}
+
+// New opens the spool and builds the agent.
+func New(cfg *Config, opts Options) (*Agent, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	token := opts.Token
+	if token == "" {
+		var err error
+		if token, err = cfg.Token(); err != nil {
+			return nil, err
+		}
+	}
+	q, err := spool.Open(cfg.Spool.Dir, spool.Options{MaxBytes: cfg.Spool.MaxBytes, MaxAge: cfg.Spool.MaxAge})
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	dial := opts.Dial
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 10 * time.Second}).DialContext
+	}
+	a := &Agent{
+		cfg:    cfg,
+		logger: opts.Logger.With("component", "agent", "probe", cfg.Probe),
+		dial:   dial,
+		queue:  q,
+		client: &fibrehttp.Client{
+			BaseURL: cfg.Service.URL,
+			Token:   token,
+			HTTPClient: &http.Client{
+				Timeout:   cfg.Service.Timeout,
+				Transport: &http.Transport{DialContext: dial, MaxIdleConns: 1, IdleConnTimeout: 90 * time.Second},
+			},
+			UserAgent: "fibreprobe/" + cfg.Probe,
+		},
+		queued: make(chan struct{}, 1),
+		splay:  opts.Splay,
+	}
+	if opts.Registry != nil {
+		a.m = newAgentMetrics(opts.Registry, cfg, q)
+	} else {
+		a.m = newAgentMetrics(prometheus.NewRegistry(), cfg, q)
+	}
+	return a, nil
+}
+
+// Close closes the spool. Call it after Run has returned.
+func (a *Agent) Close() error { return a.queue.Close() }
+
+// Spool returns the agent's queue statistics.
+func (a *Agent) Spool() spool.Stats { return a.queue.Len() }
+
+// Run schedules every measurement and drains the spool until ctx is done.
+//
+// Liveness: one goroutine per measurement and one uploader, all owned by
+// Run's errgroup; each returns when ctx is done, and Run waits for them.
+func (a *Agent) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, m := range a.cfg.Measurements {
+		g.Go(func() error { return a.schedule(ctx, m) })
+	}
+	g.Go(func() error { return a.upload(ctx) })
+	return g.Wait()
+}
+
+// schedule runs m at a random first moment within its interval (so a fleet
+// never synchronises), then every interval ±10 %.
+func (a *Agent) schedule(ctx context.Context, m MeasurementConfig) error {
+	splay := m.Interval
+	if a.splay > 0 && a.splay < splay {
+		splay = a.splay
+	}
+	wait := time.Duration(rand.Int64N(int64(splay)))
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		r, ok := a.Measure(ctx, m)
+		if ok && ctx.Err() == nil {
+			a.store(r)
+		}
+		wait = time.Duration(float64(m.Interval) * (0.9 + 0.2*rand.Float64()))
+	}
+}
+
+// store puts r in the spool and wakes the uploader.
+func (a *Agent) store(r fibremon.Result) {
+	if err := a.queue.Put([]fibremon.Result{r}); err != nil {
+		a.m.spoolErrors.Inc()
+		a.logger.Error("result not spooled", "result_id", r.ID, "err", err)
+		return
+	}
+	select {
+	case a.queued <- struct{}{}:
+	default:
+	}
+}
+
+// Measure makes one attempt of m and returns its result, with a UUID minted
+// now. ok is false when the probe itself is broken (misconfigured, not
+// permitted): that says nothing about the line, so no result is made; the
+// error is logged and counted.
+func (a *Agent) Measure(ctx context.Context, m MeasurementConfig) (r fibremon.Result, ok bool) {
+	fn, found := probes.Registry[m.Kind]
+	if !found {
+		a.logger.Error("no probe for kind", "kind", m.Kind)
+		return r, false
+	}
+	if m.Kind == fibremon.KindDownload || m.Kind == fibremon.KindUpload {
+		a.lineMu.Lock()
+		defer a.lineMu.Unlock()
+	}
+	r = fibremon.Result{
+		ID:     uuid.NewString(),
+		SiteID: a.cfg.SiteID,
+		Probe:  a.cfg.Probe,
+		Kind:   m.Kind,
+		Target: m.Target,
+		Start:  time.Now().UTC(),
+	}
+	mctx, cancel := context.WithTimeout(ctx, m.Timeout)
+	defer cancel()
+	meas, err := fn(mctx, probes.Target{
+		Kind: m.Kind, Address: m.Target, Server: m.Server, Method: m.Method, Count: m.Count,
+		Interval: m.PacketInterval, ExpectStatus: m.ExpectStatus, Duration: m.Duration, Dial: a.dial,
+	}, a.logger)
+	elapsed := time.Since(r.Start)
+	a.m.duration.WithLabelValues(m.Name).Observe(elapsed.Seconds())
+	if err != nil {
+		if ctx.Err() != nil { // shutting down, not a broken probe
+			return r, false
+		}
+		a.m.measurements.WithLabelValues(m.Name, "error").Inc()
+		a.logger.Error("probe failed", "measurement", m.Name, "err", err)
+		return r, false
+	}
+	r.DurationSeconds = elapsed.Seconds()
+	r.Method = meas.Method
+	r.Up = meas.Up
+	r.Values = meas.Values
+	r.Error = meas.Err
+	if !r.Up && r.Error == "" {
+		r.Error = "failed"
+	}
+	if len(r.Error) > fibremon.MaxTextLength {
+		r.Error = r.Error[:fibremon.MaxTextLength]
+	}
+	a.m.observe(m.Name, r)
+	return r, true
+}
+
+// RunOnce measures every configured measurement once, in order, and returns
+// the results without spooling them.
+func (a *Agent) RunOnce(ctx context.Context) []fibremon.Result {
+	var out []fibremon.Result
+	for _, m := range a.cfg.Measurements {
+		if r, ok := a.Measure(ctx, m); ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Enqueue spools results for upload (used by `fibreprobe once --upload`).
+func (a *Agent) Enqueue(rs []fibremon.Result) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	return a.queue.Put(rs)
+}
+
+// upload drains the spool: Peek, POST, Ack on 2xx, set aside (Reject) on a
+// permanent 4xx, back off with jitter on anything transient.
+func (a *Agent) upload(ctx context.Context) error {
+	backoff := time.Duration(0)
+	for {
+		err := a.Flush(ctx)
+		wait := a.cfg.Service.UploadInterval
+		switch {
+		case err == nil:
+			backoff = 0
+		case ctx.Err() != nil:
+			return nil
+		default:
+			backoff = nextBackoff(backoff, fibrehttp.RetryAfter(err))
+			wait = backoff
+			a.logger.Warn("upload failed; will retry", "err", err, "retry_in_seconds", wait.Seconds(),
+				"spooled_results", a.queue.Len().Results)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		case <-a.queued:
+			t.Stop()
+			if backoff > 0 { // a new result does not cut a backoff short
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(wait):
+				}
+			}
+		}
+	}
+}
+
+// nextBackoff doubles from 1 s up to 5 min, with ±20 % jitter, and never
+// waits less than the service asked for.
+func nextBackoff(prev, retryAfter time.Duration) time.Duration {
+	d := 2 * prev
+	if d < time.Second {
+		d = time.Second
+	}
+	if d > 5*time.Minute {
+		d = 5 * time.Minute
+	}
+	d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return max(d, retryAfter)
+}
+
+// Flush uploads until the spool is empty or an upload fails transiently.
+// Permanently refused batches are moved aside and counted; Flush goes on.
+func (a *Agent) Flush(ctx context.Context) error {
+	for {
+		b, err := a.queue.Peek(a.cfg.Service.BatchSize)
+		if err != nil {
+			return fmt.Errorf("spool peek: %w", err)
+		}
+		if len(b.Results) == 0 {
+			return nil
+		}
+		resp, err := a.client.PostResults(ctx, b.Results)
+		switch {
+		case err == nil:
+			if err := a.queue.Ack(b); err != nil {
+				return fmt.Errorf("spool ack: %w", err)
+			}
+			a.m.uploads.WithLabelValues("ok").Inc()
+			a.m.uploaded.Add(float64(len(b.Results)))
+			a.m.lastUpload.SetToCurrentTime()
+			a.logger.Debug("uploaded", "results", len(b.Results), "stored", resp.Stored, "duplicates", resp.Duplicates)
+		case fibrehttp.Permanent(err):
+			a.m.uploads.WithLabelValues("rejected").Inc()
+			a.logger.Error("service refused a batch; moved to the spool's dead letters", "results", len(b.Results), "err", err)
+			if rerr := a.queue.Reject(b, err.Error()); rerr != nil {
+				return errors.Join(err, rerr)
+			}
+		default:
+			a.m.uploads.WithLabelValues("failed").Inc()
+			return err
+		}
+	}
+}
+
+// Summary renders results as a table for people.
+func Summary(rs []fibremon.Result) string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tMETHOD\tTARGET\tTOOK\tSTATE\tRESULT")
+	for _, r := range rs {
+		state := "up"
+		if !r.Up {
+			state = "DOWN"
+		}
+		took := time.Duration(r.DurationSeconds * float64(time.Second)).Round(100 * time.Microsecond)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\n", r.Kind, r.Method, r.Target, took, state, detail(r))
+	}
+	tw.Flush()
+	return b.String()
+}
+
+func detail(r fibremon.Result) string {
+	if !r.Up {
+		return r.Error
+	}
+	var parts []string
+	v := r.Values
+	if x, ok := v[fibremon.DownloadBytesPerSecond]; ok {
+		parts = append(parts, fmt.Sprintf("download %.1f Mbit/s", fibremon.ToMbitPerSecond(x)))
+	}
+	if x, ok := v[fibremon.UploadBytesPerSecond]; ok {
+		parts = append(parts, fmt.Sprintf("upload %.1f Mbit/s", fibremon.ToMbitPerSecond(x)))
+	}
+	if x, ok := v[fibremon.MinRTTSeconds]; ok {
+		parts = append(parts, fmt.Sprintf("rtt min %.2f ms", x*1000))
+	}
+	if x, ok := v[fibremon.AvgRTTSeconds]; ok {
+		parts = append(parts, fmt.Sprintf("avg %.2f ms", x*1000))
+	}
+	if x, ok := v[fibremon.JitterSeconds]; ok {
+		parts = append(parts, fmt.Sprintf("jitter %.2f ms", x*1000))
+	}
+	if x, ok := v[fibremon.LossRatio]; ok {
+		parts = append(parts, fmt.Sprintf("loss %.1f %%", x*100))
+	}
+	if x, ok := v[fibremon.HTTPStatusCode]; ok {
+		parts = append(parts, fmt.Sprintf("HTTP %d", int(x)))
+	}
+	if x, ok := v[fibremon.DNSAnswers]; ok {
+		parts = append(parts, fmt.Sprintf("%d answers", int(x)))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,569 @@
+package ndt7
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// DefaultStallTimeout is the default [Client.StallTimeout].
+const DefaultStallTimeout = 7 * time.Second
+
+// defaultUserAgent identifies the client when Client.UserAgent is empty.
+const defaultUserAgent = "fibremon-ndt7"
+
+// Client runs ndt7 tests. The zero value is ready to use. A Client is safe
+// for concurrent use as long as its fields are not modified; each test uses
+// its own connection.
+//
+// A test needs about Duration plus the handshake plus up to two seconds for
+// the closing handshake; give ctx a deadline with room for that. No call
+// outlives ctx, and nothing started by a call outlives the call.
+type Client struct {
+	// Dial, if set, opens the TCP connection (e.g. through an emulated
+	// line). TLS, for wss and https URLs, is layered on top by the client.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// Duration is how long the client transfers. Zero means
+	// DefaultDuration; values above MaxDuration are lowered to it. The
+	// server may end the test earlier.
+	Duration time.Duration
+
+	// UserAgent is sent in the upgrade request; empty means
+	// "fibremon-ndt7".
+	UserAgent string
+
+	// TLSConfig is used for wss and https URLs; nil means the defaults.
+	TLSConfig *tls.Config
+
+	// StallTimeout bounds the handshake and each read (download) or write
+	// (upload): no progress for that long fails the test with ErrStalled.
+	// Zero means DefaultStallTimeout.
+	StallTimeout time.Duration
+}
+
+// Summary is the result of one test.
+type Summary struct {
+	Test string // TestDownload or TestUpload
+
+	// BytesPerSecond is Bytes / Elapsed.
+	BytesPerSecond float64
+	// Bytes is the byte count behind BytesPerSecond: for a download, the
+	// message payload bytes the client received; for an upload, the bytes
+	// the server says it received (TCPInfo.BytesReceived, TCP level, when
+	// the server reports TCP_INFO; AppInfo.NumBytes otherwise).
+	Bytes int64
+	// Elapsed is the time behind BytesPerSecond: for a download, from the
+	// upgrade to the last message received; for an upload, the server's
+	// ElapsedTime of the measurement Bytes comes from.
+	Elapsed time.Duration
+
+	// ClientBytes is the message payload the client itself received
+	// (download, equal to Bytes) or sent (upload).
+	ClientBytes int64
+
+	// MinRTT is the kernel's minimum RTT of the connection, from the
+	// sender's socket: the server's TCPInfo for a download, the client's own
+	// socket for an upload (the server's TCPInfo if that is unavailable).
+	// Zero if unknown.
+	MinRTT time.Duration
+	// RetransmissionRatio is BytesRetrans / BytesSent of the sender's
+	// socket, as for MinRTT; -1 if unknown.
+	RetransmissionRatio float64
+
+	// ServerUUID is the UUID from the server's ConnectionInfo, if any.
+	ServerUUID string
+	// LastServer is the last measurement the server sent, if any.
+	LastServer *Measurement
+}
+
+func (c *Client) duration() time.Duration {
+	if c.Duration <= 0 {
+		return DefaultDuration
+	}
+	return min(c.Duration, MaxDuration)
+}
+
+func (c *Client) stallTimeout() time.Duration {
+	if c.StallTimeout <= 0 {
+		return DefaultStallTimeout
+	}
+	return c.StallTimeout
+}
+
+// Download runs a download test against serviceURL, the server's base URL
+// (ws, wss, http or https; DownloadPath is appended).
+func (c *Client) Download(ctx context.Context, serviceURL string) (Summary, error) {
+	return c.run(ctx, serviceURL, TestDownload)
+}
+
+// Upload runs an upload test against serviceURL, the server's base URL
+// (ws, wss, http or https; UploadPath is appended).
+func (c *Client) Upload(ctx context.Context, serviceURL string) (Summary, error) {
+	return c.run(ctx, serviceURL, TestUpload)
+}
+
+func (c *Client) run(ctx context.Context, serviceURL, test string) (Summary, error) {
+	if err := ctx.Err(); err != nil {
+		return Summary{}, fmt.Errorf("ndt7 %s: %w", test, err)
+	}
+	path, writeBuffer := DownloadPath, 0
+	if test == TestUpload {
+		// Room for a whole message, so that each one is a single frame
+		// and a control frame can never split it.
+		path, writeBuffer = UploadPath, MaxMessageSize
+	}
+	conn, err := c.dial(ctx, serviceURL, path, writeBuffer)
+	if err != nil {
+		return Summary{}, fmt.Errorf("ndt7 %s: %w", test, ctxErr(ctx, err))
+	}
+	defer conn.Close()
+	stopWatching := closeOnDone(ctx, conn.NetConn())
+	defer stopWatching()
+	var sum Summary
+	if test == TestDownload {
+		sum, err = c.download(ctx, conn)
+	} else {
+		sum, err = c.upload(ctx, conn)
+	}
+	if err != nil {
+		return Summary{}, fmt.Errorf("ndt7 %s: %w", test, ctxErr(ctx, err))
+	}
+	return sum, nil
+}
+
+// ctxErr returns ctx's error if ctx is done or past its deadline (a
+// deadline expiry may be seen by I/O a moment before ctx), else err.
+func ctxErr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return err
+}
+
+// dial performs the WebSocket handshake and checks the subprotocol.
+func (c *Client) dial(ctx context.Context, serviceURL, path string, writeBuffer int) (*websocket.Conn, error) {
+	u, err := url.Parse(serviceURL)
+	if err != nil {
+		return nil, fmt.Errorf("service URL: %w", err)
+	}
+	switch u.Scheme {
+	case "ws", "wss":
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	default:
+		return nil, fmt.Errorf("service URL %q: scheme must be ws, wss, http or https", serviceURL)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("service URL %q: no host", serviceURL)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + path
+	u.RawPath = ""
+	u.Fragment = ""
+	d := websocket.Dialer{
+		NetDialContext:   c.Dial,
+		TLSClientConfig:  c.TLSConfig,
+		Subprotocols:     []string{SubProtocol},
+		HandshakeTimeout: c.stallTimeout(),
+		ReadBufferSize:   64 << 10,
+		WriteBufferSize:  writeBuffer,
+	}
+	ua := c.UserAgent
+	if ua == "" {
+		ua = defaultUserAgent
+	}
+	conn, resp, err := d.DialContext(ctx, u.String(), http.Header{"User-Agent": {ua}})
+	if err != nil {
+		if resp != nil {
+			resp.Body.Close()
+			return nil, fmt.Errorf("%w: %s: HTTP %s", ErrHandshake, u.Redacted(), resp.Status)
+		}
+		return nil, fmt.Errorf("%w: %s: %w", ErrHandshake, u.Redacted(), err)
+	}
+	if got := conn.Subprotocol(); got != SubProtocol {
+		conn.Close()
+		return nil, fmt.Errorf("%w (got %q)", ErrSubprotocol, got)
+	}
+	conn.SetReadLimit(readLimit)
+	return conn, nil
+}
+
+// closeOnDone closes c when ctx is done, which aborts any blocked I/O. The
+// returned function stops watching and waits for a close in progress.
+//
+// Liveness: context.AfterFunc starts a goroutine only when ctx ends before
+// stop is called; it closes c and returns, and stop waits for it.
+func closeOnDone(ctx context.Context, c io.Closer) (stop func()) {
+	done := make(chan struct{})
+	unregister := context.AfterFunc(ctx, func() {
+		defer close(done)
+		c.Close()
+	})
+	return func() {
+		if !unregister() {
+			<-done
+		}
+	}
+}
+
+// closeTimer sends a close frame once the test duration has elapsed.
+type closeTimer struct {
+	t     *time.Timer
+	fired chan struct{}
+	mu    sync.Mutex
+	due   bool // the duration has elapsed
+}
+
+// startCloseTimer starts a closing handshake on conn after d.
+//
+// Liveness: the timer's goroutine runs once; its WriteControl is bounded
+// by a closeGrace deadline. stop waits for it if it has started.
+func startCloseTimer(conn *websocket.Conn, d time.Duration) *closeTimer {
+	ct := &closeTimer{fired: make(chan struct{})}
+	ct.t = time.AfterFunc(d, func() {
+		defer close(ct.fired)
+		ct.mu.Lock()
+		ct.due = true
+		ct.mu.Unlock()
+		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+		conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
+	})
+	return ct
+}
+
+func (ct *closeTimer) elapsed() bool {
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
+	return ct.due
+}
+
+func (ct *closeTimer) stop() {
+	if !ct.t.Stop() {
+		<-ct.fired
+	}
+}
+
+// download reads until the server closes, or until the duration elapsed
+// and the closing handshake completed.
+func (c *Client) download(ctx context.Context, conn *websocket.Conn) (Summary, error) {
+	stall := c.stallTimeout()
+	start := time.Now()
+	hard := start.Add(c.duration() + closeGrace)
+	if dl, ok := ctx.Deadline(); ok {
+		hard = earliest(hard, dl)
+	}
+	ct := startCloseTimer(conn, c.duration())
+	defer ct.stop()
+
+	var received, binary int64 // all payload bytes; binary ones only
+	var lastM *Measurement
+	var serverUUID string
+	last := start
+	buf := make([]byte, 64<<10)
+	var rerr error
+	for rerr == nil {
+		conn.SetReadDeadline(earliest(time.Now().Add(stall), hard))
+		var typ int
+		var rd io.Reader
+		typ, rd, rerr = conn.NextReader()
+		if rerr != nil {
+			break
+		}
+		var n int64
+		switch typ {
+		case websocket.BinaryMessage:
+			n, rerr = discard(rd, buf)
+			binary += n
+		case websocket.TextMessage:
+			var b []byte
+			b, rerr = io.ReadAll(rd)
+			n = int64(len(b))
+			if rerr == nil {
+				m, err := parseMeasurement(b)
+				if err != nil {
+					closeWith(conn, websocket.CloseInvalidFramePayloadData, "malformed measurement")
+					return Summary{}, err
+				}
+				lastM = m
+				if serverUUID == "" && m.ConnectionInfo != nil {
+					serverUUID = m.ConnectionInfo.UUID
+				}
+			}
+		}
+		received += n
+		if n > 0 {
+			last = time.Now()
+		}
+	}
+	due := ct.elapsed()
+	// Measurements alone are no data: the load is the binary messages.
+	if err := endError(rerr, due, binary, "read", stall); err != nil {
+		return Summary{}, err
+	}
+	awaitServerClose(conn, rerr, hard)
+	elapsed := last.Sub(start)
+	if elapsed <= 0 {
+		return Summary{}, fmt.Errorf("%w: no measurable elapsed time", ErrNoData)
+	}
+	sum := Summary{
+		Test:                TestDownload,
+		BytesPerSecond:      float64(received) / elapsed.Seconds(),
+		Bytes:               received,
+		Elapsed:             elapsed,
+		ClientBytes:         received,
+		RetransmissionRatio: -1,
+		ServerUUID:          serverUUID,
+		LastServer:          lastM,
+	}
+	if lastM != nil && lastM.TCPInfo != nil {
+		sum.MinRTT, sum.RetransmissionRatio = senderStats(lastM.TCPInfo)
+	}
+	return sum, nil
+}
+
+// endError classifies how a test's I/O ended; nil means a usable result.
+// due says whether the test duration had elapsed (and our close frame was
+// sent); op is the operation that waits for progress ("read" or "write").
+// Errors for a test that transferred nothing also wrap ErrNoData.
+func endError(err error, due bool, transferred int64, op string, stall time.Duration) error {
+	var ce *websocket.CloseError
+	var cause error
+	switch {
+	case err == nil:
+	case errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure: // 1006: no close frame, handled below
+		if !normalClose(ce.Code) {
+			return fmt.Errorf("%w: server closed with code %d %q after %d bytes", ErrProtocol, ce.Code, ce.Text, transferred)
+		}
+		cause = err
+	case errors.Is(err, websocket.ErrReadLimit):
+		return fmt.Errorf("%w: server sent a message over %d bytes", ErrMessageTooBig, readLimit)
+	case errors.Is(err, ErrProtocol), errors.Is(err, ErrMalformedMeasurement):
+		return err
+	case due:
+		// The duration elapsed and we sent our close frame: a server that
+		// does not complete the closing handshake is tolerated.
+		cause = err
+	case isTimeout(err):
+		cause = fmt.Errorf("%w: no progress for %s (%s)", ErrStalled, stall, op)
+		if transferred > 0 {
+			return fmt.Errorf("%w after %d bytes", cause, transferred)
+		}
+	default:
+		cause = fmt.Errorf("%w: %w", ErrAborted, err)
+		if transferred > 0 {
+			return fmt.Errorf("%w after %d bytes", cause, transferred)
+		}
+	}
+	if transferred == 0 {
+		if cause == nil {
+			return ErrNoData
+		}
+		return fmt.Errorf("%w: %w", ErrNoData, cause)
+	}
+	return nil
+}
+
+// awaitServerClose waits briefly, after a completed closing handshake
+// (err is a normal CloseError), for the server to close the TCP
+// connection first, as the specification asks, so that TIME_WAIT stays on
+// the client.
+func awaitServerClose(conn *websocket.Conn, err error, hard time.Time) {
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || !normalClose(ce.Code) {
+		return
+	}
+	nc := conn.NetConn()
+	if nc.SetReadDeadline(earliest(time.Now().Add(closeGrace/2), hard)) != nil {
+		return
+	}
+	io.Copy(io.Discard, nc)
+}
+
+// closeWith starts a closing handshake with code and reason, best effort.
+func closeWith(conn *websocket.Conn, code int, reason string) {
+	msg := websocket.FormatCloseMessage(code, reason)
+	conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
+}
+
+// senderStats derives MinRTT and the retransmission ratio from the
+// sender's TCP_INFO.
+func senderStats(ti *TCPInfo) (minRTT time.Duration, retrans float64) {
+	minRTT = time.Duration(ti.MinRTT) * time.Microsecond
+	retrans = -1
+	if ti.BytesSent > 0 {
+		retrans = float64(ti.BytesRetrans) / float64(ti.BytesSent)
+	}
+	return minRTT, retrans
+}
+
+// upload sends for the duration, or until the server closes, while a
+// reader goroutine keeps the server's measurements.
+func (c *Client) upload(ctx context.Context, conn *websocket.Conn) (Summary, error) {
+	stall := c.stallTimeout()
+	start := time.Now()
+	end := start.Add(c.duration())
+	hard := end.Add(closeGrace)
+	if dl, ok := ctx.Deadline(); ok {
+		hard = earliest(hard, dl)
+	}
+	conn.SetReadDeadline(hard)
+
+	var mu sync.Mutex
+	var lastM *Measurement
+	var serverUUID string
+	readerDone := make(chan error, 1)
+	// Liveness: the reader returns when a read fails: the server's close
+	// frame, a protocol violation, the read deadline (hard at the latest),
+	// or conn being closed by closeOnDone. upload receives from readerDone
+	// before returning. It reads conn only; upload does not read.
+	go func() {
+		readerDone <- readUploadMeasurements(conn, func(m *Measurement) {
+			mu.Lock()
+			defer mu.Unlock()
+			lastM = m
+			if serverUUID == "" && m.ConnectionInfo != nil {
+				serverUUID = m.ConnectionInfo.UUID
+			}
+		})
+	}()
+
+	payload := randomPayload()
+	size := InitialMessageSize
+	var sent int64
+	var werr, rerr error
+	readerExited := false
+loop:
+	for time.Now().Before(end) {
+		select {
+		case rerr = <-readerDone:
+			readerExited = true
+			break loop
+		default:
+		}
+		conn.SetWriteDeadline(earliest(time.Now().Add(stall), hard))
+		if err := conn.WriteMessage(websocket.BinaryMessage, payload[:size]); err != nil {
+			werr = err
+			break
+		}
+		sent += int64(size)
+		size = nextMessageSize(size, sent)
+	}
+	due := werr == nil && !readerExited
+	if due {
+		closeWith(conn, websocket.CloseNormalClosure, "")
+	}
+	if !readerExited {
+		conn.SetReadDeadline(earliest(time.Now().Add(closeGrace), hard))
+		rerr = <-readerDone
+	}
+	own, _ := readTCPInfo(conn.NetConn())
+
+	// The reader's error says more than the writer's: the writer fails
+	// with ErrCloseSent or a reset once the server has closed.
+	var ce *websocket.CloseError
+	endErr := rerr
+	if werr != nil && !errors.As(rerr, &ce) && !errors.Is(rerr, ErrProtocol) &&
+		!errors.Is(rerr, ErrMalformedMeasurement) && !errors.Is(rerr, websocket.ErrReadLimit) {
+		endErr = werr
+	}
+	if err := endError(endErr, due, sent, "write", stall); err != nil {
+		return Summary{}, err
+	}
+	awaitServerClose(conn, rerr, hard)
+
+	mu.Lock()
+	m, id := lastM, serverUUID
+	mu.Unlock()
+	sum := Summary{
+		Test:                TestUpload,
+		ClientBytes:         sent,
+		RetransmissionRatio: -1,
+		ServerUUID:          id,
+		LastServer:          m,
+	}
+	if err := sum.fromServer(m, sent, time.Since(start)); err != nil {
+		return Summary{}, err
+	}
+	switch {
+	case own != nil:
+		sum.MinRTT, sum.RetransmissionRatio = senderStats(own)
+	case m.TCPInfo != nil:
+		sum.MinRTT = time.Duration(m.TCPInfo.MinRTT) * time.Microsecond
+	}
+	return sum, nil
+}
+
+// fromServer sets the upload speed from the server's last measurement m,
+// after checking it against the sent payload bytes and the client's own
+// elapsed time.
+func (s *Summary) fromServer(m *Measurement, sent int64, clientElapsed time.Duration) error {
+	if m == nil {
+		return ErrNoMeasurement
+	}
+	if a := m.AppInfo; a != nil && a.NumBytes > sent {
+		return fmt.Errorf("%w: server received %d payload bytes, client sent %d", ErrImplausible, a.NumBytes, sent)
+	}
+	var bytes, micros int64
+	switch {
+	case m.TCPInfo != nil && m.TCPInfo.BytesReceived > 0 && m.TCPInfo.ElapsedTime > 0:
+		bytes, micros = m.TCPInfo.BytesReceived, m.TCPInfo.ElapsedTime
+		// TCP-level bytes include framing (a few bytes per message)
+		// and the upgrade request; allow generously for both.
+		if limit := sent + sent/16 + 64<<10; bytes > limit {
+			return fmt.Errorf("%w: server received %d TCP bytes, client sent %d payload bytes", ErrImplausible, bytes, sent)
+		}
+	case m.AppInfo != nil && m.AppInfo.NumBytes > 0 && m.AppInfo.ElapsedTime > 0:
+		bytes, micros = m.AppInfo.NumBytes, m.AppInfo.ElapsedTime
+	default:
+		return fmt.Errorf("%w: last measurement has no byte count and elapsed time", ErrNoMeasurement)
+	}
+	elapsed := time.Duration(micros) * time.Microsecond
+	// The server's clock starts before ours by the handshake's last leg.
+	if elapsed > clientElapsed+time.Second {
+		return fmt.Errorf("%w: server elapsed time %s exceeds the test's %s", ErrImplausible, elapsed, clientElapsed)
+	}
+	s.Bytes, s.Elapsed = bytes, elapsed
+	s.BytesPerSecond = float64(bytes) / elapsed.Seconds()
+	return nil
+}
+
+// readUploadMeasurements reads the server's messages during an upload and
+// passes each measurement to keep. A binary message is a protocol
+// violation.
+func readUploadMeasurements(conn *websocket.Conn, keep func(*Measurement)) error {
+	for {
+		typ, rd, err := conn.NextReader()
+		if err != nil {
+			return err
+		}
+		if typ == websocket.BinaryMessage {
+			closeWith(conn, websocket.ClosePolicyViolation, "binary message during upload")
+			return fmt.Errorf("%w: binary message from the server during an upload", ErrProtocol)
+		}
+		b, err := io.ReadAll(rd)
+		if err != nil {
+			return err
+		}
+		m, err := parseMeasurement(b)
+		if err != nil {
+			closeWith(conn, websocket.CloseInvalidFramePayloadData, "malformed measurement")
+			return err
+		}
+		keep(m)
+	}
+}

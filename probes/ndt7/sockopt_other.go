@@ -1,0 +1,14 @@
+//go:build !linux
+
+package ndt7
+
+import (
+	"errors"
+	"net"
+)
+
+// readTCPInfo returns nil: TCP_INFO is read on Linux only.
+func readTCPInfo(net.Conn) (*TCPInfo, error) { return nil, errors.ErrUnsupported }
+
+// setCongestionControl is not supported outside Linux.
+func setCongestionControl(net.Conn, string) error { return errors.ErrUnsupported }
