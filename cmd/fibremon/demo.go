@@ -64,6 +64,7 @@ type demoConfig struct {
 	throughputInterval time.Duration
 	throughputDuration time.Duration
 	statusEvery        time.Duration
+	splay              time.Duration
 }
 
 func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -83,6 +84,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	fs.DurationVar(&cfg.throughputInterval, "demo.throughput-interval", 2*time.Minute, "interval of each probe's ndt7 download and upload tests")
 	fs.DurationVar(&cfg.throughputDuration, "demo.throughput-duration", 3*time.Second, "duration of each ndt7 test")
 	fs.DurationVar(&cfg.statusEvery, "demo.status-every", 20*time.Second, "how often the demo prints the sites' state (0: never)")
+	fs.DurationVar(&cfg.splay, "demo.splay", 40*time.Second, "each measurement's first run happens at a random moment within this")
 	tmpNote := ""
 	if err := cli.Parse(fs, args, getenv, "FIBREMON_"); err != nil {
 		return err
@@ -159,7 +161,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 			Logger:   logger.With("site_id", site.ID),
 			Registry: reg,
 			Dial:     line.DialContext,
-			Splay:    min(cfg.throughputInterval, 40*time.Second),
+			Splay:    cfg.splay,
 		})
 		if err != nil {
 			return err

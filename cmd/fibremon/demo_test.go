@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"fibremon"
+	"fibremon/internal/fibrehttp"
+)
+
+// TestDemo runs `fibremon demo` in-process on free ports and checks that
+// every site gets real, distinct speeds matching its emulated line, and
+// that the service's outputs show them.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo for about half a minute")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"demo", "--web.listen-address", "127.0.0.1:0", "--demo.probes-listen-address", "127.0.0.1:0",
+			"--storage.path", t.TempDir() + "/demo.db", "--demo.splay", "8s", "--demo.throughput-duration", "2s",
+			"--demo.check-interval", "3s", "--demo.status-every", "0"},
+			func(string) string { return "" }, pw, io.Discard)
+		pw.Close()
+	}()
+	base := ""
+	sc := bufio.NewScanner(pr)
+	urlRE := regexp.MustCompile(`(http://127\.0\.0\.1:\d+)/api/v1/sites`)
+	for sc.Scan() {
+		if m := urlRE.FindStringSubmatch(sc.Text()); m != nil {
+			base = m[1]
+			break
+		}
+	}
+	if base == "" {
+		cancel()
+		t.Fatalf("demo printed no URL: %v", <-done)
+	}
+	go io.Copy(io.Discard, pr)
+
+	var sites fibrehttp.SitesResponse
+	complete := func() bool {
+		getJSON(t, base+fibrehttp.PathSites, &sites)
+		for _, s := range sites.Sites {
+			kinds := map[fibremon.Kind]bool{}
+			for _, r := range s.Latest {
+				if r.Up {
+					kinds[r.Kind] = true
+				}
+			}
+			if !kinds[fibremon.KindDownload] || !kinds[fibremon.KindUpload] || !kinds[fibremon.KindLatency] {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for !complete() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not every site has download, upload and latency results after 60 s: %+v", sites.Sites)
+		}
+		time.Sleep(time.Second)
+	}
+
+	// Each site's speeds match its line's profile: the shaped rate is the
+	// contract, so the measurement must be within 15 % of it (the rest is
+	// CPU contention on a loaded 2-core machine under -race).
+	speeds := map[float64]bool{}
+	for _, s := range sites.Sites {
+		p := lineProfile(s.Site)
+		for _, r := range s.Latest {
+			var got, want float64
+			switch r.Kind {
+			case fibremon.KindDownload:
+				got, want = r.Values[fibremon.DownloadBytesPerSecond], p.DownBytesPerSecond
+			case fibremon.KindUpload:
+				got, want = r.Values[fibremon.UploadBytesPerSecond], p.UpBytesPerSecond
+			case fibremon.KindLatency:
+				got, want = r.Values[fibremon.MinRTTSeconds], p.RTT.Seconds()
+				if got < want || got > want+0.010 {
+					t.Errorf("%s: min RTT %.1f ms; line RTT %.1f ms", s.ID, got*1000, want*1000)
+				}
+				continue
+			default:
+				continue
+			}
+			speeds[math.Round(fibremon.ToMbitPerSecond(want))] = true
+			if got > want*1.05 || got < want*0.85 {
+				t.Errorf("%s %s: %.1f Mbit/s on a %.1f Mbit/s line", s.ID, r.Kind, fibremon.ToMbitPerSecond(got), fibremon.ToMbitPerSecond(want))
+			} else {
+				t.Logf("%s %s: %.1f Mbit/s on a %.1f Mbit/s line", s.ID, r.Kind, fibremon.ToMbitPerSecond(got), fibremon.ToMbitPerSecond(want))
+			}
+		}
+	}
+	if len(speeds) < 6 {
+		t.Errorf("only %d distinct line speeds across sites: %v", len(speeds), speeds)
+	}
+	metricsText := getText(t, base+"/metrics")
+	geo := getText(t, base+fibrehttp.PathCoverage)
+	for _, s := range sites.Sites {
+		if want := fmt.Sprintf(`fibremon_site_download_bytes_per_second{site_id=%q}`, s.ID); !strings.Contains(metricsText, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+		if !strings.Contains(geo, fmt.Sprintf(`"site_id":%q`, s.ID)) {
+			t.Errorf("coverage GeoJSON lacks site %s", s.ID)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("demo returned %v on cancel", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not stop within 30 s of cancel")
+	}
+}
