@@ -131,7 +131,7 @@ func (a *Agent) schedule(ctx context.Context, m MeasurementConfig) error {
 		case <-t.C:
 		}
 		r, ok := a.Measure(ctx, m)
-		if ok && ctx.Err() == nil {
+		if ok { // a measurement that completed is kept, even during shutdown
 			a.store(r)
 		}
 		wait = time.Duration(float64(m.Interval) * (0.9 + 0.2*rand.Float64()))
