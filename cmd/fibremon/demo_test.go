@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -35,9 +36,14 @@ func TestDemo(t *testing.T) {
 	base := ""
 	sc := bufio.NewScanner(pr)
 	urlRE := regexp.MustCompile(`(http://127\.0\.0\.1:\d+)/api/v1/sites`)
+	probesRE := regexp.MustCompile(`(http://127\.0\.0\.1:\d+)/probes/`)
+	probesBase := ""
 	for sc.Scan() {
 		if m := urlRE.FindStringSubmatch(sc.Text()); m != nil {
 			base = m[1]
+		}
+		if m := probesRE.FindStringSubmatch(sc.Text()); m != nil {
+			probesBase = m[1]
 			break
 		}
 	}
@@ -114,6 +120,7 @@ func TestDemo(t *testing.T) {
 			t.Errorf("coverage GeoJSON lacks site %s", s.ID)
 		}
 	}
+	checkMetricsDocumented(t, metricsText+getText(t, probesBase+"/probes/probe-municipio/metrics"))
 	cancel()
 	select {
 	case err := <-done:
@@ -122,5 +129,38 @@ func TestDemo(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("demo did not stop within 30 s of cancel")
+	}
+}
+
+// checkMetricsDocumented: every fibremon_/fibreprobe_ family exposed is in
+// internal/metrics/README.md, and every documented one is exposed unless
+// its row says when it is absent.
+func checkMetricsDocumented(t *testing.T, exposition string) {
+	t.Helper()
+	readme, err := os.ReadFile("../../internal/metrics/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exposed := map[string]bool{}
+	for _, line := range strings.Split(exposition, "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[0] == "#" && f[1] == "TYPE" && strings.HasPrefix(f[2], "fibre") {
+			exposed[f[2]] = true
+		}
+	}
+	documented := map[string]bool{}
+	rowRE := regexp.MustCompile("(?m)^\\| `(fibre[a-z0-9_]+)` \\|.*$")
+	for _, m := range rowRE.FindAllStringSubmatch(string(readme), -1) {
+		documented[m[1]] = true
+		if !exposed[m[1]] && !strings.Contains(m[0], "absent") {
+			t.Errorf("%s is documented but not exposed", m[1])
+		}
+	}
+	for name := range exposed {
+		if !documented[name] {
+			t.Errorf("%s is exposed but not documented in internal/metrics/README.md", name)
+		}
+	}
+	if len(documented) < 30 {
+		t.Errorf("only %d metrics documented; the README table did not parse", len(documented))
 	}
 }

@@ -15,6 +15,7 @@ type agentMetrics struct {
 	upload       prometheus.Gauge
 	rtt          *prometheus.GaugeVec
 	loss         *prometheus.GaugeVec
+	jitter       *prometheus.GaugeVec
 	uploads      *prometheus.CounterVec
 	uploaded     prometheus.Counter
 	lastUpload   prometheus.Gauge
@@ -52,6 +53,10 @@ func newAgentMetrics(reg prometheus.Registerer, cfg *Config, q *spool.Queue) *ag
 			Name: "fibreprobe_loss_ratio",
 			Help: "Packet loss ratio (0-1) of the last latency round.",
 		}, []string{"measurement"}),
+		jitter: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "fibreprobe_jitter_seconds",
+			Help: "RFC 3550 interarrival jitter of the last latency round's RTTs.",
+		}, []string{"measurement"}),
 		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fibreprobe_upload_batches_total",
 			Help: "Batches posted to the service, by outcome: ok, failed (will retry), rejected (moved to dead letters).",
@@ -77,7 +82,7 @@ func newAgentMetrics(reg prometheus.Registerer, cfg *Config, q *spool.Queue) *ag
 	for _, o := range []string{"ok", "failed", "rejected"} {
 		m.uploads.WithLabelValues(o)
 	}
-	reg.MustRegister(m.measurements, m.duration, m.up, m.download, m.upload, m.rtt, m.loss,
+	reg.MustRegister(m.measurements, m.duration, m.up, m.download, m.upload, m.rtt, m.loss, m.jitter,
 		m.uploads, m.uploaded, m.lastUpload, m.spoolErrors, &spoolCollector{q: q})
 	return m
 }
@@ -107,6 +112,9 @@ func (m *agentMetrics) observe(name string, r fibremon.Result) {
 		}
 		if v, ok := r.Values[fibremon.LossRatio]; ok {
 			m.loss.WithLabelValues(name).Set(v)
+		}
+		if v, ok := r.Values[fibremon.JitterSeconds]; ok {
+			m.jitter.WithLabelValues(name).Set(v)
 		}
 	}
 }
