@@ -112,6 +112,9 @@ func TestEndToEnd(t *testing.T) {
 	db, tokens := filepath.Join(dir, "fibremon.db"), filepath.Join(dir, "tokens.json")
 	base := "http://" + addr
 
+	serve := startServe(t, fibremonBin, addr, db, tokens)
+
+	// The token is issued while the service runs: it reloads the file.
 	out, err := exec.Command(fibremonBin, "token", "add", "--auth.tokens-file", tokens,
 		"--probe", "probe-municipio", "--site", "municipio").Output()
 	if err != nil {
@@ -121,8 +124,7 @@ func TestEndToEnd(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "token"), []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-
-	serve := startServe(t, fibremonBin, addr, db, tokens)
+	waitForToken(t, base, token)
 
 	cfg := fmt.Sprintf(`probe: probe-municipio
 site_id: municipio
@@ -280,4 +282,24 @@ measurements:
 	if len(final.Results) < 3 {
 		t.Fatalf("fibreprobe run: %d http results stored; want >= 3", len(final.Results))
 	}
+}
+
+// waitForToken waits until the service accepts token (an empty batch is
+// refused with 400 once the token is known, 401 before).
+func waitForToken(t *testing.T, base, token string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequest(http.MethodPost, base+fibrehttp.PathResults, strings.NewReader(`{"results":[]}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusBadRequest {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatal("the service did not pick up the new token within 15 s")
 }

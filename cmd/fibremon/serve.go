@@ -85,8 +85,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("listen: %w", err)
 	}
 	logger.Info("fibremon serving", "version", version, "address", ln.Addr().String(), "storage", cfg.storagePath,
-		"sites", len(svc.comune.Sites))
-	return svc.Serve(ctx, ln)
+		"sites", len(svc.comune.Sites), "tokens", len(tokens.Entries()))
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return svc.Serve(gctx, ln) })
+	g.Go(func() error { return tokens.Watch(gctx, cfg.tokensFile, 2*time.Second, logger) })
+	return g.Wait()
 }
 
 // service is the wired central service: store, status, HTTP handler.

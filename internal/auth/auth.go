@@ -8,6 +8,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -17,6 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -198,4 +201,51 @@ func (t *Tokens) Save(path string) error {
 		d.Close()
 	}
 	return nil
+}
+
+// replace swaps in o's entries.
+func (t *Tokens) replace(o *Tokens) {
+	o.mu.RLock()
+	entries, byHash := slices.Clone(o.entries), maps.Clone(o.byHash)
+	o.mu.RUnlock()
+	t.mu.Lock()
+	t.entries, t.byHash = entries, byHash
+	t.mu.Unlock()
+}
+
+// Watch reloads the tokens file into t whenever its modification time or
+// size changes, checking every interval, until ctx is done. A file that
+// fails to load keeps the previous tokens and is logged.
+//
+// Liveness: Watch returns when ctx is done; run it in the caller's errgroup.
+func (t *Tokens) Watch(ctx context.Context, path string, interval time.Duration, logger *slog.Logger) error {
+	stamp := func() (time.Time, int64) {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return time.Time{}, -1
+		}
+		return fi.ModTime(), fi.Size()
+	}
+	lastMod, lastSize := stamp()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		mod, size := stamp()
+		if mod.Equal(lastMod) && size == lastSize {
+			continue
+		}
+		lastMod, lastSize = mod, size
+		fresh, err := Load(path)
+		if err != nil {
+			logger.Error("tokens file not reloaded; keeping the previous tokens", "path", path, "err", err)
+			continue
+		}
+		t.replace(fresh)
+		logger.Info("tokens reloaded", "path", path, "tokens", len(fresh.Entries()))
+	}
 }

@@ -1,6 +1,9 @@
 package auth
 
 import (
+	"context"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,5 +69,50 @@ func TestLoadMissingAndMalformed(t *testing.T) {
 		if _, err := Load(path); err == nil {
 			t.Errorf("Load(%q) succeeded; want error", content)
 		}
+	}
+}
+
+func TestWatchReloads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	first := NewTokens()
+	tok1, _, _ := first.Issue("p1", []string{"s1"}, time.Now())
+	if err := first.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	live, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- live.Watch(ctx, path, 10*time.Millisecond, slog.New(slog.DiscardHandler)) }()
+	defer func() { cancel(); <-done }()
+
+	// as `fibremon token add` does while the service runs
+	onDisk, _ := Load(path)
+	tok2, _, _ := onDisk.Issue("p2", []string{"s2"}, time.Now())
+	if err := onDisk.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := live.Authenticate(tok2); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("new token not accepted 5 s after the file changed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := live.Authenticate(tok1); err != nil {
+		t.Fatalf("old token lost on reload: %v", err)
+	}
+	// a broken file keeps the previous tokens
+	if err := os.WriteFile(path, []byte("{broken"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, err := live.Authenticate(tok2); err != nil {
+		t.Fatalf("tokens dropped after a broken file: %v", err)
 	}
 }
