@@ -91,7 +91,11 @@ func wrap(prefix string, err error) error {
 	if kind == fibremon.KindUnknown {
 		kind = fibremon.Invalid
 	}
-	return &fibremon.Error{Kind: kind, Msg: prefix, Err: err}
+	msg := err.Error()
+	if prefix != "" {
+		msg = prefix + ": " + msg
+	}
+	return &fibremon.Error{Kind: kind, Msg: msg, Err: err}
 }
 
 func readFeatures(fsys fs.FS, name string) (*geojson.FeatureCollection, error) {
