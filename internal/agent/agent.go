@@ -41,7 +41,7 @@ type Options struct {
 type Agent struct {
 	cfg    *Config
 	logger *slog.Logger
-	dial   probes.DialFunc
+	dial   probes.DialFunc // nil: probes dial directly
 	queue  *spool.Queue
 	client *fibrehttp.Client
 	m      *agentMetrics
@@ -66,21 +66,23 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	dial := opts.Dial
-	if dial == nil {
-		dial = (&net.Dialer{Timeout: 10 * time.Second}).DialContext
+	// Without an emulated line, probes dial directly (and latency can use
+	// ICMP); uploads always need a dialer.
+	uploadDial := opts.Dial
+	if uploadDial == nil {
+		uploadDial = (&net.Dialer{Timeout: 10 * time.Second}).DialContext
 	}
 	a := &Agent{
 		cfg:    cfg,
 		logger: opts.Logger.With("component", "agent", "probe", cfg.Probe),
-		dial:   dial,
+		dial:   opts.Dial,
 		queue:  q,
 		client: &fibrehttp.Client{
 			BaseURL: cfg.Service.URL,
 			Token:   token,
 			HTTPClient: &http.Client{
 				Timeout:   cfg.Service.Timeout,
-				Transport: &http.Transport{DialContext: dial, MaxIdleConns: 1, IdleConnTimeout: 90 * time.Second},
+				Transport: &http.Transport{DialContext: uploadDial, MaxIdleConns: 1, IdleConnTimeout: 90 * time.Second},
 			},
 			UserAgent: "fibreprobe/" + cfg.Probe,
 		},
