@@ -258,7 +258,9 @@ measurements:
 	// fibreprobe run: scheduled measurements reach the service through the spool.
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	runCmd := exec.CommandContext(ctx, probeBin, "run", "--config.file", cfgPath, "--log.level", "debug")
+	probeAddr := freeAddr(t)
+	runCmd := exec.CommandContext(ctx, probeBin, "run", "--config.file", cfgPath, "--log.level", "debug",
+		"--web.listen-address", probeAddr)
 	stderr, _ := runCmd.StderrPipe()
 	if err := runCmd.Start(); err != nil {
 		t.Fatal(err)
@@ -272,6 +274,12 @@ measurements:
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+	probeMetrics := getText(t, "http://"+probeAddr+"/metrics")
+	for _, want := range []string{`fibreprobe_measurements_total{measurement="web",outcome="up"}`, "fibreprobe_uploaded_results_total", "fibreprobe_spool_results"} {
+		if !strings.Contains(probeMetrics, want) {
+			t.Errorf("the probe's /metrics lacks %s", want)
+		}
 	}
 	runCmd.Process.Signal(os.Interrupt)
 	if err := runCmd.Wait(); err != nil {
