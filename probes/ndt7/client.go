@@ -16,6 +16,10 @@ import (
 	"github.com/gorilla/websocket"
 )
 
+// maxTailGap is how long before the end of a download test data may stop
+// arriving before the test is void rather than a speed.
+const maxTailGap = time.Second
+
 // DefaultStallTimeout is the default [Client.StallTimeout].
 const DefaultStallTimeout = 7 * time.Second
 
@@ -285,9 +289,10 @@ func (c *Client) download(ctx context.Context, conn *websocket.Conn) (Summary, e
 			break
 		}
 		var n int64
+		var lastByte time.Time
 		switch typ {
 		case websocket.BinaryMessage:
-			n, rerr = discard(rd, buf)
+			n, lastByte, rerr = discardTimed(rd, buf)
 			binary += n
 		case websocket.TextMessage:
 			var b []byte
@@ -304,13 +309,22 @@ func (c *Client) download(ctx context.Context, conn *websocket.Conn) (Summary, e
 					serverUUID = m.ConnectionInfo.UUID
 				}
 			}
+			lastByte = time.Now()
 		}
 		received += n
 		if n > 0 {
-			last = time.Now()
+			last = lastByte
 		}
 	}
 	due := ct.elapsed()
+	// A line that stopped delivering well before the test's end (an outage,
+	// a stall shorter than the stall timeout) gives no speed: the bytes of
+	// the first moments say nothing about the line over the test.
+	if due && isTimeout(rerr) {
+		if gap := start.Add(c.duration()).Sub(last); gap > maxTailGap {
+			return Summary{}, fmt.Errorf("%w: no data for the last %s of the test, after %d bytes", ErrStalled, gap.Round(time.Millisecond), binary)
+		}
+	}
 	// Measurements alone are no data: the load is the binary messages.
 	if err := endError(rerr, due, binary, "read", stall); err != nil {
 		return Summary{}, err

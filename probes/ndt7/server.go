@@ -346,10 +346,10 @@ func (s *session) upload() (received int64, elapsed time.Duration, err error) {
 			rerr = err
 			break
 		}
-		n, err := discard(rd, buf)
+		n, lastByte, err := discardTimed(rd, buf)
 		counter.Add(n)
 		if n > 0 {
-			last = time.Now()
+			last = lastByte
 		}
 		if err != nil {
 			rerr = err
@@ -429,15 +429,27 @@ func isTimeout(err error) bool {
 
 // discard reads r to the end through buf and returns the bytes read.
 func discard(r io.Reader, buf []byte) (int64, error) {
+	n, _, err := discardTimed(r, buf)
+	return n, err
+}
+
+// discardTimed is discard that also tells when the last byte arrived (zero
+// when none did), so that a read cut by a deadline does not count the time
+// spent waiting in vain as transfer time.
+func discardTimed(r io.Reader, buf []byte) (int64, time.Time, error) {
 	var total int64
+	var last time.Time
 	for {
 		n, err := r.Read(buf)
-		total += int64(n)
+		if n > 0 {
+			total += int64(n)
+			last = time.Now()
+		}
 		if err == io.EOF {
-			return total, nil
+			return total, last, nil
 		}
 		if err != nil {
-			return total, err
+			return total, last, err
 		}
 	}
 }
