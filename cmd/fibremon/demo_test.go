@@ -79,10 +79,11 @@ func TestDemo(t *testing.T) {
 
 	// Each site's speeds match its line's profile. The shaper never lets
 	// more than the line rate through (+5 %: pacing burst and timer slack).
-	// Up to 100 Mbit/s the machine keeps up, so the measurement must reach
-	// 85 % of the rate; above, a loaded 2-core machine under -race cannot
-	// always move a gigabit through the in-process shaper, so half the rate
-	// is the floor there.
+	// The floor allows for 2 s tests (TCP ramp-up is a larger share) on a
+	// 2-core machine running the other test packages under -race: 70 % of
+	// the rate up to 100 Mbit/s, half of it above, where moving a gigabit
+	// through the in-process shaper is CPU-bound. Measurement accuracy
+	// against a reference meter is the job of the shaped-link harness.
 	speeds := map[float64]bool{}
 	for _, s := range sites.Sites {
 		p := lineProfile(s.Site)
@@ -103,7 +104,7 @@ func TestDemo(t *testing.T) {
 				continue
 			}
 			speeds[math.Round(fibremon.ToMbitPerSecond(want))] = true
-			floor := 0.85
+			floor := 0.7
 			if want > fibremon.MbitPerSecond(100) {
 				floor = 0.5
 			}
