@@ -230,6 +230,9 @@ measurements:
 		}
 	}
 	getJSON(t, base+fibrehttp.PathCoverage, &fc)
+	if n := ogrFeatureCount(t, "coverage", getText(t, base+fibrehttp.PathCoverage)); n != len(fc.Features) {
+		t.Errorf("ogrinfo reads %d features; the service sent %d", n, len(fc.Features))
+	}
 	found := false
 	for _, f := range fc.Features {
 		if f.Properties["site_id"] == "municipio" {
