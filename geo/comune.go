@@ -24,6 +24,9 @@ const (
 	BoundaryFile = "boundary.geojson"
 	HamletsFile  = "hamlets.geojson"
 	SitesFile    = "sites.csv"
+	// CivicsFile and CoverageFile are optional: see Load.
+	CivicsFile   = "civics.csv"
+	CoverageFile = "coverage.csv"
 )
 
 // Comune is a municipality's reference data: its boundary, its hamlets and
@@ -37,6 +40,12 @@ type Comune struct {
 	Sites    []fibremon.Site
 	// Attribution is the text a map drawing Boundary must show.
 	Attribution string
+	// Addresses are the civic numbers of the comune with their declared
+	// coverage (see Address), in file order; none when the comune's
+	// directory has no CivicsFile.
+	Addresses []Address
+
+	zones []Zone // computed by Load; see Zones
 }
 
 // Hamlet is an inhabited centre (frazione) of a comune.
@@ -61,8 +70,18 @@ func (c *Comune) Contains(p orb.Point) bool {
 // boundary. The comune's name, ISTAT code and attribution are the "name",
 // "istat_code" and "attribution" properties of the first boundary feature;
 // the polygons of every boundary feature make up the Boundary, rewound to
-// RFC 7946 orientation. Errors name the file and the feature or line at
-// fault; data errors are of kind fibremon.Invalid.
+// RFC 7946 orientation. Load then computes the hamlet zones (Zones).
+//
+// When dir holds CivicsFile, Load imports it (ImportCivics) and joins
+// CoverageFile to it when present (ImportCoverage, MergeCoverage); the
+// result goes through WithAddresses: empty hamlets are assigned from the
+// zones, and every address must lie inside the boundary and name one of
+// the comune's hamlets. Without CivicsFile the comune has no addresses; a
+// CoverageFile without a CivicsFile is an error. Reference data must be
+// clean: any bad row is a Load error.
+//
+// Errors name the file and the feature or line at fault; data errors are
+// of kind fibremon.Invalid.
 //
 // For the embedded reference data: Load(data.FS, "ripalta-cremasca").
 func Load(fsys fs.FS, dir string) (*Comune, error) {
@@ -74,6 +93,10 @@ func Load(fsys fs.FS, dir string) (*Comune, error) {
 		return nil, err
 	}
 	if err := c.loadSites(fsys, path.Join(dir, SitesFile)); err != nil {
+		return nil, err
+	}
+	c.zones = computeZones(c.Boundary, c.Hamlets)
+	if err := c.loadAddresses(fsys, dir); err != nil {
 		return nil, err
 	}
 	return c, nil
