@@ -272,7 +272,7 @@ func canonicalNumber(s string) (string, error) {
 			return "", fmt.Errorf("not a civic number: %.40q", s)
 		}
 	}
-	n := b.String()
+	n := strings.TrimLeft(b.String(), "0") // "05" is 5
 	if !numberRE.MatchString(n) {
 		return "", fmt.Errorf("not a civic number: %.40q (want digits and an optional suffix, e.g. 5, 5A, 5/a, 5 bis, or SNC)", s)
 	}

@@ -50,13 +50,12 @@ func MarkerColor(s fibremon.State) string {
 // Build is a pure function: it reads its arguments, does not modify them,
 // and returns a new collection. A nil c gives a collection without features.
 func Build(c *Comune, statuses []fibremon.SiteStatus, now time.Time) *geojson.FeatureCollection {
-	fc := geojson.NewFeatureCollection()
-	fc.ExtraMembers = geojson.Properties{"generated_at": now.UTC().Format(time.RFC3339)}
-	if c == nil {
-		return fc
-	}
-	fc.ExtraMembers["attribution"] = c.Attribution
+	fc, _ := BuildLayer(c, LayerQuery{}, statuses, now) // the zero query is valid
+	return fc
+}
 
+// comuneFeature returns the boundary of c (layer "comune").
+func comuneFeature(c *Comune) *geojson.Feature {
 	boundary := Rewind(c.Boundary)
 	f := geojson.NewFeature(boundary)
 	f.ID = c.ISTATCode
@@ -65,32 +64,35 @@ func Build(c *Comune, statuses []fibremon.SiteStatus, now time.Time) *geojson.Fe
 		"name":        c.Name,
 		"istat_code":  c.ISTATCode,
 		"attribution": c.Attribution,
+		"synthetic":   false,
 	}
 	setFinite(f.Properties, "area_km2", round(orbgeo.Area(boundary)/1e6, 3))
-	fc.Append(f)
+	return f
+}
 
-	for _, h := range c.Hamlets {
-		f := geojson.NewFeature(h.Point)
-		f.ID = "hamlet:" + h.Name
-		f.Properties = geojson.Properties{
-			"layer":        LayerHamlets,
-			"name":         h.Name,
-			"label":        hamletLabel(h),
-			"seat":         h.Seat,
-			"coord_status": string(h.CoordStatus),
-		}
-		setFinite(f.Properties, "coord_uncertainty_m", round(h.UncertaintyMeters, 1))
-		fc.Append(f)
+// hamletFeature returns the centre point of h (layer "hamlets").
+func hamletFeature(h Hamlet) *geojson.Feature {
+	f := geojson.NewFeature(h.Point)
+	f.ID = "hamlet:" + h.Name
+	f.Properties = geojson.Properties{
+		"layer":        LayerHamlets,
+		"name":         h.Name,
+		"label":        hamletLabel(h),
+		"seat":         h.Seat,
+		"coord_status": string(h.CoordStatus),
+		"synthetic":    false,
 	}
+	setFinite(f.Properties, "coord_uncertainty_m", round(h.UncertaintyMeters, 1))
+	return f
+}
 
-	byID := make(map[string]*fibremon.SiteStatus, len(statuses))
-	for i := range statuses {
-		if _, dup := byID[statuses[i].ID]; !dup {
-			byID[statuses[i].ID] = &statuses[i]
-		}
-	}
-	for i := range c.Sites {
-		fc.Append(siteFeature(&c.Sites[i], byID[c.Sites[i].ID]))
+// newCollection returns an empty collection with the members every layer
+// carries.
+func newCollection(c *Comune, now time.Time) *geojson.FeatureCollection {
+	fc := geojson.NewFeatureCollection()
+	fc.ExtraMembers = geojson.Properties{"generated_at": now.UTC().Format(time.RFC3339)}
+	if c != nil {
+		fc.ExtraMembers["attribution"] = c.Attribution
 	}
 	return fc
 }

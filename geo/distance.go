@@ -6,7 +6,8 @@ import (
 )
 
 // DistanceMeters returns the great-circle (haversine) distance in metres
-// between two lon/lat points.
+// between two lon/lat points, on orb's sphere (orb.EarthRadius). (orb/geo's
+// Distance is an equirectangular approximation; DistanceHaversine is used.)
 func DistanceMeters(a, b orb.Point) float64 {
-	return orbgeo.Distance(a, b)
+	return orbgeo.DistanceHaversine(a, b)
 }

@@ -1,0 +1,267 @@
+package geo
+
+import (
+	"cmp"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"fibremon"
+)
+
+// Limits of Lookup.
+const (
+	MaxQueryLength = 200 // bytes
+	MaxMatches     = 10
+)
+
+// Match is a candidate address for a Lookup query, with a score in (0, 1]:
+// 1 for the exact street and number.
+type Match struct {
+	Address *Address
+	Score   float64
+}
+
+// street is a street of the index: its normalised full name ("via roma"),
+// type ("via") and name ("roma"), and its civics sorted by number.
+type street struct {
+	full, typ, name string
+	addrs           []int // into Comune.Addresses
+}
+
+func (ix *Index) buildStreets() {
+	for i := range ix.c.Addresses {
+		a := &ix.c.Addresses[i]
+		full := NormaliseStreet(a.StreetType + " " + a.StreetName)
+		st, ok := ix.byFull[full]
+		if !ok {
+			st = &street{full: full, typ: NormaliseStreet(a.StreetType), name: NormaliseStreet(a.StreetName)}
+			ix.byFull[full] = st
+			ix.streets = append(ix.streets, st)
+		}
+		st.addrs = append(st.addrs, i)
+	}
+	slices.SortFunc(ix.streets, func(a, b *street) int { return strings.Compare(a.full, b.full) })
+	for _, st := range ix.streets {
+		slices.SortStableFunc(st.addrs, func(i, j int) int {
+			return compareNumbers(ix.c.Addresses[i].Number, ix.c.Addresses[j].Number)
+		})
+	}
+}
+
+// numberBase returns the numeric part of a canonical civic number (0 for SNC).
+func numberBase(n string) int {
+	end := 0
+	for end < len(n) && n[end] >= '0' && n[end] <= '9' {
+		end++
+	}
+	v, _ := strconv.Atoi(n[:end])
+	return v
+}
+
+func compareNumbers(a, b string) int {
+	return cmp.Or(cmp.Compare(numberBase(a), numberBase(b)), strings.Compare(a, b))
+}
+
+// query is a parsed Lookup query.
+type query struct {
+	street, typ, name string // normalised: "via roma", "via", "roma"
+	number            string // canonical, "" when not given
+	hamlet            string // a hamlet named in the query, "" if none
+}
+
+var (
+	digitsRE      = regexp.MustCompile(`^[0-9]{1,5}$`)
+	numberTokenRE = regexp.MustCompile(`^[0-9]{1,5}[a-z]{0,6}$`)
+	suffixWords   = map[string]bool{"bis": true, "ter": true, "quater": true}
+	numberWords   = map[string]bool{"n": true, "nr": true, "num": true, "numero": true, "civico": true}
+	contextWords  = map[string]bool{"cr": true, "cremona": true, "italia": true, "italy": true, "it": true}
+)
+
+// parseQuery splits a free-text address into street, number and hamlet.
+func (ix *Index) parseQuery(s string) (query, error) {
+	var q query
+	toks := strings.Fields(NormaliseStreet(s))
+	// Drop the comune, a hamlet, the postcode and province at either end:
+	// "Via Roma 5, 26010 Ripalta Cremasca (CR)", "Bolzone, via roma 5".
+	places := [][]string{strings.Fields(NormaliseStreet(ix.c.Name))}
+	hamletOf := map[int]string{}
+	for _, h := range ix.c.Hamlets {
+		hamletOf[len(places)] = h.Name
+		places = append(places, strings.Fields(NormaliseStreet(h.Name)))
+	}
+	for changed := true; changed && len(toks) > 0; {
+		changed = false
+		for i, pl := range places {
+			if len(pl) == 0 || len(pl) >= len(toks) {
+				continue
+			}
+			if slices.Equal(toks[len(toks)-len(pl):], pl) {
+				toks, changed = toks[:len(toks)-len(pl)], true
+			} else if slices.Equal(toks[:len(pl)], pl) {
+				toks, changed = toks[len(pl):], true
+			} else {
+				continue
+			}
+			if h, ok := hamletOf[i]; ok && q.hamlet == "" {
+				q.hamlet = h
+			}
+		}
+		if n := len(toks); n > 1 && contextWords[toks[n-1]] {
+			toks, changed = toks[:n-1], true
+		}
+		// A postcode: five digits after the civic number.
+		if n := len(toks); n > 2 && len(toks[n-1]) == 5 && digitsRE.MatchString(toks[n-1]) && numberTokenRE.MatchString(toks[n-2]) {
+			toks, changed = toks[:n-1], true
+		}
+	}
+	n := len(toks)
+	switch {
+	case n >= 3 && (len(toks[n-1]) == 1 && toks[n-1] >= "a" && toks[n-1] <= "z" || suffixWords[toks[n-1]]) && digitsRE.MatchString(toks[n-2]):
+		q.number, toks = toks[n-2]+toks[n-1], toks[:n-2]
+	case n >= 2 && numberTokenRE.MatchString(toks[n-1]):
+		q.number, toks = toks[n-1], toks[:n-1]
+	case n >= 2 && toks[n-1] == "snc":
+		q.number, toks = "snc", toks[:n-1]
+	}
+	if q.number != "" {
+		num, err := canonicalNumber(q.number)
+		if err != nil {
+			return q, fibremon.FieldErrorf("address", "%v", err)
+		}
+		q.number = num
+		if n := len(toks); n > 1 && numberWords[toks[n-1]] {
+			toks = toks[:n-1]
+		}
+	}
+	if len(toks) == 0 || !hasLetter(strings.Join(toks, "")) {
+		return q, fibremon.FieldErrorf("address", "no street name in %.60q", s)
+	}
+	q.street = strings.Join(toks, " ")
+	q.name = q.street
+	if len(toks) > 1 && streetTypes[toks[0]] {
+		q.typ, q.name = toks[0], strings.Join(toks[1:], " ")
+	}
+	return q, nil
+}
+
+func hasLetter(s string) bool {
+	for _, r := range s {
+		if unicode.IsLetter(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// Lookup finds the civics that a free-text address names, best first, at
+// most MaxMatches. It understands "Via Roma 5", "v. roma, 5", "VIA ROMA 5
+// Ripalta Cremasca", "piazza dante 3/a", "5 bis", "roma 5" (no street type)
+// and a hamlet or postcode around the address.
+//
+// Streets are compared after NormaliseStreet. An exact street and number
+// gives that civic alone (Score 1; a name without its type, "roma 5",
+// scores 0.9 and may match several streets, "Via Roma 5" and "Vicolo Roma
+// 5"). A matching street without that number gives its civics with the
+// nearest numbers; without a number, the street's civics in order. Only
+// when no street matches exactly are typos tolerated: streets within an
+// edit distance of 2 (1 for names under 6 letters), or with another street
+// type, score lower. A civic in a hamlet the query names ranks first among
+// equals. No match is an empty result, not an error.
+//
+// An empty or over-long (MaxQueryLength) query, or one without a street
+// name (no letters), is an Invalid error on field "address".
+func (ix *Index) Lookup(query string) (best []Match, err error) {
+	switch {
+	case strings.TrimSpace(query) == "":
+		return nil, fibremon.FieldErrorf("address", "empty")
+	case len(query) > MaxQueryLength:
+		return nil, fibremon.FieldErrorf("address", "longer than %d bytes", MaxQueryLength)
+	case !utf8.ValidString(query):
+		return nil, fibremon.FieldErrorf("address", "not UTF-8 text")
+	case !hasLetter(query):
+		return nil, fibremon.FieldErrorf("address", "no street name in %.60q", query)
+	}
+	q, err := ix.parseQuery(query)
+	if err != nil {
+		return nil, err
+	}
+
+	// Streets, by tier: exact, name without type, near (typos).
+	type streetMatch struct {
+		st    *street
+		score float64
+	}
+	var matches []streetMatch
+	if st, ok := ix.byFull[q.street]; ok {
+		matches = append(matches, streetMatch{st, 1})
+	}
+	if len(matches) == 0 && q.typ == "" {
+		for _, st := range ix.streets {
+			if st.name == q.name {
+				matches = append(matches, streetMatch{st, 0.9})
+			}
+		}
+	}
+	if len(matches) == 0 {
+		for _, st := range ix.streets {
+			limit := 2
+			if utf8.RuneCountInString(st.name) < 6 {
+				limit = 1
+			}
+			d := levenshtein(q.street, st.full, limit)
+			dn := levenshtein(q.name, st.name, limit)
+			if q.typ != "" && q.typ != st.typ {
+				dn++ // another street type costs one edit
+			}
+			if d = min(d, dn); d <= limit {
+				matches = append(matches, streetMatch{st, 0.8 - 0.1*float64(d)})
+			}
+		}
+	}
+
+	var out []Match
+	add := func(i int, score float64) {
+		a := &ix.c.Addresses[i]
+		if q.hamlet != "" && a.Hamlet != q.hamlet {
+			score *= 0.95
+		}
+		out = append(out, Match{Address: a, Score: math.Round(score*1000) / 1000})
+	}
+	exact := false
+	if q.number != "" {
+		for _, m := range matches {
+			for _, i := range m.st.addrs {
+				if ix.c.Addresses[i].Number == q.number {
+					add(i, m.score)
+					exact = true
+				}
+			}
+		}
+	}
+	if !exact {
+		qn := numberBase(q.number)
+		for _, m := range matches {
+			for _, i := range m.st.addrs {
+				s := 0.8 // no number asked: the street's civics in order
+				if q.number != "" {
+					s = 0.9 / (1 + math.Abs(float64(numberBase(ix.c.Addresses[i].Number)-qn))/10)
+				}
+				add(i, m.score*s)
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Match) int {
+		return cmp.Or(cmp.Compare(b.Score, a.Score),
+			strings.Compare(a.Address.Street(), b.Address.Street()),
+			compareNumbers(a.Address.Number, b.Address.Number))
+	})
+	if len(out) > MaxMatches {
+		out = out[:MaxMatches]
+	}
+	return out, nil
+}
