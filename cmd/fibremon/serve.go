@@ -12,11 +12,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/paulmach/orb/geojson"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
-	"fibremon"
 	"fibremon/data"
 	"fibremon/geo"
 	"fibremon/internal/auth"
@@ -119,6 +117,8 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, authn
 	if err != nil {
 		return nil, err
 	}
+	live := new(geo.Live)
+	live.Store(geo.NewIndex(comune))
 	reg := metrics.NewRegistry("fibremon", version)
 	tracker := status.New(logger, reg, comune.Sites, store, status.Options{Stale: cfg.stale})
 	ndt := ndt7.NewHandler(logger, ndt7.ServerOptions{
@@ -126,15 +126,13 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, authn
 		OnDone:      newNDT7Metrics(reg),
 	})
 	h := fibrehttp.NewHandler(fibrehttp.Deps{
-		Logger:   logger,
-		Registry: reg,
-		Metrics:  metrics.Handler(reg),
-		Store:    store,
-		Auth:     authn,
-		Status:   tracker,
-		Coverage: func(st []fibremon.SiteStatus, now time.Time) *geojson.FeatureCollection {
-			return geo.Build(comune, st, now)
-		},
+		Logger:      logger,
+		Registry:    reg,
+		Metrics:     metrics.Handler(reg),
+		Store:       store,
+		Auth:        authn,
+		Status:      tracker,
+		Geo:         live,
 		NDTDownload: ndt.Download,
 		NDTUpload:   ndt.Upload,
 		Middleware:  metrics.NewHTTP(reg, "fibremon").Middleware,

@@ -9,10 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paulmach/orb/geojson"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"fibremon"
+	"fibremon/data"
+	"fibremon/geo"
 	"fibremon/internal/agent"
 	"fibremon/internal/auth"
 	"fibremon/internal/fibrehttp"
@@ -36,9 +37,7 @@ func service(t *testing.T) (url string, store *sqlite.Store, tokens *auth.Tokens
 	tr := status.New(logger, reg, nil, store, status.Options{})
 	h := fibrehttp.NewHandler(fibrehttp.Deps{Logger: logger, Registry: reg, Metrics: metrics.Handler(prometheus.NewRegistry()),
 		Store: store, Auth: tokens, Status: tr,
-		Coverage: func([]fibremon.SiteStatus, time.Time) *geojson.FeatureCollection {
-			return geojson.NewFeatureCollection()
-		}})
+		Geo: mustGeo(t)})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL, store, tokens
@@ -161,4 +160,16 @@ func counterValue(t *testing.T, g prometheus.Gatherer, measurement, outcome stri
 	}
 	t.Fatalf("no fibreprobe_measurements_total{measurement=%q,outcome=%q}", measurement, outcome)
 	return 0
+}
+
+// mustGeo loads the embedded Ripalta Cremasca data set.
+func mustGeo(t *testing.T) *geo.Live {
+	t.Helper()
+	c, err := geo.Load(data.FS, "ripalta-cremasca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := new(geo.Live)
+	live.Store(geo.NewIndex(c))
+	return live
 }

@@ -15,10 +15,10 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
-	"github.com/paulmach/orb/geojson"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"fibremon"
+	"fibremon/geo"
 	"fibremon/internal/auth"
 )
 
@@ -42,9 +42,6 @@ type StatusSource interface {
 	Kick()
 }
 
-// CoverageBuilder builds the coverage GeoJSON from site statuses.
-type CoverageBuilder func(statuses []fibremon.SiteStatus, now time.Time) *geojson.FeatureCollection
-
 // Deps are everything the handler needs; every field but NDT is required.
 type Deps struct {
 	Logger   *slog.Logger
@@ -53,7 +50,10 @@ type Deps struct {
 	Store    ResultStore
 	Auth     Authenticator
 	Status   StatusSource
-	Coverage CoverageBuilder
+	// Geo holds the comune's reference data and civic register.
+	Geo *geo.Live
+	// Web serves the public page at "/" and its static files; nil: none.
+	Web http.Handler
 	// NDTDownload and NDTUpload serve the ndt7 endpoints; nil disables them.
 	NDTDownload, NDTUpload http.HandlerFunc
 	// Middleware wraps every route (e.g. HTTP metrics); may be nil.
@@ -115,7 +115,14 @@ func NewHandler(d Deps) *Server {
 	r.Get(PathResults, s.handle(s.getResults))
 	r.Get(PathSites, s.handle(s.getSites))
 	r.Get(PathSites+"/{id}", s.handle(s.getSite))
-	r.Get(PathCoverage, s.handle(s.getCoverage))
+	r.Get(PathCoverage, s.handle(s.getCoverageGeoJSON))
+	r.Get(PathCoverageLookup, s.handle(s.getCoverage))
+	r.Get(PathRollout, s.handle(s.getRollout))
+	r.Get(PathGaps, s.handle(s.getGaps))
+	if d.Web != nil {
+		r.Method(http.MethodGet, "/", d.Web)
+		r.Method(http.MethodGet, "/static/*", d.Web)
+	}
 	if d.NDTDownload != nil {
 		r.Get(PathDownload, d.NDTDownload)
 	}
@@ -347,16 +354,4 @@ func (s *Server) getSite(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return &fibremon.Error{Kind: fibremon.NotFound, Field: "id", Msg: fmt.Sprintf("no site %.80q", id)}
-}
-
-func (s *Server) getCoverage(w http.ResponseWriter, r *http.Request) error {
-	fc := s.d.Coverage(s.d.Status.Statuses(), s.d.Now())
-	b, err := fc.MarshalJSON()
-	if err != nil {
-		return fibremon.Errorf(fibremon.Internal, "coverage geojson: %w", err)
-	}
-	w.Header().Set("Content-Type", "application/geo+json")
-	w.Header().Set("Access-Control-Allow-Origin", "*") // Grafana's Geomap fetches it from the browser
-	w.Write(b)
-	return nil
 }

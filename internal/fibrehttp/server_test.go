@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paulmach/orb/geojson"
-
 	"fibremon"
+	"fibremon/data"
+	"fibremon/geo"
 	"fibremon/internal/auth"
 	"fibremon/internal/fibrehttp"
 	"fibremon/internal/metrics"
@@ -53,9 +53,7 @@ func newFixture(t *testing.T) *fixture {
 	tr := status.New(logger, reg, sites, store, status.Options{})
 	h := fibrehttp.NewHandler(fibrehttp.Deps{
 		Logger: logger, Registry: reg, Metrics: metrics.Handler(reg), Store: store, Auth: tokens, Status: tr,
-		Coverage: func([]fibremon.SiteStatus, time.Time) *geojson.FeatureCollection {
-			return geojson.NewFeatureCollection()
-		},
+		Geo:        mustGeo(t),
 		Middleware: metrics.NewHTTP(reg, "fibremon").Middleware,
 	})
 	srv := httptest.NewServer(h)
@@ -266,4 +264,16 @@ func TestSitesAndMetricsAfterIngest(t *testing.T) {
 			t.Errorf("GET %s = %d; want %d", tc.path, resp.StatusCode, tc.code)
 		}
 	}
+}
+
+// mustGeo loads the embedded Ripalta Cremasca data set.
+func mustGeo(t *testing.T) *geo.Live {
+	t.Helper()
+	c, err := geo.Load(data.FS, "ripalta-cremasca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := new(geo.Live)
+	live.Store(geo.NewIndex(c))
+	return live
 }

@@ -1,0 +1,256 @@
+package fibrehttp
+
+import (
+	"encoding/csv"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"fibremon"
+	"fibremon/geo"
+	"fibremon/internal/coverage"
+)
+
+// Paths of the coverage API.
+const (
+	PathCoverageLookup = "/api/v1/coverage"
+	PathRollout        = "/api/v1/rollout"
+	PathGaps           = "/api/v1/gaps"
+)
+
+// MaxQueryParam bounds every query-string value of the coverage API.
+const MaxQueryParam = 200
+
+func (s *Server) index() (*geo.Index, error) {
+	ix := s.d.Geo.Load()
+	if ix == nil {
+		return nil, fibremon.Errorf(fibremon.Transient, "coverage data not loaded yet")
+	}
+	return ix, nil
+}
+
+// getCoverageGeoJSON serves GET /api/v1/coverage.geojson?layer=&hamlet=&technology=&class=&state=.
+func (s *Server) getCoverageGeoJSON(w http.ResponseWriter, r *http.Request) error {
+	v := r.URL.Query()
+	for key, vals := range v {
+		switch key {
+		case "layer", "hamlet", "technology", "class", "state":
+		default:
+			return fibremon.FieldErrorf(key, "unknown parameter (want layer, hamlet, technology, class, state)")
+		}
+		if len(vals) > 1 || len(vals[0]) > MaxQueryParam {
+			return fibremon.FieldErrorf(key, "give it once, at most %d bytes", MaxQueryParam)
+		}
+	}
+	q := geo.LayerQuery{Layer: v.Get("layer"), Hamlet: v.Get("hamlet"),
+		Technology: fibremon.Technology(v.Get("technology")), Class: geo.Class(v.Get("class")),
+		State: fibremon.RolloutState(v.Get("state"))}
+	if err := q.Validate(); err != nil {
+		return err
+	}
+	ix, err := s.index()
+	if err != nil {
+		return err
+	}
+	fc, err := geo.BuildLayer(ix.Comune(), q, s.d.Status.Statuses(), s.d.Now())
+	if err != nil {
+		return err
+	}
+	b, err := fc.MarshalJSON()
+	if err != nil {
+		return fibremon.Errorf(fibremon.Internal, "coverage geojson: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/geo+json")
+	w.Header().Set("Access-Control-Allow-Origin", "*") // Grafana's Geomap fetches it from the browser
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(b)
+	return nil
+}
+
+// getCoverage serves GET /api/v1/coverage?address=... or ?lat=..&lon=...
+func (s *Server) getCoverage(w http.ResponseWriter, r *http.Request) error {
+	v := r.URL.Query()
+	for key, vals := range v {
+		switch key {
+		case "address", "lat", "lon":
+		default:
+			return fibremon.FieldErrorf(key, "unknown parameter (want address, or lat and lon)")
+		}
+		if len(vals) > 1 {
+			return fibremon.FieldErrorf(key, "give it once")
+		}
+	}
+	ix, err := s.index()
+	if err != nil {
+		return err
+	}
+	now := s.d.Now()
+	var ans coverage.Answer
+	switch {
+	case v.Has("address") && (v.Has("lat") || v.Has("lon")):
+		return fibremon.FieldErrorf("address", "give an address or lat and lon, not both")
+	case v.Has("address"):
+		ans, err = coverage.ByAddress(ix, s.d.Status.Statuses(), v.Get("address"), now)
+	case v.Has("lat") || v.Has("lon"):
+		lat, err1 := parseCoord(v, "lat")
+		if err1 != nil {
+			return err1
+		}
+		lon, err2 := parseCoord(v, "lon")
+		if err2 != nil {
+			return err2
+		}
+		ans, err = coverage.ByPoint(ix, s.d.Status.Statuses(), lat, lon, now)
+	default:
+		return fibremon.FieldErrorf("address", "missing: give address=..., or lat=...&lon=...")
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ans)
+	return nil
+}
+
+func parseCoord(v map[string][]string, key string) (float64, error) {
+	vals := v[key]
+	if len(vals) == 0 || vals[0] == "" {
+		return 0, fibremon.FieldErrorf(key, "missing")
+	}
+	s := vals[0]
+	if len(s) > 32 {
+		return 0, fibremon.FieldErrorf(key, "not a number")
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		return 0, fibremon.FieldErrorf(key, "%.32q is not a number", s)
+	}
+	return f, nil
+}
+
+// RolloutResponse is the JSON body of GET /api/v1/rollout.
+type RolloutResponse struct {
+	GeneratedAt time.Time           `json:"generated_at"`
+	Comune      string              `json:"comune"`
+	Hamlet      string              `json:"hamlet,omitempty"`
+	Synthetic   bool                `json:"synthetic"`
+	Figures     []geo.Figures       `json:"figures"`
+	Timeline    []geo.TimelinePoint `json:"timeline"`
+}
+
+// getRollout serves GET /api/v1/rollout[?hamlet=][&format=csv]: coverage
+// figures per comune and hamlet, and the monthly rollout timeline.
+func (s *Server) getRollout(w http.ResponseWriter, r *http.Request) error {
+	v := r.URL.Query()
+	for key := range v {
+		if key != "hamlet" && key != "format" {
+			return fibremon.FieldErrorf(key, "unknown parameter (want hamlet, format)")
+		}
+	}
+	ix, err := s.index()
+	if err != nil {
+		return err
+	}
+	c := ix.Comune()
+	hamlet := v.Get("hamlet")
+	if hamlet != "" {
+		known := false
+		for _, h := range c.Hamlets {
+			known = known || h.Name == hamlet
+		}
+		if !known {
+			return fibremon.FieldErrorf("hamlet", "unknown hamlet %.80q", hamlet)
+		}
+	}
+	now := s.d.Now()
+	figures := c.Figures(now)
+	timeline := c.Timeline(hamlet)
+	synthetic := false
+	for _, f := range figures {
+		synthetic = synthetic || f.Synthetic
+	}
+	switch v.Get("format") {
+	case "", "json":
+		writeJSON(w, http.StatusOK, RolloutResponse{GeneratedAt: now.UTC(), Comune: c.Name, Hamlet: hamlet,
+			Synthetic: synthetic, Figures: figures, Timeline: timeline})
+		return nil
+	case "csv":
+		return writeTimelineCSV(w, c.Name, hamlet, synthetic, timeline)
+	}
+	return fibremon.FieldErrorf("format", "%.20q: want json or csv", v.Get("format"))
+}
+
+func writeTimelineCSV(w http.ResponseWriter, comune, hamlet string, synthetic bool, tl []geo.TimelinePoint) error {
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="rollout.csv"`)
+	cw := csv.NewWriter(w)
+	header := []string{"month", "comune", "hamlet", "synthetic", "ftth_ready_units", "ftth_ready_share", "served_share"}
+	states := append([]fibremon.RolloutState{""}, fibremon.RolloutStates...)
+	for _, st := range states {
+		name := string(st)
+		if name == "" {
+			name = "none"
+		}
+		header = append(header, "units_"+name)
+	}
+	cw.Write(header)
+	for _, p := range tl {
+		row := []string{p.Month, comune, hamlet, strconv.FormatBool(synthetic), strconv.Itoa(p.FTTHReadyUnits),
+			strconv.FormatFloat(p.FTTHReadyShare, 'f', 4, 64), strconv.FormatFloat(p.ServedShare, 'f', 4, 64)}
+		for _, st := range states {
+			row = append(row, strconv.Itoa(p.ByState[st].Units))
+		}
+		cw.Write(row)
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fibremon.Errorf(fibremon.Internal, "rollout csv: %w", err)
+	}
+	return nil
+}
+
+// GapsResponse is the body of GET /api/v1/gaps.
+type GapsResponse struct {
+	GeneratedAt     time.Time `json:"generated_at"`
+	Gaps            []geo.Gap `json:"gaps"`
+	UnprobedHamlets []string  `json:"unprobed_hamlets"`
+	TestsPerSite    int       `json:"tests_per_site"`
+}
+
+// ContractTests is how many recent download tests of a site are weighed
+// against what is declared for it, as the regulator's 96-test certificate.
+const ContractTests = 96
+
+// getGaps serves GET /api/v1/gaps: sites whose measured 5th-percentile
+// download is below the class declared for their address, and hamlets with
+// no probe at all.
+func (s *Server) getGaps(w http.ResponseWriter, r *http.Request) error {
+	if len(r.URL.Query()) > 0 {
+		return fibremon.FieldErrorf("", "GET %s takes no parameters", PathGaps)
+	}
+	ix, err := s.index()
+	if err != nil {
+		return err
+	}
+	c := ix.Comune()
+	downloads := make(map[string][]float64, len(c.Sites))
+	for _, site := range c.Sites {
+		rs, err := s.d.Store.Results(r.Context(), fibremon.Query{SiteID: site.ID, Kind: fibremon.KindDownload,
+			Since: s.d.Now().Add(-fibremon.MaxResultAge), Limit: ContractTests})
+		if err != nil {
+			return err
+		}
+		for _, res := range rs {
+			if v, ok := res.Values[fibremon.DownloadBytesPerSecond]; ok && res.Up {
+				downloads[site.ID] = append(downloads[site.ID], fibremon.ToMbitPerSecond(v))
+			}
+		}
+	}
+	gaps := geo.DeclaredVsMeasured(ix, c.Sites, downloads)
+	unprobed := geo.UnprobedZones(c)
+	if unprobed == nil {
+		unprobed = []string{}
+	}
+	writeJSON(w, http.StatusOK, GapsResponse{GeneratedAt: s.d.Now().UTC(), Gaps: gaps, UnprobedHamlets: unprobed, TestsPerSite: ContractTests})
+	return nil
+}
