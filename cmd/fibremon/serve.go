@@ -19,6 +19,7 @@ import (
 	"fibremon/geo"
 	"fibremon/internal/auth"
 	"fibremon/internal/cli"
+	"fibremon/internal/coverage"
 	"fibremon/internal/fibrehttp"
 	"fibremon/internal/metrics"
 	"fibremon/internal/sqlite"
@@ -120,6 +121,7 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, authn
 	live := new(geo.Live)
 	live.Store(geo.NewIndex(comune))
 	reg := metrics.NewRegistry("fibremon", version)
+	reg.MustRegister(coverage.NewCollector(live, nil))
 	tracker := status.New(logger, reg, comune.Sites, store, status.Options{Stale: cfg.stale})
 	ndt := ndt7.NewHandler(logger, ndt7.ServerOptions{
 		MaxDuration: cfg.ndt7Duration,

@@ -1,0 +1,82 @@
+package coverage
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"fibremon"
+	"fibremon/geo"
+)
+
+// Collector exports the coverage figures of the comune and of each hamlet
+// as gauges, computed from the current civic register at scrape time.
+// Label values come from the data set and the fixed vocabularies only.
+type Collector struct {
+	live *geo.Live
+	now  func() time.Time
+}
+
+// NewCollector returns a collector over live; now nil means time.Now.
+func NewCollector(live *geo.Live, now func() time.Time) *Collector {
+	if now == nil {
+		now = time.Now
+	}
+	return &Collector{live: live, now: now}
+}
+
+var (
+	scopeLabel         = []string{"scope"}
+	descCoverageUnits  = prometheus.NewDesc("fibremon_coverage_units", "Real-estate units of the civic register, by scope (comune or hamlet).", scopeLabel, nil)
+	descCoverageCivics = prometheus.NewDesc("fibremon_coverage_addresses", "Civic numbers of the register, by scope.", scopeLabel, nil)
+	descByTech         = prometheus.NewDesc("fibremon_coverage_technology_units", "Units by the technology declared for their civic (\"unknown\": no coverage data).", []string{"scope", "technology"}, nil)
+	descByState        = prometheus.NewDesc("fibremon_coverage_state_units", "Units by the rollout state of their civic now (\"none\": no state reached).", []string{"scope", "state"}, nil)
+	descByClass        = prometheus.NewDesc("fibremon_coverage_class_units", "Units by coverage class now: vhcn, nga (>=30 Mbit/s), adequate (>=20 Mbit/s), below (incl. not yet served).", []string{"scope", "class"}, nil)
+	descWhite          = prometheus.NewDesc("fibremon_coverage_white_area_units", "Units at civics classed as white area (aree bianche).", scopeLabel, nil)
+	descSynthetic      = prometheus.NewDesc("fibremon_coverage_synthetic", "1 when the figures of the scope come (partly) from synthetic data, 0 when all are sourced.", scopeLabel, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descCoverageUnits, descCoverageCivics, descByTech, descByState, descByClass, descWhite, descSynthetic} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	ix := c.live.Load()
+	if ix == nil || len(ix.Comune().Addresses) == 0 {
+		return
+	}
+	g := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, f := range ix.Comune().Figures(c.now()) {
+		g(descCoverageUnits, float64(f.Units), f.Scope)
+		g(descCoverageCivics, float64(f.Addresses), f.Scope)
+		g(descWhite, float64(f.WhiteAreaUnits), f.Scope)
+		synthetic := 0.0
+		if f.Synthetic {
+			synthetic = 1
+		}
+		g(descSynthetic, synthetic, f.Scope)
+		for t, n := range f.ByTechnology {
+			name := string(t)
+			if t == fibremon.Unknown {
+				name = "unknown"
+			}
+			g(descByTech, float64(n.Units), f.Scope, name)
+		}
+		for st, n := range f.ByState {
+			name := string(st)
+			if name == "" {
+				name = "none"
+			}
+			g(descByState, float64(n.Units), f.Scope, name)
+		}
+		for cl, n := range f.ByClass {
+			g(descByClass, float64(n.Units), f.Scope, string(cl))
+		}
+	}
+}
