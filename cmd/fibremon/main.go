@@ -3,6 +3,7 @@
 //	fibremon serve     ingest probe results, serve the API, /metrics, coverage GeoJSON and ndt7
 //	fibremon demo      the whole system on one machine: service + one emulated probe per site
 //	fibremon token     issue and list probe tokens
+//	fibremon coverage  is an address covered, and how well?
 //
 // Every flag has an environment mirror: --web.listen-address is
 // FIBREMON_WEB_LISTEN_ADDRESS, and so on.
@@ -41,6 +42,7 @@ commands:
   serve     run the central service
   demo      run the service with one emulated probe per Ripalta Cremasca site
   token     issue (token add) and list (token list) probe tokens
+  coverage  is an address covered, and how well? ("Via Roma 5", or --lat --lon)
   version   print the version
 
 Run 'fibremon <command> --help' for the flags of a command.
@@ -58,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runDemo(ctx, args[1:], getenv, stdout, stderr)
 	case "token":
 		return runToken(ctx, args[1:], getenv, stdout, stderr)
+	case "coverage":
+		return runCoverage(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "fibremon", version)
 		return nil

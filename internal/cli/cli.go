@@ -23,6 +23,16 @@ func EnvName(prefix, flagName string) string {
 // Parse parses args, then fills every flag not given on the command line
 // from its environment mirror. Positional arguments are refused.
 func Parse(fs *flag.FlagSet, args []string, getenv func(string) string, prefix string) error {
+	rest, err := ParseArgs(fs, args, getenv, prefix)
+	if err == nil && len(rest) > 0 {
+		return UsageError(fmt.Sprintf("%s: unexpected argument %q", fs.Name(), rest[0]))
+	}
+	return err
+}
+
+// ParseArgs is Parse for commands that take positional arguments (after
+// the flags); it returns them.
+func ParseArgs(fs *flag.FlagSet, args []string, getenv func(string) string, prefix string) ([]string, error) {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: %s [flags]\n\nflags (each also read from its environment variable):\n", fs.Name())
 		fs.VisitAll(func(f *flag.Flag) {
@@ -34,10 +44,7 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string, prefix s
 		})
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return UsageError(fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0)))
+		return nil, err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -53,5 +60,5 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string, prefix s
 			}
 		}
 	})
-	return err
+	return fs.Args(), err
 }
