@@ -17,8 +17,8 @@ import (
 type geoJSONFeature struct {
 	Type     string `json:"type"`
 	Geometry *struct {
-		Type        string    `json:"type"`
-		Coordinates []float64 `json:"coordinates"`
+		Type        string          `json:"type"`
+		Coordinates json.RawMessage `json:"coordinates"`
 	} `json:"geometry"`
 	Properties map[string]any `json:"properties"`
 }
@@ -90,8 +90,11 @@ func splitFeatures(b []byte) (feats []json.RawMessage, lines []int, rerr *RowErr
 		key, _ := tok.(string)
 		switch key {
 		case "type":
-			var t string
-			if err := dec.Decode(&t); err != nil || t != "FeatureCollection" {
+			var t any
+			if err := dec.Decode(&t); err != nil {
+				return nil, nil, fail(err)
+			}
+			if t != "FeatureCollection" {
 				return nil, nil, &RowError{Line: lineAt(b, dec.InputOffset()), Field: "type", Msg: "want \"FeatureCollection\""}
 			}
 			sawType = true
@@ -177,8 +180,10 @@ func parseFeature(raw json.RawMessage) (Address, error) {
 		return Address{}, fibremon.FieldErrorf("type", "want \"Feature\", got %.40q", f.Type)
 	case f.Geometry == nil || f.Geometry.Type != "Point":
 		return Address{}, fibremon.FieldErrorf("geometry", "want a Point")
-	case len(f.Geometry.Coordinates) != 2 && len(f.Geometry.Coordinates) != 3:
-		return Address{}, fibremon.FieldErrorf("geometry", "want [lon, lat], got %d coordinates", len(f.Geometry.Coordinates))
+	}
+	var coords []float64
+	if err := json.Unmarshal(f.Geometry.Coordinates, &coords); err != nil || (len(coords) != 2 && len(coords) != 3) {
+		return Address{}, fibremon.FieldErrorf("geometry", "want coordinates [lon, lat], got %.40s", f.Geometry.Coordinates)
 	}
 	props := make(map[string]string, len(f.Properties)+2)
 	for k, v := range f.Properties {
@@ -198,8 +203,8 @@ func parseFeature(raw json.RawMessage) (Address, error) {
 			return Address{}, fibremon.FieldErrorf(k, "want a string, number, boolean or null")
 		}
 	}
-	props["lon"] = strconv.FormatFloat(f.Geometry.Coordinates[0], 'g', -1, 64)
-	props["lat"] = strconv.FormatFloat(f.Geometry.Coordinates[1], 'g', -1, 64)
+	props["lon"] = strconv.FormatFloat(coords[0], 'g', -1, 64)
+	props["lat"] = strconv.FormatFloat(coords[1], 'g', -1, 64)
 	get := func(name string) string { return strings.TrimSpace(props[name]) }
 	a, err := parseCivic(get)
 	if err != nil {

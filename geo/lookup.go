@@ -83,7 +83,10 @@ var (
 )
 
 // parseQuery splits a free-text address into street, number and hamlet.
-func (ix *Index) parseQuery(s string) (query, error) {
+// With stripPlaces, the comune's and hamlets' names at either end are
+// dropped (a hamlet is remembered); without, they stay part of the street
+// ("Strada Zappello", "Via San Michele").
+func (ix *Index) parseQuery(s string, stripPlaces bool) (query, error) {
 	var q query
 	toks := strings.Fields(NormaliseStreet(s))
 	// Drop the comune, a hamlet, the postcode and province at either end:
@@ -97,6 +100,9 @@ func (ix *Index) parseQuery(s string) (query, error) {
 	for changed := true; changed && len(toks) > 0; {
 		changed = false
 		for i, pl := range places {
+			if !stripPlaces {
+				break
+			}
 			if len(pl) == 0 || len(pl) >= len(toks) {
 				continue
 			}
@@ -149,6 +155,23 @@ func (ix *Index) parseQuery(s string) (query, error) {
 	return q, nil
 }
 
+// streetExists reports whether q's street names a street exactly, with or
+// without its type.
+func (ix *Index) streetExists(q query) bool {
+	if _, ok := ix.byFull[q.street]; ok {
+		return true
+	}
+	if q.typ != "" {
+		return false
+	}
+	for _, st := range ix.streets {
+		if st.name == q.name {
+			return true
+		}
+	}
+	return false
+}
+
 func hasLetter(s string) bool {
 	for _, r := range s {
 		if unicode.IsLetter(r) {
@@ -186,9 +209,14 @@ func (ix *Index) Lookup(query string) (best []Match, err error) {
 	case !hasLetter(query):
 		return nil, fibremon.FieldErrorf("address", "no street name in %.60q", query)
 	}
-	q, err := ix.parseQuery(query)
+	q, err := ix.parseQuery(query, true)
 	if err != nil {
 		return nil, err
+	}
+	// A place name may be part of the street: keep it when that names a
+	// street and dropping it does not.
+	if q0, err := ix.parseQuery(query, false); err == nil && !ix.streetExists(q) && ix.streetExists(q0) {
+		q = q0
 	}
 
 	// Streets, by tier: exact, name without type, near (typos).
