@@ -247,6 +247,9 @@ func (s *Server) getGaps(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	gaps := geo.DeclaredVsMeasured(ix, c.Sites, downloads)
+	if gaps == nil {
+		gaps = []geo.Gap{}
+	}
 	unprobed := geo.UnprobedZones(c)
 	if unprobed == nil {
 		unprobed = []string{}
