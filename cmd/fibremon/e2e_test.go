@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"fibremon"
+	"fibremon/geo"
 	"fibremon/internal/fibrehttp"
 )
 
@@ -244,6 +245,28 @@ measurements:
 	}
 	if fc.Type != "FeatureCollection" || !found {
 		t.Fatalf("coverage GeoJSON: type %q, municipio found %v", fc.Type, found)
+	}
+	// every layer is read by an independent GeoJSON reader
+	for _, layer := range geo.Layers {
+		text := getText(t, base+fibrehttp.PathCoverage+"?layer="+layer)
+		var lfc struct{ Features []json.RawMessage }
+		if err := json.Unmarshal([]byte(text), &lfc); err != nil {
+			t.Fatalf("layer %s: %v", layer, err)
+		}
+		if n := ogrFeatureCount(t, layer, text); n != len(lfc.Features) || n == 0 {
+			t.Errorf("layer %s: ogrinfo reads %d features; the service sent %d", layer, n, len(lfc.Features))
+		}
+	}
+
+	// the CLI answers from the same database, with the town hall's measurements
+	out, err = exec.Command(fibremonBin, "coverage", "--storage.path", db, "--lang", "en", "Via Roma 5").CombinedOutput()
+	if err != nil {
+		t.Fatalf("fibremon coverage: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Via Roma 5, Ripalta Nuova", "Covered by FTTH up to 1000/300 Mbit/s", "Municipio di Ripalta Cremasca (FTTH, 0 m, up):", "Mbit/s", "synthetic data"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("fibremon coverage output lacks %q:\n%s", want, out)
+		}
 	}
 
 	// SIGKILL and restart on the same database: every result is still there.
