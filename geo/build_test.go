@@ -454,9 +454,10 @@ func TestBuildNonFinite(t *testing.T) {
 	}
 }
 
-// TestGeoJSONDoc checks GEOJSON.md against Build: every property and
-// collection member Build emits is documented, and every documented one is
-// emitted by the test statuses (which exercise every optional property).
+// TestGeoJSONDoc checks GEOJSON.md against Build and BuildLayer: every
+// property and collection member they emit is documented, and every
+// documented one is emitted by Build with the test statuses or by some
+// layer of the coverage fixture (which exercise every optional property).
 func TestGeoJSONDoc(t *testing.T) {
 	doc, err := os.ReadFile("GEOJSON.md")
 	if err != nil {
@@ -471,22 +472,33 @@ func TestGeoJSONDoc(t *testing.T) {
 	for k := range fc.ExtraMembers {
 		emitted[k] = true
 	}
-	for _, f := range fc.Features {
-		for k := range f.Properties {
-			emitted[k] = true
+	fcs := []*geojson.FeatureCollection{fc}
+	fixture := MustLoadFixture(t)
+	for _, layer := range geo.Layers {
+		lfc, err := geo.BuildLayer(fixture, geo.LayerQuery{Layer: layer}, MustStatuses(t), fixtureNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fcs = append(fcs, lfc)
+	}
+	for _, fc := range fcs {
+		for _, f := range fc.Features {
+			for k := range f.Properties {
+				emitted[k] = true
+			}
 		}
 	}
 	for k := range emitted {
 		if !documented[k] {
-			t.Errorf("Build emits %q, which GEOJSON.md does not document", k)
+			t.Errorf("Build or BuildLayer emits %q, which GEOJSON.md does not document", k)
 		}
 	}
 	for k := range documented {
 		if !emitted[k] {
-			t.Errorf("GEOJSON.md documents %q, which Build did not emit for testdata/statuses.json", k)
+			t.Errorf("GEOJSON.md documents %q, which no layer emitted for the test data", k)
 		}
 	}
-	for _, c := range []string{"#2e7d32", "#c62828", "#ef6c00", "#9e9e9e"} {
+	for _, c := range []string{"#2e7d32", "#c62828", "#ef6c00", "#9e9e9e", geo.ClassColor(geo.VHCN), geo.ClassColor(geo.NGA), geo.ClassColor(geo.Adequate), geo.ClassColor(geo.Below)} {
 		if !strings.Contains(string(doc), c) {
 			t.Errorf("GEOJSON.md does not give the colour %s", c)
 		}
