@@ -138,6 +138,17 @@ func TestLoadEmbeddedAddresses(t *testing.T) {
 	}
 	f := c.Figures(time.Now())
 	t.Logf("embedded register: %d addresses, %d units; by class now: %v", f[0].Addresses, f[0].Units, f[0].ByClass)
+	for _, layer := range []string{geo.LayerAddresses, geo.LayerWhiteAreas, geo.LayerHamlets} {
+		fc := mustLayer(t, c, geo.LayerQuery{Layer: layer})
+		for _, f := range fc.Features {
+			checkGeometry(t, f)
+		}
+	}
+	ix := geo.NewIndex(c)
+	a := &c.Addresses[len(c.Addresses)/2]
+	if m, err := ix.Lookup(a.Label()); err != nil || len(m) == 0 || m[0].Address.ID != a.ID || m[0].Score != 1 {
+		t.Errorf("Lookup(%q) = %v, %v; want that civic first, score 1", a.Label(), m, err)
+	}
 }
 
 func TestLoadAddressErrors(t *testing.T) {

@@ -21,7 +21,7 @@ func TestDistanceMeters(t *testing.T) {
 		{"same point", ripaltaNuova, ripaltaNuova, 0, 0},
 		// 1° of latitude on orb's sphere (R = 6378137 m) is R·π/180.
 		{"one degree of latitude", orb.Point{9.69, 45}, orb.Point{9.69, 46}, 6378137 * math.Pi / 180, 1e-9},
-		// Equirectangular estimate: Δlon·cos(lat)·R and Δlat·R, ~2.39 km.
+		// Haversine; the equirectangular estimate Δlon·cos(lat)·R, Δlat·R agrees: ~2.39 km.
 		{"Ripalta Nuova to Bolzone", ripaltaNuova, bolzone, 2390, 0.01},
 		{"symmetric", bolzone, ripaltaNuova, 2390, 0.01},
 	}
