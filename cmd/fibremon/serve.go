@@ -24,6 +24,7 @@ import (
 	"fibremon/internal/metrics"
 	"fibremon/internal/sqlite"
 	"fibremon/internal/status"
+	"fibremon/internal/web"
 	"fibremon/probes/ndt7"
 )
 
@@ -38,6 +39,8 @@ type serveConfig struct {
 	refreshInterval time.Duration
 	shutdownTimeout time.Duration
 	ndt7Duration    time.Duration
+	tileURL         string
+	tileAttribution string
 	log             logFlags
 }
 
@@ -51,6 +54,8 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.refreshInterval, "status.refresh-interval", 15*time.Second, "how often site status is rebuilt from the store")
 	fs.DurationVar(&c.shutdownTimeout, "web.shutdown-timeout", 15*time.Second, "how long in-flight requests may finish on shutdown")
 	fs.DurationVar(&c.ndt7Duration, "ndt7.max-duration", ndt7.DefaultDuration, "how long the ndt7 server sends or receives per test (at most 15s)")
+	fs.StringVar(&c.tileURL, "web.tile-url", "", "optional background tiles of the map page, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png (default: none; the map is drawn from the GeoJSON alone)")
+	fs.StringVar(&c.tileAttribution, "web.tile-attribution", "", "attribution the tile provider requires, shown with the tiles")
 	c.log.register(fs)
 }
 
@@ -114,6 +119,10 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, authn
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
+	webOpts := web.Options{TileURL: cfg.tileURL, Attribution: cfg.tileAttribution}
+	if err := webOpts.Validate(); err != nil {
+		return nil, cli.UsageError("--web.tile-url: " + err.Error())
+	}
 	store, err := sqlite.Open(ctx, cfg.storagePath)
 	if err != nil {
 		return nil, err
@@ -135,6 +144,7 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, authn
 		Auth:        authn,
 		Status:      tracker,
 		Geo:         live,
+		Web:         web.Handler(webOpts),
 		NDTDownload: ndt.Download,
 		NDTUpload:   ndt.Upload,
 		Middleware:  metrics.NewHTTP(reg, "fibremon").Middleware,
