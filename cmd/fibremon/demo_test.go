@@ -97,7 +97,7 @@ func TestDemo(t *testing.T) {
 				got, want = r.Values[fibremon.UploadBytesPerSecond], p.UpBytesPerSecond
 			case fibremon.KindLatency:
 				got, want = r.Values[fibremon.MinRTTSeconds], p.RTT.Seconds()
-				if got < want || got > want+0.010 {
+				if got < want || got > want+0.100 { // the delay is exact; scheduling under load only adds
 					t.Errorf("%s: min RTT %.1f ms; line RTT %.1f ms", s.ID, got*1000, want*1000)
 				}
 				continue
