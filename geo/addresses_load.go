@@ -34,27 +34,67 @@ func (c *Comune) loadAddresses(fsys fs.FS, dir string) error {
 	case civicsMissing:
 		return invalidf(coverageName, "file", "coverage without a civic register: %s is missing", CivicsFile)
 	}
+	// bad collects row errors: a Load error, or skipped rows when lenient.
+	bad := func(name string, errs []RowError) error {
+		if len(errs) == 0 {
+			return nil
+		}
+		if !c.lenient {
+			return rowErrors(name, errs)
+		}
+		for _, e := range errs {
+			c.skipped = append(c.skipped, FileRowError{File: name, RowError: e})
+		}
+		return nil
+	}
 	addrs, errs := ImportCivics(bytes.NewReader(civics))
-	if len(errs) > 0 {
-		return rowErrors(civicsName, errs)
+	if err := bad(civicsName, errs); err != nil {
+		return err
 	}
 	if !coverageMissing {
 		cov, errs := ImportCoverage(bytes.NewReader(coverage))
-		if len(errs) > 0 {
-			return rowErrors(coverageName, errs)
+		if err := bad(coverageName, errs); err != nil {
+			return err
 		}
 		var unmatched []RowError
 		addrs, unmatched = MergeCoverage(addrs, cov)
-		if len(unmatched) > 0 {
-			return rowErrors(coverageName, unmatched)
+		if err := bad(coverageName, unmatched); err != nil {
+			return err
 		}
 	}
-	placed, err := c.placeAddresses(addrs)
+	var skip func(Address, error)
+	if c.lenient {
+		skip = func(a Address, err error) {
+			c.skipped = append(c.skipped, FileRowError{File: civicsName,
+				RowError: RowError{Field: a.Label(), Msg: err.Error()}})
+		}
+	}
+	placed, err := c.place(addrs, skip)
 	if err != nil {
 		return wrap("geo: "+civicsName, err)
 	}
 	c.Addresses = placed
 	return nil
+}
+
+// FileRowError is a bad row of one of a comune's register files.
+type FileRowError struct {
+	File string
+	RowError
+}
+
+func (e FileRowError) Error() string { return e.File + ": " + e.RowError.Error() }
+
+// LoadLenient is Load for civic registers from outside (a real ANNCSU or
+// Infratel extract): bad rows of CivicsFile and CoverageFile — malformed,
+// unmatched, or outside the boundary — are skipped and returned, and the
+// rest is imported. The boundary, hamlets and sites must still be clean.
+func LoadLenient(fsys fs.FS, dir string) (*Comune, []FileRowError, error) {
+	c, err := load(fsys, dir, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, c.skipped, nil
 }
 
 // rowErrors returns an Invalid error listing the first row errors of file.
@@ -93,33 +133,48 @@ func (c *Comune) WithAddresses(addrs []Address) (*Comune, error) {
 }
 
 func (c *Comune) placeAddresses(addrs []Address) ([]Address, error) {
+	return c.place(addrs, nil)
+}
+
+// place checks and places addrs; with skip set, an address at fault is
+// passed to skip and left out instead of failing the whole set.
+func (c *Comune) place(addrs []Address, skip func(a Address, err error)) ([]Address, error) {
 	hamlets := make(map[string]bool, len(c.Hamlets))
 	for _, h := range c.Hamlets {
 		hamlets[h.Name] = true
 	}
-	out := make([]Address, len(addrs))
-	ids := make(map[string]int, len(addrs))
+	out := make([]Address, 0, len(addrs))
+	ids := make(map[string]string, len(addrs))
 	for i, a := range addrs {
-		where := fmt.Sprintf("address %d (%s)", i, a.Label())
-		if err := a.Validate(); err != nil {
-			return nil, wrap(where, err)
+		err := func() error {
+			if err := a.Validate(); err != nil {
+				return err
+			}
+			if !c.Contains(a.Point) {
+				return fibremon.FieldErrorf("lon", "point (lon %g, lat %g) lies outside the boundary of %s%s",
+					a.Point.Lon(), a.Point.Lat(), c.Name, c.swapHint(a.Point))
+			}
+			if first, dup := ids[a.ID]; dup {
+				return fibremon.FieldErrorf("number", "duplicate of %s", first)
+			}
+			if a.Hamlet != "" && !hamlets[a.Hamlet] {
+				return fibremon.FieldErrorf("hamlet", "%q is not a hamlet of %s", a.Hamlet, c.Name)
+			}
+			return nil
+		}()
+		if err != nil {
+			if skip == nil {
+				return nil, wrap(fmt.Sprintf("address %d (%s)", i, a.Label()), err)
+			}
+			skip(a, err)
+			continue
 		}
-		if !c.Contains(a.Point) {
-			return nil, wrap(where, fibremon.FieldErrorf("lon", "point (lon %g, lat %g) lies outside the boundary of %s%s",
-				a.Point.Lon(), a.Point.Lat(), c.Name, c.swapHint(a.Point)))
-		}
-		if j, dup := ids[a.ID]; dup {
-			return nil, wrap(where, fibremon.FieldErrorf("number", "duplicate of address %d", j))
-		}
-		ids[a.ID] = i
+		ids[a.ID] = a.Label()
 		a.StateDates = maps.Clone(a.StateDates)
-		switch {
-		case a.Hamlet == "":
+		if a.Hamlet == "" {
 			a.Hamlet, _ = c.HamletAt(a.Point)
-		case !hamlets[a.Hamlet]:
-			return nil, wrap(where, fibremon.FieldErrorf("hamlet", "%q is not a hamlet of %s", a.Hamlet, c.Name))
 		}
-		out[i] = a
+		out = append(out, a)
 	}
 	return out, nil
 }

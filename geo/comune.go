@@ -46,6 +46,9 @@ type Comune struct {
 	Addresses []Address
 
 	zones []Zone // computed by Load; see Zones
+
+	lenient bool           // LoadLenient: skip bad register rows
+	skipped []FileRowError // the rows LoadLenient skipped
 }
 
 // Hamlet is an inhabited centre (frazione) of a comune.
@@ -85,7 +88,11 @@ func (c *Comune) Contains(p orb.Point) bool {
 //
 // For the embedded reference data: Load(data.FS, "ripalta-cremasca").
 func Load(fsys fs.FS, dir string) (*Comune, error) {
-	c := &Comune{}
+	return load(fsys, dir, false)
+}
+
+func load(fsys fs.FS, dir string, lenient bool) (*Comune, error) {
+	c := &Comune{lenient: lenient}
 	if err := c.loadBoundary(fsys, path.Join(dir, BoundaryFile)); err != nil {
 		return nil, err
 	}

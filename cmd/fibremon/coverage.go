@@ -51,7 +51,7 @@ func runCoverage(ctx context.Context, args []string, getenv func(string) string,
 	case address == "" && !byPoint:
 		return cli.UsageError(`usage: fibremon coverage [flags] "Via Roma 5"  |  fibremon coverage --lat 45.3319 --lon 9.6936`)
 	}
-	comune, err := loadComune(cfg)
+	comune, err := loadComune(cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return fmt.Errorf("data: %w", err)
 	}

@@ -107,15 +107,29 @@ type service struct {
 	reg     *prometheus.Registry
 }
 
-func loadComune(cfg serveConfig) (*geo.Comune, error) {
+// loadComune loads the embedded data set (which must be clean), or the one
+// in --data.dir, whose civic register may come from outside: its bad rows
+// are logged and skipped, the rest is imported.
+func loadComune(cfg serveConfig, logger *slog.Logger) (*geo.Comune, error) {
 	if cfg.dataDir == "" {
 		return geo.Load(data.FS, cfg.comune)
 	}
-	return geo.Load(os.DirFS(cfg.dataDir), cfg.comune)
+	c, skipped, err := geo.LoadLenient(os.DirFS(cfg.dataDir), cfg.comune)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range skipped {
+		logger.Warn("civic register row skipped", "data_dir", cfg.dataDir, "err", e.Error())
+	}
+	if len(skipped) > 0 {
+		logger.Warn("civic register imported with bad rows skipped", "data_dir", cfg.dataDir,
+			"imported", len(c.Addresses), "skipped", len(skipped))
+	}
+	return c, nil
 }
 
 func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, authn fibrehttp.Authenticator) (*service, error) {
-	comune, err := loadComune(cfg)
+	comune, err := loadComune(cfg, logger)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
