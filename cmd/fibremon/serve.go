@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -93,7 +95,34 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return svc.Serve(gctx, ln) })
 	g.Go(func() error { return tokens.Watch(gctx, cfg.tokensFile, 2*time.Second, logger) })
+	g.Go(func() error { return svc.reloadOnHangup(gctx) })
 	return g.Wait()
+}
+
+// reloadOnHangup reloads the data set on SIGHUP — a new civic register in
+// --data.dir, say — and swaps the coverage index atomically: requests in
+// flight finish on the old index, later ones use the new. A data set that
+// fails to load keeps the old one. Sites are read at start only.
+//
+// Liveness: returns when ctx is done.
+func (s *service) reloadOnHangup(ctx context.Context) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+		}
+		c, err := loadComune(s.cfg, s.logger)
+		if err != nil {
+			s.logger.Error("data set not reloaded; keeping the previous one", "err", err)
+			continue
+		}
+		s.live.Store(geo.NewIndex(c))
+		s.logger.Info("data set reloaded", "addresses", len(c.Addresses))
+	}
 }
 
 // service is the wired central service: store, status, HTTP handler.
@@ -103,6 +132,7 @@ type service struct {
 	store   *sqlite.Store
 	comune  *geo.Comune
 	tracker *status.Tracker
+	live    *geo.Live
 	handler *fibrehttp.Server
 	reg     *prometheus.Registry
 }
@@ -163,7 +193,7 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, authn
 		NDTUpload:   ndt.Upload,
 		Middleware:  metrics.NewHTTP(reg, "fibremon").Middleware,
 	})
-	return &service{logger: logger, cfg: cfg, store: store, comune: comune, tracker: tracker, handler: h, reg: reg}, nil
+	return &service{logger: logger, cfg: cfg, store: store, comune: comune, tracker: tracker, live: live, handler: h, reg: reg}, nil
 }
 
 // Serve serves on ln until ctx is done, then drains: /readyz fails first,
