@@ -11,7 +11,8 @@ const ScopeComune = "comune"
 
 // Count is a number of civics and of the real-estate units at them.
 type Count struct {
-	Addresses, Units int
+	Addresses int `json:"addresses"`
+	Units     int `json:"units"`
 }
 
 func (c *Count) add(a *Address) {
@@ -33,18 +34,19 @@ func (c *Count) add(a *Address) {
 //
 // The maps of a scope each sum to Addresses and Units.
 type Figures struct {
-	Scope            string // ScopeComune or a hamlet's name
-	Addresses, Units int
-	ByTechnology     map[fibremon.Technology]Count
-	ByState          map[fibremon.RolloutState]Count
-	ByClass          map[Class]Count
+	Scope        string                          `json:"scope"` // ScopeComune or a hamlet's name
+	Addresses    int                             `json:"addresses"`
+	Units        int                             `json:"units"`
+	ByTechnology map[fibremon.Technology]Count   `json:"by_technology"`
+	ByState      map[fibremon.RolloutState]Count `json:"by_state"`
+	ByClass      map[Class]Count                 `json:"by_class"`
 	// WhiteAreaUnits are the units at civics classed white (AreaClass);
 	// WhiteAreaShare is their share of Units (0 when Units is 0).
-	WhiteAreaUnits int
-	WhiteAreaShare float64
+	WhiteAreaUnits int     `json:"white_area_units"`
+	WhiteAreaShare float64 `json:"white_area_share"`
 	// Synthetic is true when any civic counted is synthetic: the figures
 	// then describe invented data and must say so.
-	Synthetic bool
+	Synthetic bool `json:"synthetic"`
 }
 
 func newFigures(scope string) Figures {
@@ -109,17 +111,17 @@ func (c *Comune) Figures(at time.Time) []Figures {
 
 // TimelinePoint is the rollout at the end of one month.
 type TimelinePoint struct {
-	Month string // "2021-03"
+	Month string `json:"month"` // "2021-03"
 	// ByState counts the state of each civic at the month's end; key ""
 	// counts civics with no state reached yet. Every key is present.
-	ByState map[fibremon.RolloutState]Count
+	ByState map[fibremon.RolloutState]Count `json:"by_state"`
 	// FTTHReadyUnits are the units at civics with declared technology FTTH
 	// that are served (ready_for_sale or active) at the month's end;
 	// FTTHReadyShare is their share of all units in scope.
-	FTTHReadyUnits int
-	FTTHReadyShare float64
+	FTTHReadyUnits int     `json:"ftth_ready_units"`
+	FTTHReadyShare float64 `json:"ftth_ready_share"`
 	// ServedShare is the share of units served by any technology.
-	ServedShare float64
+	ServedShare float64 `json:"served_share"`
 }
 
 // Timeline returns the rollout month by month, from the month of the

@@ -38,20 +38,20 @@ var classFloorMbps = map[Class]float64{VHCN: 300, NGA: NGADownMbps, Adequate: Ad
 // Gap compares what is declared for a monitored site's line with what its
 // probe measures.
 type Gap struct {
-	SiteID string
+	SiteID string `json:"site_id"`
 	// Address is the label of the civic the site was joined to, or the
 	// site's own address when it was not joined to one.
-	Address   string
-	AddressID string // "" when not joined to a civic
+	Address   string `json:"address"`
+	AddressID string `json:"address_id,omitempty"` // "" when not joined to a civic
 	// Joined is "address" (the declared coverage of the civic within
 	// SiteJoinMeters) or "site" (the site's own technology and contract).
-	Joined             string
-	DeclaredClass      Class
-	DeclaredDownMbps   float64
-	ThresholdMbps      float64 // ClassFloorMbps of DeclaredClass; 0 for Below
-	MeasuredP5DownMbps float64 // nearest-rank 5th percentile of the tests
-	Tests              int
-	Flag               string // FlagBelowDeclaredClass, or "" when none
+	Joined             string  `json:"joined"`
+	DeclaredClass      Class   `json:"declared_class"`
+	DeclaredDownMbps   float64 `json:"declared_download_mbps"`
+	ThresholdMbps      float64 `json:"threshold_mbps"`            // ClassFloorMbps of DeclaredClass; 0 for Below
+	MeasuredP5DownMbps float64 `json:"measured_p5_download_mbps"` // nearest-rank 5th percentile of the tests
+	Tests              int     `json:"tests"`
+	Flag               string  `json:"flag,omitempty"` // FlagBelowDeclaredClass, or "" when none
 }
 
 // DeclaredVsMeasured compares each site's declared class with its recent
