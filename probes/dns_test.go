@@ -100,7 +100,7 @@ func TestDNS(t *testing.T) {
 		{name: "two A, relative name", target: Target{Address: "two.fibre.test", Server: server}, wantUp: true, wantAnswers: 2},
 		{name: "NXDOMAIN", target: Target{Address: "missing.fibre.test.", Server: server}, wantAnswers: 0, wantErrMsg: "NXDOMAIN"},
 		{name: "silent server", target: Target{Address: "one.fibre.test.", Server: mustSilentUDP(t)}, timeout: 300 * time.Millisecond,
-			wantAnswers: -1, wantErrMsg: "timeout after 300ms"},
+			wantAnswers: -1, wantErrMsg: "timeout after "},
 		{name: "refused", target: Target{Address: "one.fibre.test.", Server: closedUDP}, timeout: 2 * time.Second,
 			wantAnswers: -1, wantErrMsg: "connection refused"},
 	}
