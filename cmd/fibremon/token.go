@@ -19,18 +19,22 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func runToken(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "add" && args[0] != "list") {
-		fmt.Fprintln(stderr, "usage: fibremon token add --probe NAME --site ID [--site ID ...] | fibremon token list")
-		return cli.UsageError("token: want 'add' or 'list'")
+	if len(args) == 0 || (args[0] != "add" && args[0] != "list" && args[0] != "revoke") {
+		fmt.Fprintln(stderr, "usage: fibremon token add --probe NAME --site ID [--site ID ...] | token list | token revoke --probe NAME [--sha256 PREFIX]")
+		return cli.UsageError("token: want 'add', 'list' or 'revoke'")
 	}
 	fs := flag.NewFlagSet("fibremon token "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	tokensFile := fs.String("auth.tokens-file", "tokens.json", "probe tokens file")
-	var probe string
+	var probe, hashPrefix string
 	var sites stringList
-	if args[0] == "add" {
+	switch args[0] {
+	case "add":
 		fs.StringVar(&probe, "probe", "", "name of the probe agent the token is for")
 		fs.Var(&sites, "site", "site the probe may write results for (repeatable)")
+	case "revoke":
+		fs.StringVar(&probe, "probe", "", "name of the probe whose tokens are revoked")
+		fs.StringVar(&hashPrefix, "sha256", "", "revoke only the token whose SHA-256 starts with this (see 'token list')")
 	}
 	if err := cli.Parse(fs, args[1:], getenv, "FIBREMON_"); err != nil {
 		return err
@@ -46,6 +50,17 @@ func runToken(_ context.Context, args []string, getenv func(string) string, stdo
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s…\n", e.Probe, strings.Join(e.Sites, ","), e.Created.Format(time.RFC3339), e.SHA256[:12])
 		}
 		return tw.Flush()
+	}
+	if args[0] == "revoke" {
+		n, err := tokens.Revoke(probe, hashPrefix)
+		if err != nil {
+			return err
+		}
+		if err := tokens.Save(*tokensFile); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%d token(s) of probe %q revoked in %s; a running service drops them within seconds\n", n, probe, *tokensFile)
+		return nil
 	}
 	tok, _, err := tokens.Issue(probe, sites, time.Now())
 	if err != nil {

@@ -249,3 +249,35 @@ func (t *Tokens) Watch(ctx context.Context, path string, interval time.Duration,
 		logger.Info("tokens reloaded", "path", path, "tokens", len(fresh.Entries()))
 	}
 }
+
+// Revoke removes every token of probe, or only the one whose SHA-256 starts
+// with hashPrefix (at least 8 hex digits) when it is not empty. It returns
+// how many were removed; NotFound when none matched.
+func (t *Tokens) Revoke(probe, hashPrefix string) (int, error) {
+	if hashPrefix != "" && len(hashPrefix) < 8 {
+		return 0, fibremon.FieldErrorf("sha256", "give at least 8 hex digits of the token's SHA-256")
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	kept := t.entries[:0:0]
+	removed := 0
+	for _, e := range t.entries {
+		if e.Probe == probe && strings.HasPrefix(e.SHA256, strings.ToLower(hashPrefix)) {
+			removed++
+			continue
+		}
+		kept = append(kept, e)
+	}
+	if removed == 0 {
+		return 0, fibremon.Errorf(fibremon.NotFound, "no token of probe %q matches", probe)
+	}
+	t.entries = kept
+	t.byHash = make(map[[32]byte]int, len(kept))
+	for i, e := range kept {
+		raw, _ := hex.DecodeString(e.SHA256)
+		var h [32]byte
+		copy(h[:], raw)
+		t.byHash[h] = i
+	}
+	return removed, nil
+}

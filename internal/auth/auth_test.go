@@ -116,3 +116,33 @@ func TestWatchReloads(t *testing.T) {
 		t.Fatalf("tokens dropped after a broken file: %v", err)
 	}
 }
+
+func TestRevoke(t *testing.T) {
+	ts := NewTokens()
+	a1, _, _ := ts.Issue("p1", []string{"s1"}, time.Now())
+	a2, e2, _ := ts.Issue("p1", []string{"s1"}, time.Now())
+	b, _, _ := ts.Issue("p2", []string{"s2"}, time.Now())
+	if _, err := ts.Revoke("p1", "abc"); err == nil {
+		t.Error("a 3-digit hash prefix was accepted")
+	}
+	if n, err := ts.Revoke("p1", e2.SHA256[:10]); err != nil || n != 1 {
+		t.Fatalf("Revoke(p1, prefix) = %d, %v", n, err)
+	}
+	if _, err := ts.Authenticate(a2); err == nil {
+		t.Error("revoked token still authenticates")
+	}
+	for _, tok := range []string{a1, b} {
+		if _, err := ts.Authenticate(tok); err != nil {
+			t.Errorf("a token not revoked no longer authenticates: %v", err)
+		}
+	}
+	if n, err := ts.Revoke("p1", ""); err != nil || n != 1 {
+		t.Fatalf("Revoke(p1) = %d, %v", n, err)
+	}
+	if _, err := ts.Revoke("p1", ""); fibremon.KindOf(err) != fibremon.NotFound {
+		t.Errorf("revoking again = %v; want NotFound", err)
+	}
+	if _, err := ts.Authenticate(b); err != nil {
+		t.Errorf("p2's token lost: %v", err)
+	}
+}
