@@ -23,6 +23,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -170,6 +172,59 @@ func (s *Server) Query(q string) error {
 		return fmt.Errorf("influxtest: %s: %d %s", q, resp.StatusCode, bytes.TrimSpace(body))
 	}
 	return nil
+}
+
+// QueryResult runs an InfluxQL query on database db and returns the rows of
+// every series, each value formatted as text (numbers with %g). It fails
+// t on any error.
+func (s *Server) QueryResult(t testing.TB, db, q string) [][]string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, s.URL+"/query?"+url.Values{"db": {db}, "q": {q}}.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Token != "" {
+		u, p, _ := strings.Cut(s.Token, ":")
+		req.SetBasicAuth(u, p)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("influxtest: %s: %v", q, err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Results []struct {
+			Error  string
+			Series []struct {
+				Values [][]any
+			}
+		}
+		Error string
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("influxtest: %s: %d: %v", q, resp.StatusCode, err)
+	}
+	var rows [][]string
+	for _, r := range body.Results {
+		if r.Error != "" || body.Error != "" {
+			t.Fatalf("influxtest: %s: %s%s", q, r.Error, body.Error)
+		}
+		for _, series := range r.Series {
+			for _, vs := range series.Values {
+				row := make([]string, len(vs))
+				for i, v := range vs {
+					switch v := v.(type) {
+					case float64:
+						row[i] = strconv.FormatFloat(v, 'g', -1, 64)
+					default:
+						row[i] = fmt.Sprint(v)
+					}
+				}
+				rows = append(rows, row)
+			}
+		}
+	}
+	return rows
 }
 
 // Stop stops the server: SIGTERM, then SIGKILL if it has not exited

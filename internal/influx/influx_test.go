@@ -1,0 +1,276 @@
+package influx_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"fibremon"
+	"fibremon/internal/influx"
+	"fibremon/internal/influxtest"
+	"fibremon/internal/storetest"
+)
+
+func TestMain(m *testing.M) { os.Exit(influxtest.Main(m)) }
+
+// open opens a store on bucket of srv and closes it when t ends.
+func open(t testing.TB, srv *influxtest.Server, bucket string) *influx.Store {
+	t.Helper()
+	s, err := influx.New(t.Context(), influx.Config{URL: srv.URL, Token: srv.Token, Bucket: bucket, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestConformance runs the suite the SQLite store passes against a real
+// influxd: a fresh database per subtest, and a new Store on the same
+// bucket for SurvivesReopen.
+func TestConformance(t *testing.T) {
+	srv := influxtest.Shared(t)
+	storetest.Run(t,
+		func(t *testing.T) storetest.Store {
+			return open(t, srv, srv.NewDatabase(t))
+		},
+		func(t *testing.T, s storetest.Store) storetest.Store {
+			st := s.(*influx.Store)
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return open(t, srv, st.Config().Bucket)
+		})
+}
+
+// TestSameStart: different results of one site, probe and kind that start
+// in the same nanosecond are all kept (the later ones are moved a few
+// nanoseconds, and read back with their true start); retrying them stores
+// nothing new.
+func TestSameStart(t *testing.T) {
+	srv := influxtest.Shared(t)
+	s := open(t, srv, srv.NewDatabase(t))
+	start := time.Now().UTC().Add(-time.Minute).Truncate(time.Millisecond)
+	mk := func(up bool) fibremon.Result { return storetest.Result("zappello", fibremon.KindHTTP, start, up) }
+	a, b, c := mk(true), mk(false), mk(true)
+	if n, err := s.WriteResults(t.Context(), []fibremon.Result{a, b}); err != nil || n != 2 {
+		t.Fatalf("WriteResults(a, b) = %d, %v; want 2, nil", n, err)
+	}
+	if n, err := s.WriteResults(t.Context(), []fibremon.Result{c, a}); err != nil || n != 1 {
+		t.Fatalf("WriteResults(c, a) = %d, %v; want 1 (a is a duplicate), nil", n, err)
+	}
+	if n, err := s.WriteResults(t.Context(), []fibremon.Result{a, b, c}); err != nil || n != 0 {
+		t.Fatalf("retry of a, b, c = %d, %v; want 0, nil", n, err)
+	}
+	got, err := s.Results(t.Context(), fibremon.Query{SiteID: "zappello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range got {
+		ids = append(ids, r.ID)
+		if !r.Start.Equal(start) {
+			t.Errorf("result %s start %v; want %v", r.ID, r.Start, start)
+		}
+		if want := map[string]bool{a.ID: true, b.ID: false, c.ID: true}[r.ID]; r.Up != want {
+			t.Errorf("result %s up = %v; want %v (fields of another result?)", r.ID, r.Up, want)
+		}
+	}
+	slices.Sort(ids)
+	want := []string{a.ID, b.ID, c.ID}
+	slices.Sort(want)
+	if !slices.Equal(ids, want) {
+		t.Fatalf("stored IDs %v; want %v", ids, want)
+	}
+	latest, err := s.Latest(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := latest["zappello"]; len(l) != 1 || !l[0].Start.Equal(start) {
+		t.Fatalf("Latest[zappello] = %+v; want one http result at %v", l, start)
+	}
+}
+
+// TestLongBatch: a batch spread over days (a probe back from a long
+// outage) is looked up in several time spans and still deduplicated.
+func TestLongBatch(t *testing.T) {
+	srv := influxtest.Shared(t)
+	s := open(t, srv, srv.NewDatabase(t))
+	now := time.Now().UTC()
+	var batch []fibremon.Result
+	for i := range 40 {
+		batch = append(batch, storetest.Result("bolzone", fibremon.KindTCP, now.Add(-time.Duration(i*i)*time.Hour), true))
+	}
+	if n, err := s.WriteResults(t.Context(), batch[:25]); err != nil || n != 25 {
+		t.Fatalf("first WriteResults = %d, %v; want 25", n, err)
+	}
+	if n, err := s.WriteResults(t.Context(), batch); err != nil || n != 15 {
+		t.Fatalf("second WriteResults = %d, %v; want 15 new", n, err)
+	}
+	got, err := s.Results(t.Context(), fibremon.Query{SiteID: "bolzone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 40 {
+		t.Fatalf("%d results stored; want 40", len(got))
+	}
+}
+
+// TestSchema checks the contract dashboards rely on (SCHEMA.md): the
+// measurement, the tags (no UUID among them), the fields and their types.
+func TestSchema(t *testing.T) {
+	srv := influxtest.Shared(t)
+	bucket := srv.NewDatabase(t)
+	s := open(t, srv, bucket)
+	now := time.Now().UTC()
+	batch := []fibremon.Result{
+		storetest.Result("municipio", fibremon.KindDownload, now.Add(-time.Minute), true),
+		storetest.Result("municipio", fibremon.KindLatency, now.Add(-time.Minute), false),
+	}
+	if _, err := s.WriteResults(t.Context(), batch); err != nil {
+		t.Fatal(err)
+	}
+	db, _, _ := strings.Cut(bucket, "/")
+	tags := srv.QueryResult(t, db, "SHOW TAG KEYS FROM probe_result")
+	if want := "kind,probe,site_id"; strings.Join(column(tags, 0), ",") != want {
+		t.Errorf("tag keys %v; want %s", tags, want)
+	}
+	fields := map[string]string{}
+	for _, row := range srv.QueryResult(t, db, "SHOW FIELD KEYS FROM probe_result") {
+		fields[row[0]] = row[1]
+	}
+	want := map[string]string{
+		"result_id": "string", "duration_seconds": "float", "up": "boolean", "error": "string",
+		"method": "string", "target": "string",
+		"download_bytes_per_second": "float", "transferred_bytes": "float",
+	}
+	for f, typ := range want {
+		if fields[f] != typ {
+			t.Errorf("field %s has type %q; want %q", f, fields[f], typ)
+		}
+	}
+	// The InfluxQL view dashboards may use: the latest download speed.
+	rows := srv.QueryResult(t, db, `SELECT last("download_bytes_per_second") FROM probe_result WHERE site_id = 'municipio' AND kind = 'download'`)
+	if len(rows) != 1 || rows[0][1] != "1.25e+07" {
+		t.Errorf("InfluxQL last download speed: %v; want 1.25e+07", rows)
+	}
+}
+
+func column(rows [][]string, i int) []string {
+	var out []string
+	for _, r := range rows {
+		out = append(out, r[i])
+	}
+	return out
+}
+
+// TestNewChecks: New refuses, with the URL in the message, a server that
+// does not answer, a bucket that does not exist and a wrong token.
+func TestNewChecks(t *testing.T) {
+	srv := influxtest.StartWithOptions(t, influxtest.Options{Auth: true})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+	for _, c := range []struct {
+		name string
+		cfg  influx.Config
+		kind fibremon.ErrorKind
+		msg  string
+	}{
+		{"no server", influx.Config{URL: closed, Bucket: "fibremon/autogen"}, fibremon.Transient, closed + " does not answer"},
+		{"wrong token", influx.Config{URL: srv.URL, Token: "admin:wrong", Bucket: srv.Bucket}, fibremon.Unauthorized, srv.URL + " refused the token"},
+		{"no token", influx.Config{URL: srv.URL, Bucket: srv.Bucket}, fibremon.Unauthorized, "refused the token"},
+		{"no bucket", influx.Config{URL: srv.URL, Token: srv.Token, Bucket: "nope/autogen"}, fibremon.NotFound, `no bucket "nope/autogen"`},
+		{"no retention policy", influx.Config{URL: srv.URL, Token: srv.Token, Bucket: "fibremon/nope"}, fibremon.NotFound, `no bucket "fibremon/nope"`},
+		{"bad URL", influx.Config{URL: "127.0.0.1:8086", Bucket: "b"}, fibremon.Invalid, "want http(s)://host:port"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := influx.New(t.Context(), c.cfg)
+			if err == nil {
+				s.Close()
+				t.Fatal("New succeeded")
+			}
+			if fibremon.KindOf(err) != c.kind || !strings.Contains(err.Error(), c.msg) {
+				t.Fatalf("New: %v (%v); want kind %v and %q", err, fibremon.KindOf(err), c.kind, c.msg)
+			}
+		})
+	}
+	// and accepts the right token
+	open(t, srv, srv.Bucket)
+}
+
+// TestServerDown: with influxd stopped every call fails Transient (503 to
+// a probe, which keeps its batch); after a restart the batch goes in and
+// what was written before is still there.
+func TestServerDown(t *testing.T) {
+	srv := influxtest.Start(t)
+	s := open(t, srv, srv.Bucket)
+	now := time.Now().UTC()
+	before := []fibremon.Result{storetest.Result("municipio", fibremon.KindHTTP, now.Add(-2*time.Minute), true)}
+	if _, err := s.WriteResults(t.Context(), before); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	during := []fibremon.Result{storetest.Result("municipio", fibremon.KindHTTP, now.Add(-time.Minute), false)}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for name, call := range map[string]func() error{
+		"WriteResults": func() error { _, err := s.WriteResults(ctx, during); return err },
+		"Ping":         func() error { return s.Ping(ctx) },
+		"Results":      func() error { _, err := s.Results(ctx, fibremon.Query{}); return err },
+		"Latest":       func() error { _, err := s.Latest(ctx); return err },
+		"Availability": func() error { _, err := s.Availability(ctx, now.Add(-time.Hour)); return err },
+	} {
+		if err := call(); fibremon.KindOf(err) != fibremon.Transient {
+			t.Errorf("%s with influxd down: %v (%v); want a Transient error", name, err, fibremon.KindOf(err))
+		} else if !strings.Contains(err.Error(), srv.URL) {
+			t.Errorf("%s: error %q does not name %s", name, err, srv.URL)
+		}
+	}
+	srv.Restart(t)
+	if n, err := s.WriteResults(t.Context(), append(before, during...)); err != nil || n != 1 {
+		t.Fatalf("after restart: WriteResults = %d, %v; want 1 new, nil", n, err)
+	}
+	got, err := s.Results(t.Context(), fibremon.Query{SiteID: "municipio"})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("after restart: %d results, %v; want 2", len(got), err)
+	}
+}
+
+// TestWriteRefused: a token that may not write gets a Transient error (a
+// probe keeps its results until an operator fixes the grant).
+func TestWriteRefused(t *testing.T) {
+	srv := influxtest.StartWithOptions(t, influxtest.Options{Auth: true})
+	for _, q := range []string{"CREATE USER reader WITH PASSWORD 'pw'", "GRANT READ ON fibremon TO reader"} {
+		if err := srv.Query(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := influx.New(t.Context(), influx.Config{URL: srv.URL, Token: "reader:pw", Bucket: srv.Bucket})
+	if fibremon.KindOf(err) != fibremon.Forbidden || !strings.Contains(err.Error(), "may not use bucket") {
+		t.Fatalf("New with a read-only user: %v; want Forbidden", err)
+	}
+	s := open(t, srv, srv.Bucket)
+	if err := srv.Query("REVOKE ALL PRIVILEGES FROM admin"); err != nil {
+		t.Fatal(err)
+	}
+	// admin is no longer an admin: a write to fibremon is refused.
+	_, err = s.WriteResults(t.Context(), []fibremon.Result{storetest.Result("municipio", fibremon.KindTCP, time.Now(), true)})
+	if fibremon.KindOf(err) != fibremon.Transient {
+		t.Fatalf("write refused: %v (%v); want Transient", err, fibremon.KindOf(err))
+	}
+}
+
+func ExampleConfig() {
+	// InfluxDB 1.8 with auth: the token is user:password, the bucket
+	// database/retention-policy.
+	fmt.Printf("%+v\n", influx.Config{URL: "http://influxdb:8086", Token: "fibremon:secret", Bucket: "fibremon/autogen"})
+	// Output: {URL:http://influxdb:8086 Token:fibremon:secret Org: Bucket:fibremon/autogen Timeout:0s}
+}
