@@ -21,7 +21,10 @@ import (
 // changing it breaks links and bookmarks, so it changes here, on purpose, or
 // not at all. A new dashboard gets a line here.
 var stableUIDs = map[string]string{
-	"overview.json": "fibremon-overview",
+	"overview.json":     "fibremon-overview",
+	"rollout.json":      "fibremon-rollout",
+	"coverage-map.json": "fibremon-coverage-map",
+	"probes.json":       "fibremon-probes",
 }
 
 const (
@@ -30,6 +33,7 @@ const (
 	providersFile   = "grafana/provisioning/dashboards/fibremon.yaml"
 	readmeFile      = "README.md"
 	metricsReadme   = "../internal/metrics/README.md"
+	geojsonDoc      = "../geo/GEOJSON.md"
 
 	// providedUID is the uid of the provisioned Prometheus datasource, which
 	// every dashboard's datasource variable defaults to.
@@ -47,7 +51,7 @@ const (
 // Grafana 10 and 11, no plugins and no deprecated Angular ones.
 var panelTypes = map[string]bool{
 	"row": true, "text": true, "stat": true, "gauge": true, "bargauge": true,
-	"table": true, "timeseries": true, "state-timeline": true,
+	"table": true, "timeseries": true, "state-timeline": true, "geomap": true,
 }
 
 // noQueryPanels have no datasource and no targets.
@@ -69,6 +73,9 @@ type variable struct {
 	Type       string          `json:"type"`
 	Query      json.RawMessage `json:"query"` // a string, or {"query": "..."} for Prometheus query variables
 	Datasource json.RawMessage `json:"datasource"`
+	Multi      bool            `json:"multi"`
+	IncludeAll bool            `json:"includeAll"`
+	AllValue   string          `json:"allValue"` // what All stands for; empty: every value, as a regex alternation
 	Current    struct {
 		Value json.RawMessage `json:"value"` // a string, or a list of strings for multi-value variables
 	} `json:"current"`
@@ -83,6 +90,8 @@ type panel struct {
 	GridPos    gridPos         `json:"gridPos"`
 	Collapsed  bool            `json:"collapsed"`
 	Panels     []panel         `json:"panels"` // a collapsed row's panels
+	Repeat     string          `json:"repeat"` // a multi-value variable: one copy of the panel or row per value
+	Options    json.RawMessage `json:"options"`
 }
 
 type target struct {
@@ -451,7 +460,8 @@ func metricNames(expr string) ([]string, error) {
 
 // rangeProblems checks that every rate(), irate() and increase() is given
 // [$__rate_interval], which Grafana keeps at least four scrape intervals
-// long whatever the zoom.
+// long whatever the zoom. increase() may also be given [$__range]: the
+// increase over the whole time range, for a stat.
 func rangeProblems(toks []token) []string {
 	var out []string
 	for i, t := range toks {
@@ -465,7 +475,8 @@ func rangeProblems(toks []token) []string {
 				continue
 			}
 			n++
-			if strings.TrimSpace(r.text) != "$__rate_interval" {
+			rng := strings.TrimSpace(r.text)
+			if rng != "$__rate_interval" && !(t.text == "increase" && rng == "$__range") {
 				out = append(out, fmt.Sprintf("%s() over [%s], want [$__rate_interval]", t.text, r.text))
 			}
 		}
@@ -481,6 +492,7 @@ func rangeProblems(toks []token) []string {
 type linter struct {
 	metrics     map[string]metric
 	datasources map[string]bool // uids of the provisioned Prometheus datasources
+	geo         geoDoc          // the GeoJSON layers, properties and parameters fibremon documents
 }
 
 // lint returns every problem of the dashboard read from file.
@@ -505,12 +517,14 @@ func (l linter) lint(file string, d dashboard) []string {
 
 	// Variables.
 	defined := make(map[string]bool)
+	vars := make(map[string]variable)
 	var datasourceVars []variable
 	for _, v := range d.Templating.List {
 		if v.Name == "" || defined[v.Name] {
 			add("variable %q: empty or duplicate name", v.Name)
 		}
 		defined[v.Name] = true
+		vars[v.Name] = v
 		switch v.Type {
 		case "datasource":
 			datasourceVars = append(datasourceVars, v)
@@ -561,11 +575,25 @@ func (l linter) lint(file string, d dashboard) []string {
 		if g.W < 1 || g.H < 1 || g.X < 0 || g.Y < 0 || g.X+g.W > gridColumns {
 			add("%s: gridPos %+v outside the %d-column grid", where, g, gridColumns)
 		}
-		if noQueryPanels[p.Type] {
+		if p.Repeat != "" {
+			if v, ok := vars[p.Repeat]; !ok || !v.Multi {
+				add("%s: repeats over $%s, which is not a multi-value variable of the dashboard", where, p.Repeat)
+			}
+		}
+		switch {
+		case noQueryPanels[p.Type]:
 			if len(p.Targets) > 0 {
 				add("%s: a %s has no targets", where, p.Type)
 			}
-		} else {
+		case p.Type == "geomap":
+			// A geomap whose layers are all GeoJSON URLs reads no query
+			// data; one with a markers or heatmap layer needs its targets.
+			if l.checkGeomap(p, where, vars, add) || len(p.Targets) > 0 {
+				l.checkQueries(p, where, defined, add)
+			} else if len(p.Datasource) > 0 && !usesDatasourceVar(p.Datasource) {
+				add("%s: datasource %s, want %s", where, compact(p.Datasource), datasourceRef)
+			}
+		default:
 			l.checkQueries(p, where, defined, add)
 		}
 		if p.Type != "row" {
@@ -636,8 +664,9 @@ func (l linter) checkQueries(p panel, where string, defined map[string]bool, add
 
 // exprProblems checks one PromQL expression: it reads at least one metric,
 // only metrics of the reference, every selector of a metric with a site_id
-// label filters site_id=~"$site" (when siteFiltered), and every rate-like
-// function uses [$__rate_interval].
+// label (or of a fibreprobe_ metric, labelled by the scrape job) filters
+// site_id=~"$site" (when siteFiltered), and every rate-like function uses
+// [$__rate_interval].
 func (l linter) exprProblems(expr string, siteFiltered bool) []string {
 	if strings.TrimSpace(expr) == "" {
 		return []string{"empty expression"}
@@ -657,7 +686,10 @@ func (l linter) exprProblems(expr string, siteFiltered bool) []string {
 			out = append(out, fmt.Sprintf("metric %s is not in %s", s.Metric, metricsReadme))
 			continue
 		}
-		if siteFiltered && slices.Contains(m.Labels, "site_id") && !siteFilter.MatchString(s.Matchers) {
+		// A fibreprobe_ metric gets its site_id from the scrape job's
+		// target labels (README.md), not from the probe.
+		perSite := slices.Contains(m.Labels, "site_id") || strings.HasPrefix(s.Metric, "fibreprobe_")
+		if siteFiltered && perSite && !siteFilter.MatchString(s.Matchers) {
 			out = append(out, fmt.Sprintf(`%s{%s} does not filter site_id=~"$site"`, s.Metric, s.Matchers))
 		}
 	}
@@ -764,7 +796,11 @@ func newLinter(t *testing.T) linter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return linter{metrics: ms, datasources: uids}
+	geo, err := loadGeoDoc(geojsonDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return linter{metrics: ms, datasources: uids, geo: geo}
 }
 
 func TestDashboards(t *testing.T) {
@@ -891,6 +927,8 @@ func TestRangeProblems(t *testing.T) {
 		{`rate(x[$__interval])`, false},
 		{`rate(x)`, false},
 		{`avg_over_time(x[24h])`, true}, // not a rate: left to the author
+		{`sum(increase(x[$__range]))`, true},
+		{`rate(x[$__range])`, false},
 	} {
 		toks, err := lex(tc.expr)
 		if err != nil {
