@@ -97,6 +97,7 @@ type panel struct {
 type target struct {
 	RefID      string          `json:"refId"`
 	Expr       string          `json:"expr"`
+	Range      bool            `json:"range"` // run as a range query (time series), not only instant
 	Datasource json.RawMessage `json:"datasource"`
 }
 
