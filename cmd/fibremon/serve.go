@@ -17,12 +17,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"fibremon"
 	"fibremon/data"
 	"fibremon/geo"
 	"fibremon/internal/auth"
 	"fibremon/internal/cli"
 	"fibremon/internal/coverage"
 	"fibremon/internal/fibrehttp"
+	"fibremon/internal/influx"
 	"fibremon/internal/metrics"
 	"fibremon/internal/sqlite"
 	"fibremon/internal/status"
@@ -34,6 +36,7 @@ import (
 type serveConfig struct {
 	listenAddress   string
 	storagePath     string
+	influx          influx.Config // the InfluxDB store, used when influx.URL is set
 	tokensFile      string
 	dataDir         string
 	comune          string
@@ -49,6 +52,11 @@ type serveConfig struct {
 func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.listenAddress, "web.listen-address", "127.0.0.1:8080", "address to serve the API, /metrics and ndt7 on")
 	fs.StringVar(&c.storagePath, "storage.path", "fibremon.db", "SQLite database file of the embedded store")
+	fs.StringVar(&c.influx.URL, "storage.influx.url", "", "InfluxDB HTTP API URL, e.g. http://127.0.0.1:8086; when set, results are stored in InfluxDB instead of SQLite")
+	fs.StringVar(&c.influx.Token, "storage.influx.token", "", "InfluxDB token: an API token (2.x), user:password (1.8 with auth) or empty; prefer the environment variable to the flag")
+	fs.StringVar(&c.influx.Org, "storage.influx.org", "", "InfluxDB organisation (2.x; ignored by 1.8)")
+	fs.StringVar(&c.influx.Bucket, "storage.influx.bucket", "fibremon/autogen", "InfluxDB bucket (2.x), or database/retention-policy (1.8)")
+	fs.DurationVar(&c.influx.Timeout, "storage.influx.timeout", influx.DefaultTimeout, "how long one request to InfluxDB may take")
 	fs.StringVar(&c.tokensFile, "auth.tokens-file", "tokens.json", "probe tokens file, written by 'fibremon token add'")
 	fs.StringVar(&c.dataDir, "data.dir", "", "directory holding <comune>/boundary.geojson, hamlets.geojson, sites.csv (default: the embedded data set)")
 	fs.StringVar(&c.comune, "data.comune", "ripalta-cremasca", "comune directory within the data set")
@@ -90,7 +98,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	logger.Info("fibremon serving", "version", version, "address", ln.Addr().String(), "storage", cfg.storagePath,
+	logger.Info("fibremon serving", "version", version, "address", ln.Addr().String(), "storage", cfg.storage(),
 		"sites", len(svc.comune.Sites), "tokens", len(tokens.Entries()))
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return svc.Serve(gctx, ln) })
@@ -125,11 +133,54 @@ func (s *service) reloadOnHangup(ctx context.Context) error {
 	}
 }
 
+// resultStore is what the service calls on its result store (the API's,
+// the status tracker's, and Close): *sqlite.Store or *influx.Store.
+type resultStore interface {
+	WriteResults(ctx context.Context, rs []fibremon.Result) (int, error)
+	Results(ctx context.Context, q fibremon.Query) ([]fibremon.Result, error)
+	Latest(ctx context.Context) (map[string][]fibremon.Result, error)
+	Availability(ctx context.Context, since time.Time) (map[string]fibremon.Tally, error)
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// storage describes the configured store for the log.
+func (c *serveConfig) storage() string {
+	if c.influx.URL != "" {
+		return "influxdb " + c.influx.URL + " bucket " + c.influx.Bucket
+	}
+	return "sqlite " + c.storagePath
+}
+
+// openStore opens the InfluxDB store when its URL is set, else the SQLite
+// file. The InfluxDB store checks at once that its token may write and
+// query, so a wrong one stops the service here.
+func openStore(ctx context.Context, cfg serveConfig) (resultStore, error) {
+	if cfg.influx.URL == "" {
+		s, err := sqlite.Open(ctx, cfg.storagePath)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	s, err := influx.New(ctx, cfg.influx)
+	if err != nil {
+		switch fibremon.KindOf(err) {
+		case fibremon.Unauthorized, fibremon.Forbidden:
+			err = fmt.Errorf("%w (set --storage.influx.token or FIBREMON_STORAGE_INFLUX_TOKEN)", err)
+		case fibremon.NotFound:
+			err = fmt.Errorf("%w (--storage.influx.bucket)", err)
+		}
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	return s, nil
+}
+
 // service is the wired central service: store, status, HTTP handler.
 type service struct {
 	logger  *slog.Logger
 	cfg     serveConfig
-	store   *sqlite.Store
+	store   resultStore
 	comune  *geo.Comune
 	tracker *status.Tracker
 	live    *geo.Live
@@ -167,7 +218,7 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, authn
 	if err := webOpts.Validate(); err != nil {
 		return nil, cli.UsageError("--web.tile-url: " + err.Error())
 	}
-	store, err := sqlite.Open(ctx, cfg.storagePath)
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

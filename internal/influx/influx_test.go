@@ -213,12 +213,19 @@ func TestServerDown(t *testing.T) {
 	srv := influxtest.Start(t)
 	s := open(t, srv, srv.Bucket)
 	now := time.Now().UTC()
-	before := []fibremon.Result{storetest.Result("municipio", fibremon.KindHTTP, now.Add(-2*time.Minute), true)}
+	batch := func(from time.Duration, n int) []fibremon.Result {
+		var rs []fibremon.Result
+		for i := range n {
+			kind := []fibremon.Kind{fibremon.KindHTTP, fibremon.KindLatency, fibremon.KindDownload}[i%3]
+			rs = append(rs, storetest.Result("municipio", kind, now.Add(-from+time.Duration(i)*time.Second), i%7 != 0))
+		}
+		return rs
+	}
+	before, during := batch(time.Hour, 60), batch(30*time.Minute, 20)
 	if _, err := s.WriteResults(t.Context(), before); err != nil {
 		t.Fatal(err)
 	}
 	srv.Stop()
-	during := []fibremon.Result{storetest.Result("municipio", fibremon.KindHTTP, now.Add(-time.Minute), false)}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	for name, call := range map[string]func() error{
@@ -235,12 +242,23 @@ func TestServerDown(t *testing.T) {
 		}
 	}
 	srv.Restart(t)
-	if n, err := s.WriteResults(t.Context(), append(before, during...)); err != nil || n != 1 {
-		t.Fatalf("after restart: WriteResults = %d, %v; want 1 new, nil", n, err)
+	if n, err := s.WriteResults(t.Context(), append(before[50:], during...)); err != nil || n != len(during) {
+		t.Fatalf("after restart: WriteResults = %d, %v; want %d new, nil", n, err, len(during))
 	}
-	got, err := s.Results(t.Context(), fibremon.Query{SiteID: "municipio"})
-	if err != nil || len(got) != 2 {
-		t.Fatalf("after restart: %d results, %v; want 2", len(got), err)
+	// Everything reads back intact, from before and after the restart.
+	got, err := s.Results(t.Context(), fibremon.Query{SiteID: "municipio", Since: now.Add(-24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(before, during...)
+	slices.SortFunc(want, func(a, b fibremon.Result) int { return b.Start.Compare(a.Start) })
+	if len(got) != len(want) {
+		t.Fatalf("after restart: %d results; want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !same(got[i], want[i]) {
+			t.Errorf("result %d:\n got %+v\nwant %+v", i, got[i], want[i])
+		}
 	}
 }
 
@@ -273,4 +291,19 @@ func ExampleConfig() {
 	// database/retention-policy.
 	fmt.Printf("%+v\n", influx.Config{URL: "http://influxdb:8086", Token: "fibremon:secret", Bucket: "fibremon/autogen"})
 	// Output: {URL:http://influxdb:8086 Token:fibremon:secret Org: Bucket:fibremon/autogen Timeout:0s}
+}
+
+// same reports whether a and b are the same result, field by field.
+func same(a, b fibremon.Result) bool {
+	if a.ID != b.ID || a.SiteID != b.SiteID || a.Probe != b.Probe || a.Kind != b.Kind || a.Method != b.Method ||
+		a.Target != b.Target || !a.Start.Equal(b.Start) || a.DurationSeconds != b.DurationSeconds ||
+		a.Up != b.Up || a.Error != b.Error || len(a.Values) != len(b.Values) {
+		return false
+	}
+	for k, v := range a.Values {
+		if w, ok := b.Values[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
 }
