@@ -1,5 +1,8 @@
-// Package dashboards holds fibremon's Grafana dashboards and the
-// provisioning files that load them (grafana/), and no Go code: its test
-// lints every dashboard against the metrics reference,
-// internal/metrics/README.md, and against the provisioned datasource.
+// Package dashboards holds fibremon's operators' view — Grafana dashboards
+// and the provisioning files that load them (grafana/), and Prometheus alert
+// and recording rules (prometheus/rules/) — and no Go code. Its tests lint
+// every dashboard against the metrics reference (internal/metrics/README.md),
+// the GeoJSON reference (geo/GEOJSON.md) and the provisioned datasource; run
+// promtool on the rules and their unit tests; and run every dashboard query
+// against a real Prometheus scraping `fibremon demo`. See README.md.
 package dashboards
