@@ -307,3 +307,76 @@ func same(a, b fibremon.Result) bool {
 	}
 	return true
 }
+
+// TestSchemaExamples runs every query of SCHEMA.md against a bucket of
+// results: each must run and return rows. Grafana's v record and macros
+// are given values.
+func TestSchemaExamples(t *testing.T) {
+	doc, err := os.ReadFile("SCHEMA.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := influxtest.Shared(t)
+	bucket := srv.NewDatabase(t)
+	db, _, _ := strings.Cut(bucket, "/")
+	s := open(t, srv, bucket)
+	now := time.Now().UTC()
+	var batch []fibremon.Result
+	for i := range 30 {
+		for _, site := range []string{"municipio", "scuola-primaria"} {
+			for _, kind := range fibremon.Kinds {
+				batch = append(batch, storetest.Result(site, kind, now.Add(-time.Duration(i)*10*time.Minute), i%5 != 0))
+			}
+		}
+	}
+	if _, err := s.WriteResults(t.Context(), batch); err != nil {
+		t.Fatal(err)
+	}
+	blocks := codeBlocks(string(doc))
+	if len(blocks["flux"]) < 5 || len(blocks["sql"]) < 2 {
+		t.Fatalf("SCHEMA.md has %d flux and %d sql examples; want at least 5 and 2", len(blocks["flux"]), len(blocks["sql"]))
+	}
+	grafana := "v = {timeRangeStart: -1d, timeRangeStop: now(), windowPeriod: 30m}\n"
+	for i, q := range blocks["flux"] {
+		q = strings.ReplaceAll(q, `"fibremon/autogen"`, `"`+bucket+`"`)
+		if rows := srv.Flux(t, grafana+q); len(rows) == 0 {
+			t.Errorf("flux example %d returned no rows:\n%s", i+1, q)
+		}
+	}
+	for i, q := range blocks["sql"] {
+		q = strings.NewReplacer("$timeFilter", "time > now() - 1d", "$__interval", "30m").Replace(q)
+		if rows := srv.QueryResult(t, db, q); len(rows) == 0 {
+			t.Errorf("InfluxQL example %d returned no rows:\n%s", i+1, q)
+		}
+	}
+	// The first example's answer: each site's newest download, in bit/s.
+	q := strings.ReplaceAll(blocks["flux"][0], `"fibremon/autogen"`, `"`+bucket+`"`)
+	rows := srv.Flux(t, q)
+	if len(rows) != 2 {
+		t.Fatalf("newest download per site: %d rows; want 2", len(rows))
+	}
+	for _, r := range rows {
+		if r["_value"] != "100000000" {
+			t.Errorf("newest download of %s = %s bit/s; want 100000000", r["site_id"], r["_value"])
+		}
+	}
+}
+
+// codeBlocks returns the fenced code blocks of a Markdown text by language.
+func codeBlocks(md string) map[string][]string {
+	out := map[string][]string{}
+	lang, cur := "", ""
+	in := false
+	for _, line := range strings.Split(md, "\n") {
+		switch {
+		case !in && strings.HasPrefix(line, "```") && len(line) > 3:
+			in, lang, cur = true, strings.TrimPrefix(line, "```"), ""
+		case in && line == "```":
+			in = false
+			out[lang] = append(out[lang], cur)
+		case in:
+			cur += line + "\n"
+		}
+	}
+	return out
+}

@@ -22,6 +22,7 @@ package influxtest
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -222,6 +223,65 @@ func (s *Server) QueryResult(t testing.TB, db, q string) [][]string {
 				}
 				rows = append(rows, row)
 			}
+		}
+	}
+	return rows
+}
+
+// Flux runs a Flux query (on /api/v2/query, as the admin when auth is
+// enabled) and returns its rows, each a map from column name to the
+// column's text. It fails t on any error, including an error in the
+// answer's body.
+func (s *Server) Flux(t testing.TB, flux string) []map[string]string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/api/v2/query", strings.NewReader(flux))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/vnd.flux")
+	req.Header.Set("Accept", "application/csv")
+	if s.Token != "" {
+		req.Header.Set("Authorization", "Token "+s.Token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("influxtest: flux: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("influxtest: flux: %d %s\n%s", resp.StatusCode, bytes.TrimSpace(body), flux)
+	}
+	r := csv.NewReader(bytes.NewReader(body))
+	r.FieldsPerRecord = -1
+	var rows []map[string]string
+	var header []string
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("influxtest: flux answer: %v\n%s", err, body)
+		}
+		switch {
+		case len(rec) <= 1 || strings.HasPrefix(rec[0], "#"):
+			header = nil // annotations start a new table
+		case header == nil:
+			header = rec
+			if len(rec) > 1 && rec[1] == "error" {
+				header = nil
+				next, _ := r.Read()
+				t.Fatalf("influxtest: flux: %v\n%s", next, flux)
+			}
+		default:
+			row := make(map[string]string, len(rec))
+			for i, v := range rec {
+				if i < len(header) && header[i] != "" {
+					row[header[i]] = v
+				}
+			}
+			rows = append(rows, row)
 		}
 	}
 	return rows
