@@ -75,6 +75,7 @@ type Store struct {
 	http   *http.Client
 	// bucket is cfg.Bucket as a Flux string literal.
 	bucket string
+	latest latestCache
 }
 
 // New connects to the InfluxDB of cfg and checks, before returning, that
@@ -113,6 +114,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		reader: client.QueryAPI(cfg.Org),
 		http:   opts.HTTPClient(),
 		bucket: fluxString(cfg.Bucket),
+		latest: latestCache{window: latestWindow, rescan: latestRescan},
 	}
 	if err := s.check(ctx); err != nil {
 		client.Close()

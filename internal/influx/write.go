@@ -110,6 +110,7 @@ func (s *Store) WriteResults(ctx context.Context, rs []fibremon.Result) (int, er
 		return 0, transient(err)
 	}
 	points := make([]*write.Point, 0, len(rs))
+	written := make([]fibremon.Result, 0, len(rs))
 	for i := range rs {
 		r := &rs[i]
 		if ids[r.ID] {
@@ -126,6 +127,7 @@ func (s *Store) WriteResults(ctx context.Context, rs []fibremon.Result) (int, er
 		taken[identity{r.SiteID, r.Probe, string(r.Kind), ts}] = true
 		ids[r.ID] = true
 		points = append(points, point(r, ts-start))
+		written = append(written, *r)
 	}
 	if len(points) == 0 {
 		return 0, nil
@@ -133,6 +135,7 @@ func (s *Store) WriteResults(ctx context.Context, rs []fibremon.Result) (int, er
 	if err := s.writer.WritePoint(ctx, points...); err != nil {
 		return 0, transient(s.errorf("write", err))
 	}
+	s.latest.wrote(written)
 	return len(points), nil
 }
 
@@ -172,16 +175,16 @@ type identity struct {
 }
 
 // stored looks up the points already stored where the batch's results
-// may be: the identities taken, and the result IDs they hold.
+// may be: the identities taken, and the result IDs they hold. (One Flux
+// filter with every predicate runs faster on InfluxDB 1.8 than a chain.)
 func (s *Store) stored(ctx context.Context, rs []fibremon.Result) (map[identity]bool, map[string]bool, error) {
 	taken := make(map[identity]bool)
 	ids := make(map[string]bool)
-	var sites, probes []string
+	// The probe's tag alone bounds the lookup: one probe's results (the
+	// API takes a batch from one probe only) are of its few sites.
+	var probes []string
 	starts := make([]int64, 0, len(rs))
 	for i := range rs {
-		if !slices.Contains(sites, rs[i].SiteID) {
-			sites = append(sites, rs[i].SiteID)
-		}
 		if !slices.Contains(probes, rs[i].Probe) {
 			probes = append(probes, rs[i].Probe)
 		}
@@ -190,12 +193,10 @@ func (s *Store) stored(ctx context.Context, rs []fibremon.Result) (map[identity]
 	var tables []string
 	for _, sp := range spans(starts) {
 		tables = append(tables, fmt.Sprintf(`from(bucket: %s)
-    |> range(start: %s, stop: %s)
-    |> filter(fn: (r) => r._measurement == %q and r._field == %q)
-    |> filter(fn: (r) => %s)
-    |> filter(fn: (r) => %s)
-    |> keep(columns: ["_time", "_value", %q, %q, %q])`, s.bucket, fluxTime(time.Unix(0, sp[0])), fluxTime(time.Unix(0, sp[1]+maxNudge+1)),
-			Measurement, FieldResultID, anyOf(TagSiteID, sites), anyOf(TagProbe, probes), TagSiteID, TagProbe, TagKind))
+  |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => r._measurement == %q and r._field == %q and (%s))`,
+			s.bucket, fluxTime(time.Unix(0, sp[0])), fluxTime(time.Unix(0, sp[1]+maxNudge+1)),
+			Measurement, FieldResultID, anyOf(TagProbe, probes)))
 	}
 	flux := tables[0]
 	if len(tables) > 1 { // union wants two or more

@@ -1,0 +1,29 @@
+package influx
+
+import (
+	"context"
+	"time"
+
+	"github.com/influxdata/influxdb-client-go/v2/api/write"
+
+	"fibremon"
+)
+
+// WriteDirect writes rs with the client in one blocking write, as
+// WriteResults does, but without looking up stored IDs: the baseline of
+// the write benchmarks.
+func (s *Store) WriteDirect(ctx context.Context, rs []fibremon.Result) error {
+	points := make([]*write.Point, len(rs))
+	for i := range rs {
+		points[i] = point(&rs[i], 0)
+	}
+	return s.writer.WritePoint(ctx, points...)
+}
+
+// SetLatestTimes shortens how far back Latest reads on most calls and how
+// often it reads the whole history.
+func (s *Store) SetLatestTimes(window, rescan time.Duration) {
+	s.latest.mu.Lock()
+	defer s.latest.mu.Unlock()
+	s.latest.window, s.latest.rescan = window, rescan
+}
