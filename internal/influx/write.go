@@ -37,9 +37,11 @@ const (
 	TagKind   = "kind"
 )
 
+// reservedFields are the names a result's value may not have.
 var reservedFields = map[string]bool{
 	FieldResultID: true, FieldDurationSeconds: true, FieldUp: true, FieldError: true,
 	FieldMethod: true, FieldTarget: true, FieldStartOffsetNS: true,
+	TagSiteID: true, TagProbe: true, TagKind: true,
 }
 
 // maxNudge bounds how far a point's timestamp may be moved off its
@@ -68,7 +70,7 @@ const minSpanGap = time.Hour
 // kind would have to read the same nanosecond). Coarse clocks make it
 // possible, and overwriting a result would lose it, so WriteResults does
 // not rely on it: before writing, it looks up the points already stored
-// for the batch's sites and probes over the batch's time span. A result
+// for the batch's probes over the batch's time span. A result
 // whose ID is among them is a duplicate. A new result whose identity is
 // taken by another result (stored, or earlier in the batch) is moved to
 // the next free nanosecond, at most maxNudge away, with the offset in the
@@ -101,7 +103,7 @@ func (s *Store) WriteResults(ctx context.Context, rs []fibremon.Result) (int, er
 	for i := range rs {
 		for name := range rs[i].Values {
 			if reservedFields[name] {
-				return 0, fibremon.Errorf(fibremon.Invalid, "influx: result %s: value name %q is a reserved field", rs[i].ID, name)
+				return 0, fibremon.Errorf(fibremon.Invalid, "influx: result %s: value name %q is reserved in InfluxDB", rs[i].ID, name)
 			}
 		}
 	}
