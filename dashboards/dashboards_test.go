@@ -36,8 +36,15 @@ const (
 	geojsonDoc      = "../geo/GEOJSON.md"
 
 	// providedUID is the uid of the provisioned Prometheus datasource, which
-	// every dashboard's datasource variable defaults to.
+	// the Prometheus dashboards' datasource variable defaults to.
 	providedUID = "fibremon-prometheus"
+	// providedInfluxUID is the uid of the provisioned InfluxDB (Flux)
+	// datasource, which the InfluxDB dashboards' datasource variable
+	// defaults to, and influxDefaultBucket its bucket: fibremon's default
+	// --storage.influx.bucket (database fibremon, retention policy autogen
+	// on InfluxDB 1.8).
+	providedInfluxUID   = "fibremon-influxdb"
+	influxDefaultBucket = "fibremon/autogen"
 	// datasourceRef is how panels, targets and query variables name their
 	// datasource: through the dashboard's one datasource variable.
 	datasourceRef = "${datasource}"
@@ -492,8 +499,8 @@ func rangeProblems(toks []token) []string {
 // provisioned datasources.
 type linter struct {
 	metrics     map[string]metric
-	datasources map[string]bool // uids of the provisioned Prometheus datasources
-	geo         geoDoc          // the GeoJSON layers, properties and parameters fibremon documents
+	datasources map[string]provisionedDS // the provisioned datasources by uid
+	geo         geoDoc                   // the GeoJSON layers, properties and parameters fibremon documents
 }
 
 // lint returns every problem of the dashboard read from file.
@@ -545,7 +552,7 @@ func (l linter) lint(file string, d dashboard) []string {
 		if v.Name != "datasource" || v.text() != "prometheus" {
 			add("datasource variable %q of %q, want \"datasource\" of \"prometheus\"", v.Name, v.text())
 		}
-		if cur := v.currentValue(); !l.datasources[cur] {
+		if cur := v.currentValue(); l.datasources[cur].Type != "prometheus" {
 			add("datasource variable defaults to %q, which is not a provisioned Prometheus uid (%s)", cur, datasourcesFile)
 		}
 	}
@@ -749,30 +756,66 @@ func decodeYAML(file string, v any) error {
 	return nil
 }
 
-// provisionedUIDs returns the uids of the Prometheus datasources of the
-// datasource provisioning file, and its problems.
-func provisionedUIDs(file string) (map[string]bool, []string, error) {
+// provisionedDS is a datasource of the provisioning file, as far as the
+// dashboards need it.
+type provisionedDS struct {
+	Type          string // "prometheus" or "influxdb"
+	Flux          bool   // an influxdb datasource queried with Flux (jsonData.version)
+	DefaultBucket string // jsonData.defaultBucket of a Flux datasource
+}
+
+// envRef is how a provisioning file names a secret kept in Grafana's
+// environment: $NAME or ${NAME}, which Grafana expands when it reads the file.
+var envRef = regexp.MustCompile(`^\$(?:\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)$`)
+
+// provisionedDatasources returns the datasources of the datasource
+// provisioning file by uid, and its problems.
+func provisionedDatasources(file string) (map[string]provisionedDS, []string, error) {
 	var c datasourcesConfig
 	if err := decodeYAML(file, &c); err != nil {
 		return nil, nil, err
 	}
 	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	if c.APIVersion != 1 {
-		problems = append(problems, fmt.Sprintf("apiVersion %d, want 1", c.APIVersion))
+		add("apiVersion %d, want 1", c.APIVersion)
 	}
-	uids := make(map[string]bool)
+	dss := make(map[string]provisionedDS)
 	for _, ds := range c.Datasources {
 		if ds.Name == "" || ds.UID == "" || ds.URL == "" {
-			problems = append(problems, fmt.Sprintf("datasource %q: name, uid and url are required", ds.Name))
+			add("datasource %q: name, uid and url are required", ds.Name)
 		}
 		if ds.Access != "proxy" {
-			problems = append(problems, fmt.Sprintf("datasource %q: access %q, want proxy", ds.Name, ds.Access))
+			add("datasource %q: access %q, want proxy", ds.Name, ds.Access)
 		}
-		if ds.Type == "prometheus" {
-			uids[ds.UID] = true
+		if _, dup := dss[ds.UID]; dup {
+			add("datasource %q: uid %q defined twice", ds.Name, ds.UID)
 		}
+		p := provisionedDS{Type: ds.Type}
+		switch ds.Type {
+		case "prometheus":
+		case "influxdb":
+			// The dashboards' InfluxDB queries are Flux: InfluxQL would
+			// need another datasource (and cannot average booleans).
+			version, _ := ds.JSONData["version"].(string)
+			org, _ := ds.JSONData["organization"].(string)
+			bucket, _ := ds.JSONData["defaultBucket"].(string)
+			p.Flux, p.DefaultBucket = version == "Flux", bucket
+			if !p.Flux {
+				add("datasource %q: jsonData.version %q, want Flux", ds.Name, version)
+			}
+			if org == "" || bucket == "" {
+				add("datasource %q: jsonData.organization %q and defaultBucket %q, want both set (any organisation for InfluxDB 1.8, database/retention-policy as its bucket)", ds.Name, org, bucket)
+			}
+			if tok, ok := ds.SecureJSONData["token"]; !ok || !envRef.MatchString(tok) {
+				add("datasource %q: secureJsonData.token %q, want a reference to Grafana's environment ($NAME), not a secret in the file", ds.Name, tok)
+			}
+		default:
+			add("datasource %q: type %q; the dashboards read prometheus and influxdb", ds.Name, ds.Type)
+		}
+		dss[ds.UID] = p
 	}
-	return uids, problems, nil
+	return dss, problems, nil
 }
 
 func readDashboard(file string) (dashboard, error) {
@@ -793,7 +836,7 @@ func newLinter(t *testing.T) linter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uids, _, err := provisionedUIDs(datasourcesFile)
+	dss, _, err := provisionedDatasources(datasourcesFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -801,7 +844,7 @@ func newLinter(t *testing.T) linter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return linter{metrics: ms, datasources: uids, geo: geo}
+	return linter{metrics: ms, datasources: dss, geo: geo}
 }
 
 func TestDashboards(t *testing.T) {
@@ -835,15 +878,22 @@ func TestDashboards(t *testing.T) {
 }
 
 func TestProvisioning(t *testing.T) {
-	uids, problems, err := provisionedUIDs(datasourcesFile)
+	dss, problems, err := provisionedDatasources(datasourcesFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range problems {
 		t.Errorf("%s: %s", datasourcesFile, p)
 	}
-	if !uids[providedUID] {
+	if dss[providedUID].Type != "prometheus" {
 		t.Errorf("%s: no Prometheus datasource with uid %q, which the dashboards default to", datasourcesFile, providedUID)
+	}
+	// The InfluxDB datasource's bucket is the one fibremon writes to by
+	// default (serve's --storage.influx.bucket): influx_test.go runs the
+	// demo without that flag and queries the bucket named here.
+	if ds := dss[providedInfluxUID]; ds.Type != "influxdb" || !ds.Flux || ds.DefaultBucket != influxDefaultBucket {
+		t.Errorf("%s: datasource %q is %+v; want a Flux influxdb datasource with defaultBucket %q, which the site-detail dashboard defaults to",
+			datasourcesFile, providedInfluxUID, ds, influxDefaultBucket)
 	}
 
 	var c providersConfig
@@ -867,6 +917,43 @@ func TestProvisioning(t *testing.T) {
 		if !bytes.Contains(readme, []byte(p.Options.Path)) {
 			t.Errorf("%s does not tell operators where the dashboards go: %s", readmeFile, p.Options.Path)
 		}
+	}
+}
+
+// TestProvisioningCatchesBreakage breaks the datasource provisioning file
+// in one way at a time and checks that the lint reports it.
+func TestProvisioningCatchesBreakage(t *testing.T) {
+	orig, err := os.ReadFile(datasourcesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, old, new, want string
+	}{
+		{"InfluxQL", "version: Flux", "version: InfluxQL", "want Flux"},
+		{"token in the file", "token: ${FIBREMON_INFLUXDB_TOKEN}", "token: admin:secret", "not a secret in the file"},
+		{"no bucket", "defaultBucket: fibremon/autogen", "defaultBucket: \"\"", "defaultBucket"},
+		{"unknown key", "isDefault: false", "isDefault: false\n    defaultt: true", "not found"},
+		{"unknown type", "type: influxdb", "type: loki", "type \"loki\""},
+		{"duplicate uid", "uid: fibremon-influxdb", "uid: fibremon-prometheus", "defined twice"},
+		{"direct access", "access: proxy\n    # CHANGE THIS: the InfluxDB", "access: direct\n    # CHANGE THIS: the InfluxDB", "want proxy"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !bytes.Contains(orig, []byte(tc.old)) {
+				t.Fatalf("%s has no %q to change", datasourcesFile, tc.old)
+			}
+			file := filepath.Join(t.TempDir(), "fibremon.yaml")
+			if err := os.WriteFile(file, bytes.Replace(orig, []byte(tc.old), []byte(tc.new), 1), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, problems, err := provisionedDatasources(file)
+			if err != nil {
+				problems = append(problems, err.Error())
+			}
+			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tc.want) }) {
+				t.Errorf("no problem mentioning %q; got %q", tc.want, problems)
+			}
+		})
 	}
 }
 

@@ -566,7 +566,7 @@ func (e *demoEnv) checkRules(t *testing.T) {
 // checkDatasources: every datasource a dashboard's panels, targets and
 // variables name resolves to a provisioned Prometheus datasource.
 func checkDatasources(t *testing.T) {
-	uids, _, err := provisionedUIDs(datasourcesFile)
+	dss, _, err := provisionedDatasources(datasourcesFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -603,7 +603,7 @@ func checkDatasources(t *testing.T) {
 			if r, ok := resolved[uid]; ok {
 				uid = r
 			}
-			if ref.Type != "prometheus" || !uids[uid] {
+			if ref.Type != "prometheus" || dss[uid].Type != "prometheus" {
 				t.Errorf("%s: %s: datasource %s resolves to %q, which %s does not provision as a Prometheus datasource",
 					filepath.Base(file), where, compact(raw), uid, datasourcesFile)
 			}
