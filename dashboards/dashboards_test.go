@@ -25,6 +25,7 @@ var stableUIDs = map[string]string{
 	"rollout.json":      "fibremon-rollout",
 	"coverage-map.json": "fibremon-coverage-map",
 	"probes.json":       "fibremon-probes",
+	"site-detail.json":  "fibremon-site-detail",
 }
 
 const (
@@ -103,7 +104,8 @@ type panel struct {
 
 type target struct {
 	RefID      string          `json:"refId"`
-	Expr       string          `json:"expr"`
+	Expr       string          `json:"expr"`  // PromQL (Prometheus targets)
+	Query      string          `json:"query"` // Flux (InfluxDB targets)
 	Range      bool            `json:"range"` // run as a range query (time series), not only instant
 	Datasource json.RawMessage `json:"datasource"`
 }
@@ -153,8 +155,9 @@ func (v variable) currentValue() string {
 
 // usesDatasourceVar reports whether a panel's, target's or variable's
 // datasource is the datasource variable, as "${datasource}" or as
-// {"type": "prometheus", "uid": "${datasource}"}.
-func usesDatasourceVar(raw json.RawMessage) bool {
+// {"type": typ, "uid": "${datasource}"}, typ being the type of datasource
+// the variable lists.
+func usesDatasourceVar(raw json.RawMessage, typ string) bool {
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
 		return s == datasourceRef
@@ -166,7 +169,22 @@ func usesDatasourceVar(raw json.RawMessage) bool {
 	if json.Unmarshal(raw, &ref) != nil {
 		return false
 	}
-	return ref.Type == "prometheus" && ref.UID == datasourceRef
+	return ref.Type == typ && ref.UID == datasourceRef
+}
+
+// datasourceTypes are the types of datasource a dashboard's datasource
+// variable may list, each with the query language of its targets.
+var datasourceTypes = map[string]string{"prometheus": "PromQL", "influxdb": "Flux"}
+
+// datasourceType returns the type of datasource d's datasource variable
+// lists ("prometheus", "influxdb"), or "" if it has none.
+func datasourceType(d dashboard) string {
+	for _, v := range d.Templating.List {
+		if v.Type == "datasource" {
+			return v.text()
+		}
+	}
+	return ""
 }
 
 // metric is one row of the metrics reference.
@@ -501,6 +519,7 @@ type linter struct {
 	metrics     map[string]metric
 	datasources map[string]provisionedDS // the provisioned datasources by uid
 	geo         geoDoc                   // the GeoJSON layers, properties and parameters fibremon documents
+	schema      influxSchema             // the InfluxDB measurement, tags and fields fibremon documents
 }
 
 // lint returns every problem of the dashboard read from file.
@@ -523,7 +542,12 @@ func (l linter) lint(file string, d dashboard) []string {
 		add("schemaVersion %d, want at least %d (Grafana 10+)", d.SchemaVersion, minSchemaVersion)
 	}
 
-	// Variables.
+	// Variables. The one datasource variable says what the dashboard reads:
+	// Prometheus (PromQL) or InfluxDB (Flux).
+	dsType := datasourceType(d)
+	if datasourceTypes[dsType] == "" {
+		dsType = "prometheus" // reported below; check the queries as PromQL
+	}
 	defined := make(map[string]bool)
 	vars := make(map[string]variable)
 	var datasourceVars []variable
@@ -537,10 +561,14 @@ func (l linter) lint(file string, d dashboard) []string {
 		case "datasource":
 			datasourceVars = append(datasourceVars, v)
 		case "query":
-			if !usesDatasourceVar(v.Datasource) {
-				add("variable %q: datasource %s, want %s", v.Name, compact(v.Datasource), datasourceRef)
+			if !usesDatasourceVar(v.Datasource, dsType) {
+				add("variable %q: datasource %s, want %s of type %s", v.Name, compact(v.Datasource), datasourceRef, dsType)
 			}
-			for _, p := range l.exprProblems(v.text(), false) {
+			problems := l.exprProblems(v.text(), false)
+			if dsType == "influxdb" {
+				problems = l.fluxProblems(v.text(), false, false)
+			}
+			for _, p := range problems {
 				add("variable %q: %s", v.Name, p)
 			}
 		}
@@ -549,11 +577,22 @@ func (l linter) lint(file string, d dashboard) []string {
 		add("%d datasource variables, want exactly one", len(datasourceVars))
 	}
 	for _, v := range datasourceVars {
-		if v.Name != "datasource" || v.text() != "prometheus" {
-			add("datasource variable %q of %q, want \"datasource\" of \"prometheus\"", v.Name, v.text())
+		if v.Name != "datasource" || datasourceTypes[v.text()] == "" {
+			add("datasource variable %q of %q, want \"datasource\" of \"prometheus\" or \"influxdb\"", v.Name, v.text())
 		}
-		if cur := v.currentValue(); l.datasources[cur].Type != "prometheus" {
-			add("datasource variable defaults to %q, which is not a provisioned Prometheus uid (%s)", cur, datasourcesFile)
+		cur := v.currentValue()
+		switch ds, ok := l.datasources[cur]; {
+		case !ok:
+			add("datasource variable defaults to %q, which is not a provisioned datasource uid (%s)", cur, datasourcesFile)
+		case ds.Type != v.text():
+			add("datasource variable of %q defaults to %q, a provisioned %s datasource", v.text(), cur, ds.Type)
+		case ds.Type == "influxdb":
+			// The queries read the bucket from the bucket variable: by
+			// default the provisioned datasource's, which is fibremon's.
+			b, ok := vars["bucket"]
+			if !ok || (b.Type != "textbox" && b.Type != "constant") || b.text() != ds.DefaultBucket || b.currentValue() != ds.DefaultBucket {
+				add("no textbox or constant variable \"bucket\" defaulting to %q, the bucket of the provisioned datasource %q", ds.DefaultBucket, cur)
+			}
 		}
 	}
 	for _, v := range d.Templating.List {
@@ -597,12 +636,12 @@ func (l linter) lint(file string, d dashboard) []string {
 			// A geomap whose layers are all GeoJSON URLs reads no query
 			// data; one with a markers or heatmap layer needs its targets.
 			if l.checkGeomap(p, where, vars, add) || len(p.Targets) > 0 {
-				l.checkQueries(p, where, defined, add)
-			} else if len(p.Datasource) > 0 && !usesDatasourceVar(p.Datasource) {
+				l.checkQueries(p, where, dsType, defined, add)
+			} else if len(p.Datasource) > 0 && !usesDatasourceVar(p.Datasource, dsType) {
 				add("%s: datasource %s, want %s", where, compact(p.Datasource), datasourceRef)
 			}
 		default:
-			l.checkQueries(p, where, defined, add)
+			l.checkQueries(p, where, dsType, defined, add)
 		}
 		if p.Type != "row" {
 			if len(p.Panels) > 0 {
@@ -643,9 +682,11 @@ func overlaps(ps []panel, add func(string, ...any)) {
 	}
 }
 
-func (l linter) checkQueries(p panel, where string, defined map[string]bool, add func(string, ...any)) {
-	if !usesDatasourceVar(p.Datasource) {
-		add("%s: datasource %s, want %s", where, compact(p.Datasource), datasourceRef)
+// checkQueries checks the targets of a panel of a dashboard reading dsType
+// datasources: PromQL expressions for Prometheus, Flux queries for InfluxDB.
+func (l linter) checkQueries(p panel, where, dsType string, defined map[string]bool, add func(string, ...any)) {
+	if !usesDatasourceVar(p.Datasource, dsType) {
+		add("%s: datasource %s, want %s of type %s", where, compact(p.Datasource), datasourceRef, dsType)
 	}
 	if len(p.Targets) == 0 {
 		add("%s: no targets", where)
@@ -656,13 +697,26 @@ func (l linter) checkQueries(p panel, where string, defined map[string]bool, add
 			add("%s: empty or duplicate refId %q", where, t.RefID)
 		}
 		refIDs[t.RefID] = true
-		if len(t.Datasource) > 0 && !usesDatasourceVar(t.Datasource) {
-			add("%s, target %s: datasource %s, want %s", where, t.RefID, compact(t.Datasource), datasourceRef)
+		if len(t.Datasource) > 0 && !usesDatasourceVar(t.Datasource, dsType) {
+			add("%s, target %s: datasource %s, want %s of type %s", where, t.RefID, compact(t.Datasource), datasourceRef, dsType)
 		}
-		for _, problem := range l.exprProblems(t.Expr, true) {
+		var problems []string
+		switch dsType {
+		case "influxdb":
+			if t.Expr != "" {
+				problems = append(problems, "a PromQL expr in a dashboard of InfluxDB: want a Flux query")
+			}
+			problems = append(problems, l.fluxProblems(t.Query, true, defined["site"])...)
+		default:
+			if t.Query != "" {
+				problems = append(problems, "a query (Flux?) in a dashboard of Prometheus: want a PromQL expr")
+			}
+			problems = append(problems, l.exprProblems(t.Expr, true)...)
+		}
+		for _, problem := range problems {
 			add("%s, target %s: %s", where, t.RefID, problem)
 		}
-		for _, ref := range variableRefs.FindAllStringSubmatch(t.Expr, -1) {
+		for _, ref := range variableRefs.FindAllStringSubmatch(t.Expr+"\n"+t.Query, -1) {
 			if name := ref[1] + ref[2]; !strings.HasPrefix(name, "__") && !defined[name] {
 				add("%s, target %s: undefined variable $%s", where, t.RefID, name)
 			}
@@ -844,7 +898,11 @@ func newLinter(t *testing.T) linter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return linter{metrics: ms, datasources: dss, geo: geo}
+	schema, err := loadInfluxSchema(influxSchemaDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return linter{metrics: ms, datasources: dss, geo: geo, schema: schema}
 }
 
 func TestDashboards(t *testing.T) {
