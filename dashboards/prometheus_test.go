@@ -108,17 +108,8 @@ func startDemoEnv(t *testing.T) *demoEnv {
 		t.Fatalf("prometheus not found (%v): %s", err, installHint)
 	}
 	promtool(t) // fails early with the same hint
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("go not found: %v", err)
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "fibremon")
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, goTool, "build", "-o", bin, "fibremon/cmd/fibremon").CombinedOutput(); err != nil {
-		t.Fatalf("go build fibremon/cmd/fibremon: %v\n%s", err, out)
-	}
+	bin := buildFibremon(t, dir)
 
 	env := &demoEnv{}
 	demo := exec.Command(bin, "demo",
@@ -138,37 +129,16 @@ func startDemoEnv(t *testing.T) *demoEnv {
 	env.fibremon, env.probes = demoURLs(t, stdout, &demoErr)
 
 	// Sites, as the service lists them: the probes' metrics paths follow.
-	var sites struct {
-		Sites []struct {
-			ID     string `json:"id"`
-			Latest []struct {
-				Kind string `json:"kind"`
-				Up   bool   `json:"up"`
-			} `json:"latest"`
-		} `json:"sites"`
-	}
-	measured := func() (missing []string) {
-		if err := getJSON(env.fibremon+"/api/v1/sites", &sites); err != nil {
-			return []string{err.Error()}
-		}
-		for _, s := range sites.Sites {
-			kinds := map[string]bool{}
-			for _, r := range s.Latest {
-				kinds[r.Kind] = kinds[r.Kind] || r.Up
-			}
-			for _, k := range []string{"download", "upload", "latency"} {
-				if !kinds[k] {
-					missing = append(missing, s.ID+" "+k)
-				}
-			}
-		}
-		return missing
-	}
-	if err := getJSON(env.fibremon+"/api/v1/sites", &sites); err != nil {
+	env.sites, _, err = demoSitesMeasured(env.fibremon)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range sites.Sites {
-		env.sites = append(env.sites, s.ID)
+	measured := func() []string {
+		_, missing, err := demoSitesMeasured(env.fibremon)
+		if err != nil {
+			return []string{err.Error()}
+		}
+		return missing
 	}
 	if len(env.sites) != demoSites {
 		t.Fatalf("/api/v1/sites lists %d sites, want %d: %q", len(env.sites), demoSites, env.sites)
@@ -202,6 +172,53 @@ func startDemoEnv(t *testing.T) *demoEnv {
 	}
 	t.Logf("fibremon demo at %s (probes at %s), Prometheus at %s, %d sites", env.fibremon, env.probes, env.prom, len(env.sites))
 	return env
+}
+
+// buildFibremon builds fibremon from this module into dir.
+func buildFibremon(t *testing.T, dir string) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("go not found: %v", err)
+	}
+	bin := filepath.Join(dir, "fibremon")
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, goTool, "build", "-o", bin, "fibremon/cmd/fibremon").CombinedOutput(); err != nil {
+		t.Fatalf("go build fibremon/cmd/fibremon: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// demoSitesMeasured reads the sites of the service at base and returns
+// their ids and, as "<site> <kind>", each download, upload and latency
+// measurement a site has no successful result of yet.
+func demoSitesMeasured(base string) (ids, missing []string, err error) {
+	var sites struct {
+		Sites []struct {
+			ID     string `json:"id"`
+			Latest []struct {
+				Kind string `json:"kind"`
+				Up   bool   `json:"up"`
+			} `json:"latest"`
+		} `json:"sites"`
+	}
+	if err := getJSON(base+"/api/v1/sites", &sites); err != nil {
+		return nil, nil, err
+	}
+	for _, s := range sites.Sites {
+		ids = append(ids, s.ID)
+		kinds := map[string]bool{}
+		for _, r := range s.Latest {
+			kinds[r.Kind] = kinds[r.Kind] || r.Up
+		}
+		for _, k := range []string{"download", "upload", "latency"} {
+			if !kinds[k] {
+				missing = append(missing, s.ID+" "+k)
+			}
+		}
+	}
+	return ids, missing, nil
 }
 
 // demoURLs reads the demo's stdout until it has printed the service's and
