@@ -97,7 +97,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	if cfg.serve.storagePath == "" {
+	if cfg.serve.storagePath == "" && cfg.serve.influx.URL == "" {
 		cfg.serve.storagePath = filepath.Join(workDir, "fibremon.db")
 		tmpNote = " (temporary)"
 	}
@@ -195,7 +195,7 @@ open:
 storage: %[3]s%[4]s
 first results within a minute; Ctrl-C stops.
 
-`, base, probeBase, cfg.serve.storagePath, tmpNote)
+`, base, probeBase, storageName(cfg.serve), tmpNote)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return svc.Serve(gctx, ln) })
@@ -243,7 +243,7 @@ first results within a minute; Ctrl-C stops.
 		})
 	}
 	err = g.Wait()
-	fmt.Fprintln(stdout, "fibremon demo stopped; data kept in", cfg.serve.storagePath)
+	fmt.Fprintln(stdout, "fibremon demo stopped; data kept in", storageName(cfg.serve))
 	return err
 }
 
@@ -297,4 +297,12 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// storageName says where the service keeps results.
+func storageName(c serveConfig) string {
+	if c.influx.URL != "" {
+		return fmt.Sprintf("InfluxDB %s, bucket %s", c.influx.URL, c.influx.Bucket)
+	}
+	return c.storagePath
 }
