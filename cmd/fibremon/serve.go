@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -46,6 +47,8 @@ type serveConfig struct {
 	ndt7Duration    time.Duration
 	tileURL         string
 	tileAttribution string
+	tlsCertFile     string
+	tlsKeyFile      string
 	log             logFlags
 }
 
@@ -66,6 +69,8 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ndt7Duration, "ndt7.max-duration", ndt7.DefaultDuration, "how long the ndt7 server sends or receives per test (at most 15s)")
 	fs.StringVar(&c.tileURL, "web.tile-url", "", "optional background tiles of the map page, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png (default: none; the map is drawn from the GeoJSON alone)")
 	fs.StringVar(&c.tileAttribution, "web.tile-attribution", "", "attribution the tile provider requires, shown with the tiles")
+	fs.StringVar(&c.tlsCertFile, "web.tls-cert-file", "", "serve HTTPS with this certificate (PEM, with --web.tls-key-file)")
+	fs.StringVar(&c.tlsKeyFile, "web.tls-key-file", "", "private key (PEM) of --web.tls-cert-file")
 	c.log.register(fs)
 }
 
@@ -214,6 +219,14 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, authn
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
+	if (cfg.tlsCertFile == "") != (cfg.tlsKeyFile == "") {
+		return nil, cli.UsageError("--web.tls-cert-file and --web.tls-key-file go together")
+	}
+	if cfg.tlsCertFile != "" {
+		if _, err := tls.LoadX509KeyPair(cfg.tlsCertFile, cfg.tlsKeyFile); err != nil {
+			return nil, fmt.Errorf("--web.tls-cert-file/--web.tls-key-file: %w", err)
+		}
+	}
 	webOpts := web.Options{TileURL: cfg.tileURL, Attribution: cfg.tileAttribution}
 	if err := webOpts.Validate(); err != nil {
 		return nil, cli.UsageError("--web.tile-url: " + err.Error())
@@ -262,7 +275,11 @@ func (s *service) Serve(ctx context.Context, ln net.Listener) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.tracker.Run(gctx, s.cfg.refreshInterval) })
 	g.Go(func() error {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return srv.Serve(ln) }
+		if s.cfg.tlsCertFile != "" {
+			serve = func() error { return srv.ServeTLS(ln, s.cfg.tlsCertFile, s.cfg.tlsKeyFile) }
+		}
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve: %w", err)
 		}
 		return nil

@@ -2,12 +2,15 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -62,6 +65,18 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 			return nil, err
 		}
 	}
+	transport := &http.Transport{DialContext: nil, MaxIdleConns: 1, IdleConnTimeout: 90 * time.Second}
+	if cfg.Service.CAFile != "" {
+		pem, err := os.ReadFile(cfg.Service.CAFile)
+		if err != nil {
+			return nil, cfg.errAt("service.ca_file", "%v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, cfg.errAt("service.ca_file", "no PEM certificate in %s", cfg.Service.CAFile)
+		}
+		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
 	q, err := spool.Open(cfg.Spool.Dir, spool.Options{MaxBytes: cfg.Spool.MaxBytes, MaxAge: cfg.Spool.MaxAge})
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
@@ -72,6 +87,7 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 	if uploadDial == nil {
 		uploadDial = (&net.Dialer{Timeout: 10 * time.Second}).DialContext
 	}
+	transport.DialContext = uploadDial
 	a := &Agent{
 		cfg:    cfg,
 		logger: opts.Logger.With("component", "agent", "probe", cfg.Probe),
@@ -82,7 +98,7 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 			Token:   token,
 			HTTPClient: &http.Client{
 				Timeout:   cfg.Service.Timeout,
-				Transport: &http.Transport{DialContext: uploadDial, MaxIdleConns: 1, IdleConnTimeout: 90 * time.Second},
+				Transport: transport,
 			},
 			UserAgent: "fibreprobe/" + cfg.Probe,
 		},

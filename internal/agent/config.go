@@ -42,6 +42,7 @@ type ServiceConfig struct {
 	URL            string        `yaml:"url"`
 	Token          string        `yaml:"token"`
 	TokenFile      string        `yaml:"token_file"`
+	CAFile         string        `yaml:"ca_file"`
 	UploadInterval time.Duration `yaml:"upload_interval"`
 	BatchSize      int           `yaml:"batch_size"`
 	Timeout        time.Duration `yaml:"timeout"`
