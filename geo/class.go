@@ -2,8 +2,10 @@ package geo
 
 import "fibremon"
 
-// Class is a line's broadband class by the Italian and EU definitions
-// (see /work/shared/reference/FACTS.md, "Classifications").
+// Class is a line's broadband class by the Italian and EU definitions:
+// VHCN as in the BEREC guidelines on very high capacity networks used by
+// the 2021 Infratel/AGCOM mapping, NGA as in the State-aid broadband
+// guidelines, "adequate" as in AGCOM 309/23/CONS.
 type Class string
 
 const (

@@ -20,7 +20,7 @@ const SiteJoinMeters = 100
 // ClassFloorMbps returns the download, in Mbit/s, below which a measured 5th
 // percentile contradicts a declared class. Below has no floor.
 //
-//   - NGA 30 and Adequate 20 are the classes' own definitions (FACTS.md).
+//   - NGA 30 and Adequate 20 are the classes' own definitions (see Class).
 //   - VHCN is 300, not 1000. FTTH and FTTB are VHCN by technology, and the
 //     1 Gbit/s of a white-area FTTH offer is an "up to" speed: a single
 //     ndt7 TCP stream through a home router rarely shows it, and lines are

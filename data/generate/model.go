@@ -32,8 +32,8 @@ const (
 	minSpacing = 10.0
 
 	// Coverage columns. Open Fiber's public white-area network: FTTH 1 Gbit/s
-	// down, up to 300 Mbit/s up; FWA 100/50 Mbit/s (FACTS.md, "Piano aree
-	// bianche").
+	// down, up to 300 Mbit/s up; FWA 100/50 Mbit/s (Infratel, Piano BUL aree
+	// bianche).
 	ftthDown, ftthUp = 1000, 300
 	fwaDown, fwaUp   = 100, 50
 	operatorFTTH     = "Open Fiber"
