@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -22,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"fibremon/internal/testnet"
 )
 
 // The proof that the dashboards and rules work: `fibremon demo` (built from
@@ -344,16 +345,7 @@ attempts:
 	}
 }
 
-// freeAddr returns a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { return testnet.FreeAddr(t) }
 
 // stop interrupts a process as Ctrl-C would and waits for it.
 func stop(t *testing.T, name string, cmd *exec.Cmd, stderr *lockedBuffer) {

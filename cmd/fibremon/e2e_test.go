@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"fibremon"
 	"fibremon/geo"
 	"fibremon/internal/fibrehttp"
+	"fibremon/internal/testnet"
 )
 
 // buildBinaries compiles both commands once for the end-to-end tests.
@@ -34,15 +34,7 @@ func buildBinaries(t *testing.T) (fibremonBin, probeBin string) {
 	return filepath.Join(dir, "fibremon"), filepath.Join(dir, "fibreprobe")
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { return testnet.FreeAddr(t) }
 
 // startServe starts `fibremon serve` and waits until /readyz answers.
 func startServe(t *testing.T, bin, addr, db, tokens string) *exec.Cmd {

@@ -28,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -40,6 +39,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"fibremon/internal/testnet"
 )
 
 // DefaultDatabase is the database Start creates.
@@ -332,13 +333,52 @@ func (s *Server) Restart(t testing.TB) {
 	}
 }
 
-// start writes the configuration under dir and starts influxd.
+// startAttempts bounds how often start picks new ports when another
+// process took one of them between choosing and binding.
+const startAttempts = 5
+
+// start writes the configuration under dir and starts influxd. Ports are
+// chosen free and then handed to influxd, so another process can take one
+// in between (tests of other packages run in parallel): start then tries
+// again on new ports.
 func start(dir string, opts Options) (*Server, error) {
 	bin, err := findInfluxd()
 	if err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(2)
+	var s *Server
+	for attempt := 1; ; attempt++ {
+		s, err = startOnFreePorts(bin, dir, opts)
+		if err == nil {
+			break
+		}
+		if attempt == startAttempts || !errors.Is(err, errPortTaken) {
+			return nil, err
+		}
+	}
+	if opts.Auth {
+		// With no user yet, InfluxDB 1.x lets anyone create the first
+		// admin; from then on every request needs credentials.
+		pw := randomHex(12)
+		if err := s.Query(fmt.Sprintf("CREATE USER admin WITH PASSWORD '%s' WITH ALL PRIVILEGES", pw)); err != nil {
+			s.Stop()
+			return nil, err
+		}
+		s.Token = "admin:" + pw
+	}
+	if err := s.Query("CREATE DATABASE " + s.Database); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// errPortTaken marks a start that failed because a port was taken.
+var errPortTaken = errors.New("influxtest: port taken")
+
+// startOnFreePorts is one attempt of start.
+func startOnFreePorts(bin, dir string, opts Options) (*Server, error) {
+	ports, err := pickPorts(2)
 	if err != nil {
 		return nil, err
 	}
@@ -362,24 +402,11 @@ func start(dir string, opts Options) (*Server, error) {
 	s.mu.Lock()
 	err = s.run()
 	s.mu.Unlock()
-	if err != nil {
-		return nil, err
+	if err != nil && strings.Contains(s.Log(), "address already in use") {
+		os.Remove(s.logPath)
+		return nil, fmt.Errorf("%w: %v", errPortTaken, err)
 	}
-	if opts.Auth {
-		// With no user yet, InfluxDB 1.x lets anyone create the first
-		// admin; from then on every request needs credentials.
-		pw := randomHex(12)
-		if err := s.Query(fmt.Sprintf("CREATE USER admin WITH PASSWORD '%s' WITH ALL PRIVILEGES", pw)); err != nil {
-			s.Stop()
-			return nil, err
-		}
-		s.Token = "admin:" + pw
-	}
-	if err := s.Query("CREATE DATABASE " + s.Database); err != nil {
-		s.Stop()
-		return nil, err
-	}
-	return s, nil
+	return s, err
 }
 
 // run starts the process and waits for /health; s.mu is held.
@@ -482,25 +509,12 @@ func moduleRoot() (string, error) {
 	}
 }
 
-// freePorts returns n distinct loopback ports that were free a moment ago.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
+// pickPorts chooses the ports of a start; tests replace it.
+var pickPorts = freePorts
+
+// freePorts returns n distinct loopback ports below the ephemeral range
+// that were free a moment ago.
+func freePorts(n int) ([]int, error) { return testnet.FreePorts(n) }
 
 func randomHex(n int) string {
 	b := make([]byte, n)
