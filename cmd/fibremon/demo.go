@@ -103,7 +103,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	}
 
 	tokens := auth.NewTokens()
-	svc, err := newService(ctx, logger, cfg.serve, tokens)
+	svc, err := newService(ctx, logger, cfg.serve, tokens, "")
 	if err != nil {
 		return err
 	}

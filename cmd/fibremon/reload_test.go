@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -83,5 +84,79 @@ func TestReloadOnHangup(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("the renamed street: %d; want 200", resp.StatusCode)
+	}
+}
+
+// TestAdminAPIServe: with an admin token from 'fibremon token add --admin',
+// the running service reloads its data set on POST /api/v1/admin/reload and
+// revokes a probe's token on DELETE /api/v1/admin/tokens/{probe}: the file
+// loses it and the probe is refused at once.
+func TestAdminAPIServe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin, _ := buildBinaries(t)
+	dir := t.TempDir()
+	tokensFile := filepath.Join(dir, "tokens.json")
+	issue := func(args ...string) string {
+		out, err := exec.Command(bin, append([]string{"token", "add", "--auth.tokens-file", tokensFile}, args...)...).Output()
+		if err != nil {
+			t.Fatalf("token add %q: %v", args, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	admin := issue("--admin", "--name", "ufficio-tecnico")
+	probe := issue("--probe", "probe-municipio", "--site", "municipio")
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "serve", "--web.listen-address", addr, "--storage.path", filepath.Join(dir, "db"),
+		"--auth.tokens-file", tokensFile)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	do := func(method, path, token string) (int, string) {
+		req, _ := http.NewRequest(method, "http://"+addr+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if code, _ := do(http.MethodGet, "/readyz", ""); code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("serve not ready")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, body := do(http.MethodPost, "/api/v1/admin/reload", probe); code != http.StatusForbidden {
+		t.Fatalf("reload with a probe token = %d %s; want 403", code, body)
+	}
+	if code, body := do(http.MethodPost, "/api/v1/admin/reload", admin); code != http.StatusOK {
+		t.Fatalf("reload = %d %s", code, body)
+	}
+	if code, body := do(http.MethodGet, "/api/v1/admin/tokens", admin); code != http.StatusOK ||
+		!strings.Contains(body, `"probe":"probe-municipio"`) || strings.Contains(body, probe) {
+		t.Fatalf("tokens = %d %s", code, body)
+	}
+	if code, body := do(http.MethodDelete, "/api/v1/admin/tokens/probe-municipio", admin); code != http.StatusOK {
+		t.Fatalf("revoke = %d %s", code, body)
+	}
+	if code, body := do(http.MethodPost, "/api/v1/results", probe); code != http.StatusUnauthorized {
+		t.Fatalf("revoked probe token posts: %d %s; want 401", code, body)
+	}
+	b, err := os.ReadFile(tokensFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "probe-municipio") || !strings.Contains(string(b), "ufficio-tecnico") {
+		t.Fatalf("tokens file after revoke:\n%s", b)
 	}
 }

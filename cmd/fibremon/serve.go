@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -49,6 +50,8 @@ type serveConfig struct {
 	tileAttribution string
 	tlsCertFile     string
 	tlsKeyFile      string
+	rateLimit       int
+	rateLimitWindow time.Duration
 	log             logFlags
 }
 
@@ -71,6 +74,8 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.tileAttribution, "web.tile-attribution", "", "attribution the tile provider requires, shown with the tiles")
 	fs.StringVar(&c.tlsCertFile, "web.tls-cert-file", "", "serve HTTPS with this certificate (PEM, with --web.tls-key-file)")
 	fs.StringVar(&c.tlsKeyFile, "web.tls-key-file", "", "private key (PEM) of --web.tls-cert-file")
+	fs.IntVar(&c.rateLimit, "web.rate-limit", 120, "POST /api/v1/results requests each probe may make per --web.rate-limit-window; more get 429 with Retry-After (0: no limit)")
+	fs.DurationVar(&c.rateLimitWindow, "web.rate-limit-window", time.Minute, "window of --web.rate-limit")
 	c.log.register(fs)
 }
 
@@ -94,7 +99,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		logger.Warn("no probe tokens: every POST /api/v1/results will be refused; issue some with 'fibremon token add'",
 			"tokens_file", cfg.tokensFile)
 	}
-	svc, err := newService(ctx, logger, cfg, tokens)
+	svc, err := newService(ctx, logger, cfg, tokens, cfg.tokensFile)
 	if err != nil {
 		return err
 	}
@@ -128,14 +133,65 @@ func (s *service) reloadOnHangup(ctx context.Context) error {
 			return nil
 		case <-hup:
 		}
-		c, err := loadComune(s.cfg, s.logger)
-		if err != nil {
+		if err := s.reloadData(); err != nil {
 			s.logger.Error("data set not reloaded; keeping the previous one", "err", err)
-			continue
 		}
-		s.live.Store(geo.NewIndex(c))
-		s.logger.Info("data set reloaded", "addresses", len(c.Addresses))
 	}
+}
+
+// reloadData loads the data set again and swaps in its index.
+func (s *service) reloadData() error {
+	c, err := loadComune(s.cfg, s.logger)
+	if err != nil {
+		return err
+	}
+	s.live.Store(geo.NewIndex(c))
+	s.logger.Info("data set reloaded", "addresses", len(c.Addresses))
+	return nil
+}
+
+// Tokens lists the issued tokens, for the admin API.
+func (s *service) Tokens() []auth.Entry { return s.tokens.Entries() }
+
+// RevokeTokens revokes tokens for the admin API: in the tokens file, read
+// afresh so that edits made there since start are kept, and in memory.
+// Without a tokens file (the demo) it revokes in memory only.
+func (s *service) RevokeTokens(probe, sha256Prefix string) (int, error) {
+	s.tokensMu.Lock()
+	defer s.tokensMu.Unlock()
+	if s.tokensFile == "" {
+		return s.tokens.Revoke(probe, sha256Prefix)
+	}
+	onDisk, err := auth.Load(s.tokensFile)
+	if err != nil {
+		return 0, err
+	}
+	n, err := onDisk.Revoke(probe, sha256Prefix)
+	if err != nil {
+		return 0, err
+	}
+	if err := onDisk.Save(s.tokensFile); err != nil {
+		return 0, err
+	}
+	if _, err := s.tokens.Reload(s.tokensFile); err != nil {
+		return 0, err
+	}
+	s.logger.Info("tokens revoked", "probe", probe, "sha256_prefix", sha256Prefix, "revoked", n)
+	return n, nil
+}
+
+// Reload reloads the data set and the tokens file, for the admin API.
+func (s *service) Reload() error {
+	if err := s.reloadData(); err != nil {
+		return err
+	}
+	if s.tokensFile == "" {
+		return nil
+	}
+	s.tokensMu.Lock()
+	defer s.tokensMu.Unlock()
+	_, err := s.tokens.Reload(s.tokensFile)
+	return err
 }
 
 // resultStore is what the service calls on its result store (the API's,
@@ -191,6 +247,10 @@ type service struct {
 	live    *geo.Live
 	handler *fibrehttp.Server
 	reg     *prometheus.Registry
+
+	tokens     *auth.Tokens
+	tokensFile string // "" when the tokens live in memory only
+	tokensMu   sync.Mutex
 }
 
 // loadComune loads the embedded data set (which must be clean), or the one
@@ -214,7 +274,7 @@ func loadComune(cfg serveConfig, logger *slog.Logger) (*geo.Comune, error) {
 	return c, nil
 }
 
-func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, authn fibrehttp.Authenticator) (*service, error) {
+func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, tokens *auth.Tokens, tokensFile string) (*service, error) {
 	comune, err := loadComune(cfg, logger)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
@@ -244,20 +304,25 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, authn
 		MaxDuration: cfg.ndt7Duration,
 		OnDone:      newNDT7Metrics(reg),
 	})
+	svc := &service{logger: logger, cfg: cfg, store: store, comune: comune, tracker: tracker, live: live, reg: reg,
+		tokens: tokens, tokensFile: tokensFile}
 	h := fibrehttp.NewHandler(fibrehttp.Deps{
 		Logger:      logger,
 		Registry:    reg,
 		Metrics:     metrics.Handler(reg),
 		Store:       store,
-		Auth:        authn,
+		Auth:        tokens,
 		Status:      tracker,
 		Geo:         live,
 		Web:         web.Handler(webOpts),
 		NDTDownload: ndt.Download,
 		NDTUpload:   ndt.Upload,
 		Middleware:  metrics.NewHTTP(reg, "fibremon").Middleware,
+		RateLimit:   fibrehttp.RateLimit{Requests: cfg.rateLimit, Window: cfg.rateLimitWindow},
+		Admin:       svc,
 	})
-	return &service{logger: logger, cfg: cfg, store: store, comune: comune, tracker: tracker, live: live, handler: h, reg: reg}, nil
+	svc.handler = h
+	return svc, nil
 }
 
 // Serve serves on ln until ctx is done, then drains: /readyz fails first,

@@ -20,18 +20,21 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func runToken(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "add" && args[0] != "list" && args[0] != "revoke") {
-		fmt.Fprintln(stderr, "usage: fibremon token add --probe NAME --site ID [--site ID ...] | token list | token revoke --probe NAME [--sha256 PREFIX]")
+		fmt.Fprintln(stderr, "usage: fibremon token add --probe NAME --site ID [--site ID ...] | token add --admin --name NAME | token list | token revoke --probe NAME [--sha256 PREFIX]")
 		return cli.UsageError("token: want 'add', 'list' or 'revoke'")
 	}
 	fs := flag.NewFlagSet("fibremon token "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	tokensFile := fs.String("auth.tokens-file", "tokens.json", "probe tokens file")
-	var probe, hashPrefix string
+	var probe, hashPrefix, name string
 	var sites stringList
+	var admin bool
 	switch args[0] {
 	case "add":
 		fs.StringVar(&probe, "probe", "", "name of the probe agent the token is for")
 		fs.Var(&sites, "site", "site the probe may write results for (repeatable)")
+		fs.BoolVar(&admin, "admin", false, "issue an admin token (the /api/v1/admin API; writes no results) for --name")
+		fs.StringVar(&name, "name", "", "with --admin: the operator the admin token is for")
 	case "revoke":
 		fs.StringVar(&probe, "probe", "", "name of the probe whose tokens are revoked")
 		fs.StringVar(&hashPrefix, "sha256", "", "revoke only the token whose SHA-256 starts with this (see 'token list')")
@@ -45,9 +48,13 @@ func runToken(_ context.Context, args []string, getenv func(string) string, stdo
 	}
 	if args[0] == "list" {
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "PROBE\tSITES\tCREATED\tSHA256")
+		fmt.Fprintln(tw, "PROBE\tROLE\tSITES\tCREATED\tSHA256")
 		for _, e := range tokens.Entries() {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s…\n", e.Probe, strings.Join(e.Sites, ","), e.Created.Format(time.RFC3339), e.SHA256[:12])
+			role := e.Role
+			if role == "" {
+				role = "probe"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s…\n", e.Probe, role, strings.Join(e.Sites, ","), e.Created.Format(time.RFC3339), e.SHA256[:12])
 		}
 		return tw.Flush()
 	}
@@ -61,6 +68,24 @@ func runToken(_ context.Context, args []string, getenv func(string) string, stdo
 		}
 		fmt.Fprintf(stdout, "%d token(s) of probe %q revoked in %s; a running service drops them within seconds\n", n, probe, *tokensFile)
 		return nil
+	}
+	if admin {
+		if probe != "" || len(sites) > 0 {
+			return cli.UsageError("token add --admin: give --name, not --probe or --site (an admin token writes no results)")
+		}
+		tok, _, err := tokens.IssueAdmin(name, time.Now())
+		if err != nil {
+			return cli.UsageError("token add --admin: " + err.Error())
+		}
+		if err := tokens.Save(*tokensFile); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, tok)
+		fmt.Fprintf(stderr, "admin token for %q added to %s; it is shown only once\n", name, *tokensFile)
+		return nil
+	}
+	if name != "" {
+		return cli.UsageError("token add: --name is for --admin tokens; a probe token takes --probe")
 	}
 	tok, _, err := tokens.Issue(probe, sites, time.Now())
 	if err != nil {

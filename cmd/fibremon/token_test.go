@@ -30,7 +30,7 @@ func TestTokenAddListRevoke(t *testing.T) {
 		t.Fatalf("issued token: %+v, %v", p, err)
 	}
 	out.Reset()
-	if err := run(t.Context(), []string{"token", "list"}, env, &out, &errOut); err != nil || !strings.Contains(out.String(), "probe-municipio  municipio") {
+	if err := run(t.Context(), []string{"token", "list"}, env, &out, &errOut); err != nil || !strings.Contains(out.String(), "probe-municipio  probe  municipio") {
 		t.Fatalf("token list: %v\n%s", err, out.String())
 	}
 	if err := run(t.Context(), []string{"token", "add", "--probe", "Bad Name", "--site", "x"}, env, &out, &errOut); err == nil {
@@ -46,5 +46,28 @@ func TestTokenAddListRevoke(t *testing.T) {
 	}
 	if err := run(t.Context(), []string{"token", "revoke", "--probe", "probe-municipio"}, env, &out, &errOut); err == nil {
 		t.Error("revoking a probe with no token succeeded")
+	}
+
+	out.Reset()
+	if err := run(t.Context(), []string{"token", "add", "--admin", "--name", "ufficio-tecnico"}, env, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	adminTok := strings.TrimSpace(out.String())
+	tokens, _ = auth.Load(file)
+	if p, err := tokens.Authenticate(adminTok); err != nil || !p.Admin || p.Probe != "ufficio-tecnico" {
+		t.Fatalf("admin token: %+v, %v", p, err)
+	}
+	out.Reset()
+	if err := run(t.Context(), []string{"token", "list"}, env, &out, &errOut); err != nil || !strings.Contains(out.String(), "ufficio-tecnico  admin") {
+		t.Fatalf("token list: %v\n%s", err, out.String())
+	}
+	for _, bad := range [][]string{
+		{"token", "add", "--admin"},
+		{"token", "add", "--admin", "--name", "x", "--site", "municipio"},
+		{"token", "add", "--name", "x", "--probe", "p", "--site", "municipio"},
+	} {
+		if err := run(t.Context(), bad, env, &out, &errOut); err == nil {
+			t.Errorf("%q succeeded", bad)
+		}
 	}
 }

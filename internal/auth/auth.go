@@ -1,9 +1,11 @@
-// Package auth holds the probes' bearer tokens. A token is bound to one
-// probe and the sites it may write results for. Only the SHA-256 of a token
-// is kept, in memory and in the tokens file; comparison is constant-time.
+// Package auth holds the service's bearer tokens. A probe token is bound to
+// one probe and the sites it may write results for; an admin token (role
+// "admin") may use the admin API and write no results. Only the SHA-256 of
+// a token is kept, in memory and in the tokens file; comparison is
+// constant-time.
 //
-// The tokens file is JSON: a list of {"probe", "sites", "sha256", "created"}
-// entries. It is independent of the result store, so several fibremon
+// The tokens file is JSON: a list of {"probe", "sites", "role", "sha256",
+// "created"} entries ("probe" names the operator for an admin token). It is independent of the result store, so several fibremon
 // replicas writing to one InfluxDB can share it.
 package auth
 
@@ -33,10 +35,14 @@ import (
 // TokenPrefix starts every token, so leaked tokens are easy to grep for.
 const TokenPrefix = "fmp_"
 
+// RoleAdmin marks an admin token. Probe tokens have no role.
+const RoleAdmin = "admin"
+
 // Entry is one issued token as stored in the tokens file.
 type Entry struct {
 	Probe   string    `json:"probe"`
 	Sites   []string  `json:"sites"`
+	Role    string    `json:"role,omitempty"`
 	SHA256  string    `json:"sha256"`
 	Created time.Time `json:"created"`
 }
@@ -45,6 +51,8 @@ type Entry struct {
 type Principal struct {
 	Probe string
 	Sites []string
+	// Admin is set for an admin token, which has no sites.
+	Admin bool
 }
 
 // MaySite reports whether p may write results for site.
@@ -72,10 +80,20 @@ func Generate() (string, error) {
 // Issue creates a token for probe, bound to sites, adds it to the set and
 // returns the token in clear (the only time it is seen).
 func (t *Tokens) Issue(probe string, sites []string, now time.Time) (string, Entry, error) {
+	return t.issue(probe, sites, "", now)
+}
+
+// IssueAdmin creates an admin token for the operator name, adds it to the
+// set and returns the token in clear.
+func (t *Tokens) IssueAdmin(name string, now time.Time) (string, Entry, error) {
+	return t.issue(name, nil, RoleAdmin, now)
+}
+
+func (t *Tokens) issue(probe string, sites []string, role string, now time.Time) (string, Entry, error) {
 	if !fibremon.ValidID(probe) {
 		return "", Entry{}, fibremon.FieldErrorf("probe", "invalid probe name %q", probe)
 	}
-	if len(sites) == 0 {
+	if len(sites) == 0 && role != RoleAdmin {
 		return "", Entry{}, fibremon.FieldErrorf("sites", "a token needs at least one site")
 	}
 	for _, s := range sites {
@@ -88,7 +106,7 @@ func (t *Tokens) Issue(probe string, sites []string, now time.Time) (string, Ent
 		return "", Entry{}, err
 	}
 	sum := sha256.Sum256([]byte(tok))
-	e := Entry{Probe: probe, Sites: slices.Clone(sites), SHA256: hex.EncodeToString(sum[:]), Created: now.UTC()}
+	e := Entry{Probe: probe, Sites: slices.Clone(sites), Role: role, SHA256: hex.EncodeToString(sum[:]), Created: now.UTC()}
 	if err := t.add(e); err != nil {
 		return "", Entry{}, err
 	}
@@ -100,8 +118,15 @@ func (t *Tokens) add(e Entry) error {
 	if err != nil || len(raw) != sha256.Size {
 		return fmt.Errorf("auth: entry for probe %q: sha256 is not 64 hex digits", e.Probe)
 	}
-	if !fibremon.ValidID(e.Probe) || len(e.Sites) == 0 {
-		return fmt.Errorf("auth: entry for probe %q: invalid probe or no sites", e.Probe)
+	switch {
+	case !fibremon.ValidID(e.Probe):
+		return fmt.Errorf("auth: entry for probe %q: invalid probe name", e.Probe)
+	case e.Role == "" && len(e.Sites) == 0:
+		return fmt.Errorf("auth: entry for probe %q: no sites", e.Probe)
+	case e.Role == RoleAdmin && len(e.Sites) != 0:
+		return fmt.Errorf("auth: entry for %q: an admin token has no sites", e.Probe)
+	case e.Role != "" && e.Role != RoleAdmin:
+		return fmt.Errorf("auth: entry for %q: unknown role %q (want %q or none)", e.Probe, e.Role, RoleAdmin)
 	}
 	var h [32]byte
 	copy(h[:], raw)
@@ -132,7 +157,7 @@ func (t *Tokens) Authenticate(token string) (Principal, error) {
 	if subtle.ConstantTimeCompare(sum[:], want) != 1 {
 		return Principal{}, fibremon.Errorf(fibremon.Unauthorized, "unknown token")
 	}
-	return Principal{Probe: e.Probe, Sites: slices.Clone(e.Sites)}, nil
+	return Principal{Probe: e.Probe, Sites: slices.Clone(e.Sites), Admin: e.Role == RoleAdmin}, nil
 }
 
 // Entries returns a copy of the issued entries.
@@ -213,6 +238,17 @@ func (t *Tokens) replace(o *Tokens) {
 	t.mu.Unlock()
 }
 
+// Reload replaces t's tokens with those of the file at path and returns
+// how many there are. A file that fails to load changes nothing.
+func (t *Tokens) Reload(path string) (int, error) {
+	fresh, err := Load(path)
+	if err != nil {
+		return 0, err
+	}
+	t.replace(fresh)
+	return len(fresh.Entries()), nil
+}
+
 // Watch reloads the tokens file into t whenever its modification time or
 // size changes, checking every interval, until ctx is done. A file that
 // fails to load keeps the previous tokens and is logged.
@@ -240,13 +276,12 @@ func (t *Tokens) Watch(ctx context.Context, path string, interval time.Duration,
 			continue
 		}
 		lastMod, lastSize = mod, size
-		fresh, err := Load(path)
+		n, err := t.Reload(path)
 		if err != nil {
 			logger.Error("tokens file not reloaded; keeping the previous tokens", "path", path, "err", err)
 			continue
 		}
-		t.replace(fresh)
-		logger.Info("tokens reloaded", "path", path, "tokens", len(fresh.Entries()))
+		logger.Info("tokens reloaded", "path", path, "tokens", n)
 	}
 }
 

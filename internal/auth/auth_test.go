@@ -55,6 +55,40 @@ func TestIssueRejectsBadInput(t *testing.T) {
 	}
 }
 
+func TestAdminToken(t *testing.T) {
+	ts := NewTokens()
+	tok, e, err := ts.IssueAdmin("ufficio-tecnico", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Role != RoleAdmin || len(e.Sites) != 0 {
+		t.Fatalf("admin entry %+v", e)
+	}
+	probeTok, _, err := ts.Issue("municipio", []string{"municipio"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	if err := ts.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := loaded.Authenticate(tok)
+	if err != nil || !p.Admin || p.MaySite("municipio") {
+		t.Fatalf("admin principal %+v, %v; want admin with no sites", p, err)
+	}
+	p, err = loaded.Authenticate(probeTok)
+	if err != nil || p.Admin {
+		t.Fatalf("probe principal %+v, %v; want not admin", p, err)
+	}
+	if _, _, err := ts.IssueAdmin("Bad Name", time.Now()); err == nil {
+		t.Error("IssueAdmin(invalid name) succeeded")
+	}
+}
+
 func TestLoadMissingAndMalformed(t *testing.T) {
 	dir := t.TempDir()
 	ts, err := Load(filepath.Join(dir, "none.json"))
@@ -62,7 +96,10 @@ func TestLoadMissingAndMalformed(t *testing.T) {
 		t.Fatalf("Load(missing) = %v, %v", ts, err)
 	}
 	path := filepath.Join(dir, "bad.json")
-	for _, content := range []string{`{`, `[{"probe":"p","sites":["s"],"sha256":"zz"}]`, `[{"probe":"p","sites":["s"],"sha256":"` + strings.Repeat("0", 64) + `","extra":1}]`} {
+	for _, content := range []string{`{`, `[{"probe":"p","sites":["s"],"sha256":"zz"}]`, `[{"probe":"p","sites":["s"],"sha256":"` + strings.Repeat("0", 64) + `","extra":1}]`,
+		`[{"probe":"p","sites":[],"sha256":"` + strings.Repeat("0", 64) + `"}]`,
+		`[{"probe":"p","sites":["s"],"role":"admin","sha256":"` + strings.Repeat("0", 64) + `"}]`,
+		`[{"probe":"p","sites":["s"],"role":"root","sha256":"` + strings.Repeat("0", 64) + `"}]`} {
 		if err := writeFile(path, content); err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/go-chi/httprate"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"fibremon"
@@ -58,7 +59,11 @@ type Deps struct {
 	NDTDownload, NDTUpload http.HandlerFunc
 	// Middleware wraps every route (e.g. HTTP metrics); may be nil.
 	Middleware func(http.Handler) http.Handler
-	Now        func() time.Time
+	// RateLimit bounds each probe's POST /api/v1/results; zero: no limit.
+	RateLimit RateLimit
+	// Admin serves the admin API (/api/v1/admin/...); nil: 404.
+	Admin AdminOps
+	Now   func() time.Time
 }
 
 // Server is the service's http.Handler. SetDraining makes /readyz fail so
@@ -71,6 +76,13 @@ type Server struct {
 	ingest   *prometheus.CounterVec
 	batches  *prometheus.CounterVec
 	writeDur prometheus.Histogram
+	limiter  *httprate.RateLimiter
+}
+
+// RateLimit is a number of requests per probe in a sliding window.
+type RateLimit struct {
+	Requests int
+	Window   time.Duration
 }
 
 // NewHandler builds the router with every route of the service.
@@ -99,6 +111,9 @@ func NewHandler(d Deps) *Server {
 		s.ingest.WithLabelValues(o)
 	}
 	d.Registry.MustRegister(s.ingest, s.batches, s.writeDur)
+	if d.RateLimit.Requests > 0 && d.RateLimit.Window > 0 {
+		s.limiter = httprate.NewRateLimiter(d.RateLimit.Requests, d.RateLimit.Window)
+	}
 
 	r := chi.NewRouter()
 	if d.Middleware != nil {
@@ -119,6 +134,7 @@ func NewHandler(d Deps) *Server {
 	r.Get(PathCoverageLookup, s.handle(s.getCoverage))
 	r.Get(PathRollout, s.handle(s.getRollout))
 	r.Get(PathGaps, s.handle(s.getGaps))
+	s.adminRoutes(r)
 	if d.Web != nil {
 		r.Method(http.MethodGet, "/", d.Web)
 		r.Method(http.MethodGet, "/static/*", d.Web)
@@ -170,6 +186,9 @@ func errorResponse(err error) (int, ErrorResponse) {
 	var maxErr *http.MaxBytesError
 	if errors.As(err, &maxErr) {
 		return http.StatusRequestEntityTooLarge, ErrorResponse{Error: fmt.Sprintf("body larger than %d bytes", maxErr.Limit)}
+	}
+	if errors.Is(err, errRateLimited) {
+		return http.StatusTooManyRequests, ErrorResponse{Error: errRateLimited.Error()}
 	}
 	var e *fibremon.Error
 	if !errors.As(err, &e) {
@@ -242,6 +261,12 @@ func (s *Server) postResults(w http.ResponseWriter, r *http.Request) (err error)
 	principal, err := s.d.Auth.Authenticate(tok)
 	if err != nil {
 		return err
+	}
+	if principal.Admin {
+		return fibremon.Errorf(fibremon.Forbidden, "admin token of %q writes no results; use the probe's token", principal.Probe)
+	}
+	if s.limiter != nil && s.limiter.OnLimit(w, r, principal.Probe) {
+		return errRateLimited
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return fibremon.FieldErrorf("", "Content-Type %q; want application/json", ct)

@@ -27,11 +27,14 @@ import (
 type fixture struct {
 	srv    *httptest.Server
 	store  *sqlite.Store
+	tokens *auth.Tokens
 	token  string // probe "p-municipio", site "municipio"
 	token2 string // probe "p-valserio", site "valserio"
+	admin  string // admin "ufficio-tecnico"
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture serves a handler on a real SQLite store; opts adjust its Deps.
+func newFixture(t *testing.T, opts ...func(*fibrehttp.Deps, *auth.Tokens)) *fixture {
 	t.Helper()
 	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "fibremon.db"))
 	if err != nil {
@@ -47,18 +50,25 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	admin, _, err := tokens.IssueAdmin("ufficio-tecnico", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	logger := slog.New(slog.DiscardHandler)
 	reg := metrics.NewRegistry("fibremon", "test")
 	sites := []fibremon.Site{{ID: "municipio", Name: "Municipio", Kind: fibremon.SiteTownHall, Technology: fibremon.FTTH}}
 	tr := status.New(logger, reg, sites, store, status.Options{})
-	h := fibrehttp.NewHandler(fibrehttp.Deps{
+	deps := fibrehttp.Deps{
 		Logger: logger, Registry: reg, Metrics: metrics.Handler(reg), Store: store, Auth: tokens, Status: tr,
 		Geo:        mustGeo(t),
 		Middleware: metrics.NewHTTP(reg, "fibremon").Middleware,
-	})
-	srv := httptest.NewServer(h)
+	}
+	for _, o := range opts {
+		o(&deps, tokens)
+	}
+	srv := httptest.NewServer(fibrehttp.NewHandler(deps))
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, store: store, token: tok, token2: tok2}
+	return &fixture{srv: srv, store: store, tokens: tokens, token: tok, token2: tok2, admin: admin}
 }
 
 func (f *fixture) post(t *testing.T, token, body string) (int, fibrehttp.ErrorResponse) {
