@@ -63,7 +63,19 @@ const (
 	RetransmissionRatio    = "retransmission_ratio"
 	HTTPStatusCode         = "http_status_code"
 	DNSAnswers             = "dns_answers"
+	// CrossTrafficRatio is, for a throughput test, the bytes other traffic
+	// moved on the test's interface during the test over the test's own
+	// bytes, from the interface counters.
+	CrossTrafficRatio = "cross_traffic_ratio"
+	// Void is 1 for a throughput test that does not count: other traffic
+	// exceeded VoidCrossTrafficRatio of its bytes, as in AGCOM's
+	// MisuraInternet. Its speed is kept for the record only.
+	Void = "void"
 )
+
+// VoidCrossTrafficRatio is the share of other traffic above which a
+// throughput test is void (MisuraInternet: 10 %).
+const VoidCrossTrafficRatio = 0.10
 
 // valueMax bounds each known value; every value must also be finite and >= 0.
 var valueMax = map[string]float64{
@@ -81,7 +93,12 @@ var valueMax = map[string]float64{
 	RetransmissionRatio:    1,
 	HTTPStatusCode:         599,
 	DNSAnswers:             1e4,
+	CrossTrafficRatio:      1e9,
+	Void:                   1,
 }
+
+// IsVoid reports whether r is a test that does not count (see Void).
+func (r *Result) IsVoid() bool { return r.Values[Void] > 0 }
 
 // ValueNames returns the names of every value a Result may carry, sorted.
 func ValueNames() []string {
