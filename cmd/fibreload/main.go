@@ -1,0 +1,209 @@
+// Command fibreload is a bounded load generator for fibremon's ingestion
+// API. It simulates a fleet of probes, each posting batches of realistic
+// results (download, upload, latency, http, tcp, dns, each with a UUID
+// minted when it is made) to POST /api/v1/results on loopback, one batch in
+// flight per probe, like the probe agent's uploader. A small share of
+// batches is sent again after their acknowledgement, with the same UUIDs,
+// as a probe does whose acknowledgement was lost: the service must answer
+// them 200 with every result a duplicate.
+//
+// When the time is up it reads back, through GET /api/v1/results, every
+// result stored for the fleet's sites and checks that the service stored
+// exactly the acknowledged results: each acknowledged UUID once, nothing
+// else (a batch whose outcome never became known, after a transport error,
+// may be stored or not, but whole). It prints a table per store — results
+// and batches per second, p50/p99/max latency, errors by kind, stored
+// against acknowledged — and exits non-zero on any error or mismatch.
+//
+// # Load
+//
+// Self-contained (the default): fibreload builds cmd/fibremon (or runs
+// --fibremon, or a fibremon on PATH when it cannot build), issues one token
+// per simulated probe bound to a site of its own, starts `fibremon serve`
+// on a free loopback port with a fresh temporary store, runs the load,
+// verifies, and stops the service. From the module root:
+//
+//	go run ./cmd/fibreload                                   # 1,000 probes, 50 results a batch, 30 s, SQLite
+//	go run ./cmd/fibreload --store influx --influx.url http://127.0.0.1:8086
+//	go run ./cmd/fibreload --store both --influx.url http://127.0.0.1:8086 --duration 1m
+//
+// For InfluxDB (1.8, or 2.x with --influx.bucket naming an existing bucket
+// and --influx.token) fibreload creates a database of its own,
+// fibreload_<random>, unless --influx.bucket is given; the database is left
+// in place for inspection. scripts/install-test-deps builds an influxd into
+// .tools/.
+//
+// Against a running service, give its URL and a file with one
+// "<probe> <site> <token>" line per probe (tokens from `fibremon token add`;
+// the sites must hold no other results during the run):
+//
+//	go run ./cmd/fibreload --url http://127.0.0.1:8080 --tokens load-tokens.txt
+//
+// The load is bounded: --duration is at most 10 minutes, --concurrency
+// goroutines post (at most one batch per probe in flight) and memory grows
+// only with the results acknowledged (16 bytes each, for the final check).
+// Every flag has an environment mirror, FIBRELOAD_ + its name upper-cased
+// with '.' and '-' as '_'.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"fibremon/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "fibreload:", err)
+		}
+		var ue cli.UsageError
+		if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// Bounds of the load: a run stops by itself.
+const (
+	maxDuration    = 10 * time.Minute
+	maxProbes      = 100000
+	maxConcurrency = 4096
+)
+
+// config is the command line.
+type config struct {
+	probes      int
+	batch       int
+	duration    time.Duration
+	concurrency int
+	store       string // sqlite, influx or both
+	resend      float64
+	timeout     time.Duration
+
+	url    string // an existing service; empty: self-contained
+	tokens string // "<probe> <site> <token>" lines, with url
+
+	fibremon     string // the fibremon binary; empty: build it
+	influxURL    string
+	influxToken  string
+	influxBucket string
+	logLevel     string
+}
+
+func parse(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("fibreload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&c.probes, "probes", 1000, "simulated probes, each with its own token and site")
+	fs.IntVar(&c.batch, "batch", 50, "results per POST")
+	fs.DurationVar(&c.duration, "duration", 30*time.Second, "how long each store is loaded (at most 10m)")
+	fs.IntVar(&c.concurrency, "concurrency", 64, "batches in flight at most (goroutines posting)")
+	fs.StringVar(&c.store, "store", "sqlite", "store(s) of the self-contained service: sqlite, influx or both")
+	fs.Float64Var(&c.resend, "resend", 0.02, "share of acknowledged batches sent again with the same UUIDs")
+	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "timeout of one POST")
+	fs.StringVar(&c.url, "url", "", "base URL of a running service to load instead of starting one, e.g. http://127.0.0.1:8080")
+	fs.StringVar(&c.tokens, "tokens", "", "with --url: file of '<probe> <site> <token>' lines, one per probe")
+	fs.StringVar(&c.fibremon, "fibremon", "", "fibremon binary to start (default: go build fibremon/cmd/fibremon, else fibremon on PATH)")
+	fs.StringVar(&c.influxURL, "influx.url", "", "InfluxDB the self-contained service stores in for --store influx|both, e.g. http://127.0.0.1:8086")
+	fs.StringVar(&c.influxToken, "influx.token", "", "InfluxDB token (user:password for 1.8 with auth)")
+	fs.StringVar(&c.influxBucket, "influx.bucket", "", "InfluxDB bucket (default: a new 1.8 database fibreload_<random>, bucket <db>/autogen)")
+	fs.StringVar(&c.logLevel, "log.level", "warn", "log level of the self-contained service")
+	if err := cli.Parse(fs, args, getenv, "FIBRELOAD_"); err != nil {
+		return c, err
+	}
+	switch {
+	case c.probes < 1 || c.probes > maxProbes:
+		return c, cli.UsageError(fmt.Sprintf("--probes %d: want 1..%d", c.probes, maxProbes))
+	case c.batch < 1 || c.batch > 5000:
+		return c, cli.UsageError(fmt.Sprintf("--batch %d: want 1..5000", c.batch))
+	case c.duration <= 0 || c.duration > maxDuration:
+		return c, cli.UsageError(fmt.Sprintf("--duration %v: want (0, %v]", c.duration, maxDuration))
+	case c.concurrency < 1 || c.concurrency > maxConcurrency:
+		return c, cli.UsageError(fmt.Sprintf("--concurrency %d: want 1..%d", c.concurrency, maxConcurrency))
+	case c.resend < 0 || c.resend > 1:
+		return c, cli.UsageError(fmt.Sprintf("--resend %g: want [0, 1]", c.resend))
+	case c.timeout <= 0:
+		return c, cli.UsageError("--timeout must be positive")
+	case (c.url == "") != (c.tokens == ""):
+		return c, cli.UsageError("--url and --tokens go together")
+	}
+	if c.url == "" {
+		switch c.store {
+		case "sqlite":
+		case "influx", "both":
+			if c.influxURL == "" {
+				return c, cli.UsageError("--store " + c.store + " needs --influx.url")
+			}
+		default:
+			return c, cli.UsageError(fmt.Sprintf("--store %q: want sqlite, influx or both", c.store))
+		}
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parse(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	var reports []*report
+	if cfg.url != "" {
+		creds, err := readTokens(cfg.tokens)
+		if err != nil {
+			return err
+		}
+		if len(creds) < cfg.probes {
+			cfg.probes = len(creds)
+		}
+		fmt.Fprintf(stderr, "loading %s with %d probes for %v\n", cfg.url, cfg.probes, cfg.duration)
+		rep, err := load(ctx, cfg, cfg.url, creds[:cfg.probes], cfg.url)
+		if err != nil {
+			return err
+		}
+		reports = append(reports, rep)
+	} else {
+		stores := []string{cfg.store}
+		if cfg.store == "both" {
+			stores = []string{"sqlite", "influx"}
+		}
+		dir, err := os.MkdirTemp("", "fibreload-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		bin, err := fibremonBinary(ctx, cfg.fibremon, dir, stderr)
+		if err != nil {
+			return err
+		}
+		for _, store := range stores {
+			rep, err := loadStore(ctx, cfg, bin, dir, store, stderr)
+			if err != nil {
+				return fmt.Errorf("%s: %w", store, err)
+			}
+			reports = append(reports, rep)
+		}
+	}
+	printReports(stdout, reports)
+	var failed []string
+	for _, r := range reports {
+		if !r.ok() {
+			failed = append(failed, r.store)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("errors or mismatches on %v", failed)
+	}
+	return nil
+}
