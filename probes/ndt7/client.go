@@ -3,6 +3,7 @@ package ndt7
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -54,6 +56,13 @@ type Client struct {
 	// (upload): no progress for that long fails the test with ErrStalled.
 	// Zero means DefaultStallTimeout.
 	StallTimeout time.Duration
+
+	// EarlyStop ends a test before Duration once the throughput has
+	// settled: three consecutive one-second windows, the first starting
+	// no earlier than the test, each within 5 % of the one before. The
+	// download is judged by the bytes the client receives, the upload by
+	// the server's measurements (no early stop if it sends none).
+	EarlyStop bool
 }
 
 // Summary is the result of one test.
@@ -89,6 +98,45 @@ type Summary struct {
 	ServerUUID string
 	// LastServer is the last measurement the server sent, if any.
 	LastServer *Measurement
+	// LastClient is the last measurement the client sent to the server.
+	LastClient *Measurement
+
+	// EarlyStopped is true when the test ended early because its
+	// throughput had settled (Client.EarlyStop).
+	EarlyStopped bool
+
+	// Socket holds the client socket's kernel counters at the end of the
+	// test; nil where TCP_INFO is unavailable (not Linux, or a connection
+	// without a socket such as an emulated line).
+	Socket *SocketStats
+}
+
+// SocketStats are a TCP socket's kernel counters and addresses.
+type SocketStats struct {
+	BytesSent     int64 // tcpi_bytes_sent: payload sent, retransmissions included
+	BytesReceived int64 // tcpi_bytes_received
+	SegsOut       int64 // tcpi_segs_out: segments sent, pure ACKs included
+	SegsIn        int64 // tcpi_segs_in
+	LocalAddr     net.Addr
+	RemoteAddr    net.Addr
+}
+
+// Per-segment TCP/IP header bytes, with the timestamp option that Linux
+// uses by default.
+const (
+	headerBytesIPv4 = 20 + 32
+	headerBytesIPv6 = 40 + 32
+)
+
+// WireBytes estimates the bytes the connection put on the network in both
+// directions at the IP layer: TCP payload plus a TCP/IP header per segment.
+// Link-layer framing is not included.
+func (s *SocketStats) WireBytes() int64 {
+	hdr := int64(headerBytesIPv4)
+	if ta, ok := s.LocalAddr.(*net.TCPAddr); ok && ta.IP.To4() == nil {
+		hdr = headerBytesIPv6
+	}
+	return s.BytesSent + s.BytesReceived + hdr*(s.SegsOut+s.SegsIn)
 }
 
 func (c *Client) duration() time.Duration {
@@ -225,12 +273,16 @@ func closeOnDone(ctx context.Context, c io.Closer) (stop func()) {
 	}
 }
 
-// closeTimer sends a close frame once the test duration has elapsed.
+// closeTimer sends a close frame once the test duration has elapsed, or
+// earlier when fired.
 type closeTimer struct {
-	t     *time.Timer
-	fired chan struct{}
-	mu    sync.Mutex
-	due   bool // the duration has elapsed
+	conn *websocket.Conn
+	t    *time.Timer
+	once sync.Once
+	mu   sync.Mutex
+	at   time.Time // when the close frame was due; zero before
+	// early is true when fired before the duration elapsed.
+	early bool
 }
 
 // startCloseTimer starts a closing handshake on conn after d.
@@ -238,32 +290,64 @@ type closeTimer struct {
 // Liveness: the timer's goroutine runs once; its WriteControl is bounded
 // by a closeGrace deadline. stop waits for it if it has started.
 func startCloseTimer(conn *websocket.Conn, d time.Duration) *closeTimer {
-	ct := &closeTimer{fired: make(chan struct{})}
-	ct.t = time.AfterFunc(d, func() {
-		defer close(ct.fired)
-		ct.mu.Lock()
-		ct.due = true
-		ct.mu.Unlock()
-		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-		conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
-	})
+	ct := &closeTimer{conn: conn}
+	ct.t = time.AfterFunc(d, func() { ct.fire(false) })
 	return ct
 }
 
-func (ct *closeTimer) elapsed() bool {
-	ct.mu.Lock()
-	defer ct.mu.Unlock()
-	return ct.due
+// fire sends the close frame now, once; early says the test stops before
+// its duration.
+func (ct *closeTimer) fire(early bool) {
+	ct.once.Do(func() {
+		ct.mu.Lock()
+		ct.at, ct.early = time.Now(), early
+		ct.mu.Unlock()
+		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+		ct.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
+	})
 }
 
+// firedAt returns when the close frame was sent (zero if it was not) and
+// whether that was an early stop.
+func (ct *closeTimer) firedAt() (time.Time, bool) {
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
+	return ct.at, ct.early
+}
+
+// stop disarms the timer and waits for a close in progress.
 func (ct *closeTimer) stop() {
-	if !ct.t.Stop() {
-		<-ct.fired
+	ct.t.Stop()
+	ct.once.Do(func() {})
+}
+
+// clientMeasurement is what the client tells the server: its own
+// application counters and, on Linux, its socket's TCP_INFO.
+func clientMeasurement(conn *websocket.Conn, test string, start time.Time, numBytes int64) *Measurement {
+	elapsed := time.Since(start).Microseconds()
+	m := &Measurement{
+		AppInfo: &AppInfo{ElapsedTime: elapsed, NumBytes: numBytes},
+		Origin:  OriginClient,
+		Test:    test,
 	}
+	if ti, err := readTCPInfo(conn.NetConn()); err == nil {
+		ti.ElapsedTime = elapsed
+		m.TCPInfo = ti
+	}
+	return m
+}
+
+// writeMeasurement sends m as a text message and returns its size.
+func writeMeasurement(conn *websocket.Conn, m *Measurement) (int64, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return 0, err
+	}
+	return int64(len(b)), conn.WriteMessage(websocket.TextMessage, b)
 }
 
 // download reads until the server closes, or until the duration elapsed
-// and the closing handshake completed.
+// (or the throughput settled) and the closing handshake completed.
 func (c *Client) download(ctx context.Context, conn *websocket.Conn) (Summary, error) {
 	stall := c.stallTimeout()
 	start := time.Now()
@@ -274,7 +358,26 @@ func (c *Client) download(ctx context.Context, conn *websocket.Conn) (Summary, e
 	ct := startCloseTimer(conn, c.duration())
 	defer ct.stop()
 
-	var received, binary int64 // all payload bytes; binary ones only
+	var received atomic.Int64 // all payload bytes, counted as they arrive
+	var lastClient atomic.Pointer[Measurement]
+	stopSender := make(chan struct{})
+	senderDone := make(chan struct{})
+	// Liveness: the sender returns when stopSender is closed or a write
+	// fails (after our close frame, writes fail at once); each write is
+	// bounded by a stall-timeout deadline. download closes stopSender and
+	// waits for senderDone before returning. It only writes conn; the
+	// close timer's WriteControl may run concurrently, which gorilla
+	// allows.
+	go func() {
+		defer close(senderDone)
+		c.sendDownloadMeasurements(conn, start, &received, &lastClient, ct, stopSender, stall)
+	}()
+	defer func() {
+		close(stopSender)
+		<-senderDone
+	}()
+
+	var binary int64 // binary payload bytes only
 	var lastM *Measurement
 	var serverUUID string
 	last := start
@@ -292,12 +395,16 @@ func (c *Client) download(ctx context.Context, conn *websocket.Conn) (Summary, e
 		var lastByte time.Time
 		switch typ {
 		case websocket.BinaryMessage:
-			n, lastByte, rerr = discardTimed(rd, buf)
+			n, lastByte, rerr = discardTimed(rd, buf, &received)
 			binary += n
 		case websocket.TextMessage:
 			var b []byte
-			b, rerr = io.ReadAll(rd)
+			b, rerr = readText(rd)
 			n = int64(len(b))
+			received.Add(n)
+			if errors.Is(rerr, ErrMessageTooBig) {
+				closeWith(conn, websocket.CloseMessageTooBig, "text message too big")
+			}
 			if rerr == nil {
 				m, err := parseMeasurement(b)
 				if err != nil {
@@ -311,17 +418,21 @@ func (c *Client) download(ctx context.Context, conn *websocket.Conn) (Summary, e
 			}
 			lastByte = time.Now()
 		}
-		received += n
 		if n > 0 {
 			last = lastByte
 		}
 	}
-	due := ct.elapsed()
+	firedAt, early := ct.firedAt()
+	due := !firedAt.IsZero()
 	// A line that stopped delivering well before the test's end (an outage,
 	// a stall shorter than the stall timeout) gives no speed: the bytes of
 	// the first moments say nothing about the line over the test.
 	if due && isTimeout(rerr) {
-		if gap := start.Add(c.duration()).Sub(last); gap > maxTailGap {
+		end := start.Add(c.duration())
+		if early {
+			end = firedAt
+		}
+		if gap := end.Sub(last); gap > maxTailGap {
 			return Summary{}, fmt.Errorf("%w: no data for the last %s of the test, after %d bytes", ErrStalled, gap.Round(time.Millisecond), binary)
 		}
 	}
@@ -334,20 +445,52 @@ func (c *Client) download(ctx context.Context, conn *websocket.Conn) (Summary, e
 	if elapsed <= 0 {
 		return Summary{}, fmt.Errorf("%w: no measurable elapsed time", ErrNoData)
 	}
+	total := received.Load()
 	sum := Summary{
 		Test:                TestDownload,
-		BytesPerSecond:      float64(received) / elapsed.Seconds(),
-		Bytes:               received,
+		BytesPerSecond:      float64(total) / elapsed.Seconds(),
+		Bytes:               total,
 		Elapsed:             elapsed,
-		ClientBytes:         received,
+		ClientBytes:         total,
 		RetransmissionRatio: -1,
 		ServerUUID:          serverUUID,
 		LastServer:          lastM,
+		LastClient:          lastClient.Load(),
+		EarlyStopped:        early,
+		Socket:              socketStats(conn),
 	}
 	if lastM != nil && lastM.TCPInfo != nil {
 		sum.MinRTT, sum.RetransmissionRatio = senderStats(lastM.TCPInfo)
 	}
 	return sum, nil
+}
+
+// sendDownloadMeasurements sends a client measurement every
+// MeasurementInterval during a download and, with EarlyStop, fires the
+// close timer once the received bytes show a settled throughput.
+func (c *Client) sendDownloadMeasurements(conn *websocket.Conn, start time.Time, received *atomic.Int64,
+	lastClient *atomic.Pointer[Measurement], ct *closeTimer, stop <-chan struct{}, stall time.Duration) {
+	tick := time.NewTicker(MeasurementInterval)
+	defer tick.Stop()
+	st := newSettler()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-tick.C:
+			n := received.Load()
+			if c.EarlyStop && st.add(now.Sub(start), n) {
+				ct.fire(true)
+				return
+			}
+			m := clientMeasurement(conn, TestDownload, start, n)
+			conn.SetWriteDeadline(time.Now().Add(stall))
+			if _, err := writeMeasurement(conn, m); err != nil {
+				return
+			}
+			lastClient.Store(m)
+		}
+	}
 }
 
 // endError classifies how a test's I/O ended; nil means a usable result.
@@ -366,7 +509,7 @@ func endError(err error, due bool, transferred int64, op string, stall time.Dura
 		cause = err
 	case errors.Is(err, websocket.ErrReadLimit):
 		return fmt.Errorf("%w: server sent a message over %d bytes", ErrMessageTooBig, readLimit)
-	case errors.Is(err, ErrProtocol), errors.Is(err, ErrMalformedMeasurement):
+	case errors.Is(err, ErrProtocol), errors.Is(err, ErrMalformedMeasurement), errors.Is(err, ErrMessageTooBig):
 		return err
 	case due:
 		// The duration elapsed and we sent our close frame: a server that
@@ -425,8 +568,9 @@ func senderStats(ti *TCPInfo) (minRTT time.Duration, retrans float64) {
 	return minRTT, retrans
 }
 
-// upload sends for the duration, or until the server closes, while a
-// reader goroutine keeps the server's measurements.
+// upload sends for the duration, or until the server closes or the
+// throughput settled, while a reader goroutine keeps the server's
+// measurements.
 func (c *Client) upload(ctx context.Context, conn *websocket.Conn) (Summary, error) {
 	stall := c.stallTimeout()
 	start := time.Now()
@@ -440,6 +584,8 @@ func (c *Client) upload(ctx context.Context, conn *websocket.Conn) (Summary, err
 	var mu sync.Mutex
 	var lastM *Measurement
 	var serverUUID string
+	var settled atomic.Bool
+	st := newSettler()
 	readerDone := make(chan error, 1)
 	// Liveness: the reader returns when a read fails: the server's close
 	// frame, a protocol violation, the read deadline (hard at the latest),
@@ -453,16 +599,23 @@ func (c *Client) upload(ctx context.Context, conn *websocket.Conn) (Summary, err
 			if serverUUID == "" && m.ConnectionInfo != nil {
 				serverUUID = m.ConnectionInfo.UUID
 			}
+			if c.EarlyStop {
+				if e, n, ok := serverProgress(m); ok && st.add(e, n) {
+					settled.Store(true)
+				}
+			}
 		})
 	}()
 
 	payload := randomPayload()
 	size := InitialMessageSize
-	var sent int64
+	var sent, textSent int64
+	var lastClient *Measurement
+	nextMeasurement := start
 	var werr, rerr error
 	readerExited := false
 loop:
-	for time.Now().Before(end) {
+	for time.Now().Before(end) && !settled.Load() {
 		select {
 		case rerr = <-readerDone:
 			readerExited = true
@@ -470,6 +623,17 @@ loop:
 		default:
 		}
 		conn.SetWriteDeadline(earliest(time.Now().Add(stall), hard))
+		if now := time.Now(); !now.Before(nextMeasurement) {
+			m := clientMeasurement(conn, TestUpload, start, sent)
+			n, err := writeMeasurement(conn, m)
+			if err != nil {
+				werr = err
+				break
+			}
+			textSent += n
+			lastClient = m
+			nextMeasurement = now.Add(MeasurementInterval)
+		}
 		if err := conn.WriteMessage(websocket.BinaryMessage, payload[:size]); err != nil {
 			werr = err
 			break
@@ -492,7 +656,8 @@ loop:
 	var ce *websocket.CloseError
 	endErr := rerr
 	if werr != nil && !errors.As(rerr, &ce) && !errors.Is(rerr, ErrProtocol) &&
-		!errors.Is(rerr, ErrMalformedMeasurement) && !errors.Is(rerr, websocket.ErrReadLimit) {
+		!errors.Is(rerr, ErrMalformedMeasurement) && !errors.Is(rerr, websocket.ErrReadLimit) &&
+		!errors.Is(rerr, ErrMessageTooBig) {
 		endErr = werr
 	}
 	if err := endError(endErr, due, sent, "write", stall); err != nil {
@@ -509,8 +674,12 @@ loop:
 		RetransmissionRatio: -1,
 		ServerUUID:          id,
 		LastServer:          m,
+		LastClient:          lastClient,
+		EarlyStopped:        due && settled.Load(),
+		Socket:              socketStats(conn),
 	}
-	if err := sum.fromServer(m, sent, time.Since(start)); err != nil {
+	// A server may count the client's measurements as received bytes.
+	if err := sum.fromServer(m, sent+textSent, time.Since(start)); err != nil {
 		return Summary{}, err
 	}
 	switch {
@@ -520,6 +689,18 @@ loop:
 		sum.MinRTT = time.Duration(m.TCPInfo.MinRTT) * time.Microsecond
 	}
 	return sum, nil
+}
+
+// serverProgress returns the elapsed time and received bytes of a server
+// measurement during an upload, preferring the kernel's counters.
+func serverProgress(m *Measurement) (time.Duration, int64, bool) {
+	switch {
+	case m.TCPInfo != nil && m.TCPInfo.ElapsedTime > 0:
+		return time.Duration(m.TCPInfo.ElapsedTime) * time.Microsecond, m.TCPInfo.BytesReceived, true
+	case m.AppInfo != nil && m.AppInfo.ElapsedTime > 0:
+		return time.Duration(m.AppInfo.ElapsedTime) * time.Microsecond, m.AppInfo.NumBytes, true
+	}
+	return 0, 0, false
 }
 
 // fromServer sets the upload speed from the server's last measurement m,
@@ -556,6 +737,28 @@ func (s *Summary) fromServer(m *Measurement, sent int64, clientElapsed time.Dura
 	return nil
 }
 
+// readText reads a text message, at most maxTextSize bytes.
+func readText(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxTextSize+1))
+	if err != nil {
+		return b, err
+	}
+	if len(b) > maxTextSize {
+		return b[:maxTextSize], fmt.Errorf("%w: text message over %d bytes", ErrMessageTooBig, maxTextSize)
+	}
+	return b, nil
+}
+
+// socketStats returns the kernel counters of conn's socket, or nil.
+func socketStats(conn *websocket.Conn) *SocketStats {
+	s, err := readSocketStats(conn.NetConn())
+	if err != nil {
+		return nil
+	}
+	s.LocalAddr, s.RemoteAddr = conn.LocalAddr(), conn.RemoteAddr()
+	return s
+}
+
 // readUploadMeasurements reads the server's messages during an upload and
 // passes each measurement to keep. A binary message is a protocol
 // violation.
@@ -569,8 +772,11 @@ func readUploadMeasurements(conn *websocket.Conn, keep func(*Measurement)) error
 			closeWith(conn, websocket.ClosePolicyViolation, "binary message during upload")
 			return fmt.Errorf("%w: binary message from the server during an upload", ErrProtocol)
 		}
-		b, err := io.ReadAll(rd)
+		b, err := readText(rd)
 		if err != nil {
+			if errors.Is(err, ErrMessageTooBig) {
+				closeWith(conn, websocket.CloseMessageTooBig, "text message too big")
+			}
 			return err
 		}
 		m, err := parseMeasurement(b)

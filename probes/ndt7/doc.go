@@ -20,13 +20,20 @@
 //
 // Speeds are in bytes per second; the package never uses bits.
 //
+// Both sides send Measurements: the server about every 250 ms, with
+// ConnectionInfo once; the client as often, with its own AppInfo and, on
+// Linux, its socket's TCPInfo (the server keeps the last one in
+// [ServerStats.LastClient]). Binary messages of up to [MaxReadMessageSize]
+// (1 << 24, the specification's floor) are accepted and discarded as they
+// stream in; text messages, which are buffered, are limited to 64 KiB.
+//
+// With [Client.EarlyStop] the client ends a test once its throughput has
+// settled, as the specification allows.
+//
 // Deviations from the specification, on purpose:
 //
-//   - Readers reject messages larger than [MaxMessageSize] (1 MiB) plus a
-//     small slack. The specification lets senders use up to 16 MiB, but
-//     every known implementation (ndt-server, ndt7-client-go, the M-Lab
-//     JavaScript client) stops scaling at 1 MiB, and a bounded reader is
-//     what keeps a misbehaving peer from making us buffer 16 MiB.
+//   - Senders stop scaling messages at [MaxMessageSize] (1 MiB), as
+//     ndt-server and the M-Lab clients do, rather than 16 MiB.
 //   - The client treats a connection that ends without a close handshake
 //     before the test duration elapsed as an error rather than a result,
 //     because a partial number would be reported as if it were a full test.

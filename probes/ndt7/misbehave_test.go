@@ -122,16 +122,16 @@ func TestClientMisbehavingServers(t *testing.T) {
 			wantErr: ndt7.ErrHandshake,
 		},
 		{
-			name: "download message over 1 MiB",
+			name: "download message over 16 MiB",
 			handle: upgraded(func(conn *websocket.Conn, done <-chan struct{}) {
 				sendData(conn, 64<<10)
-				conn.WriteMessage(websocket.BinaryMessage, make([]byte, 2<<20))
+				conn.WriteMessage(websocket.BinaryMessage, make([]byte, 17<<20))
 				drain(conn)
 			}),
 			wantErr: ndt7.ErrMessageTooBig,
 		},
 		{
-			name:   "upload measurement over 1 MiB",
+			name:   "upload measurement over 64 KiB",
 			upload: true,
 			handle: upgraded(func(conn *websocket.Conn, done <-chan struct{}) {
 				sendText(conn, `{"Origin":"server","Test":"upload","Pad":"`+strings.Repeat("0", 2<<20)+`"}`)

@@ -275,10 +275,10 @@ func TestServerProtocolViolations(t *testing.T) {
 			wantErr:  ndt7.ErrProtocol,
 		},
 		{
-			name: "upload message over 1 MiB",
+			name: "upload message over 16 MiB",
 			path: ndt7.UploadPath,
 			send: func(c *websocket.Conn) error {
-				return c.WriteMessage(websocket.BinaryMessage, make([]byte, 2*mib))
+				return c.WriteMessage(websocket.BinaryMessage, make([]byte, 17*mib))
 			},
 			wantCode: websocket.CloseMessageTooBig,
 			wantErr:  ndt7.ErrMessageTooBig,

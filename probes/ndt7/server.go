@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,15 +36,19 @@ type ServerStats struct {
 	Test   string // TestDownload or TestUpload
 	UUID   string // as sent in ConnectionInfo
 	Client string // remote address
-	// Bytes counts message payload bytes (binary and text) that the server
-	// wrote successfully (download) or read (upload); WebSocket framing is
-	// excluded, as in AppInfo.NumBytes.
+	// Bytes counts message payload bytes that the server wrote
+	// successfully (download: binary and text) or the binary payload it
+	// read (upload); WebSocket framing is excluded, as in AppInfo.NumBytes.
 	Bytes int64
 	// Elapsed runs from the upgrade to the last payload byte.
 	Elapsed time.Duration
 	// Err is nil when the test ended with a closing handshake or because
 	// its duration elapsed; otherwise it says what went wrong.
 	Err error
+	// LastClient is the last measurement the client sent, if any;
+	// ClientMeasurements counts them.
+	LastClient         *Measurement
+	ClientMeasurements int
 }
 
 // Handler serves the ndt7 download and upload endpoints. Mount Download
@@ -151,6 +156,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, test string) {
 	} else {
 		st.Bytes, st.Elapsed, st.Err = s.upload()
 	}
+	st.LastClient, st.ClientMeasurements = s.client.last()
 	conn.Close()
 	var bps float64
 	if st.Elapsed > 0 {
@@ -189,6 +195,49 @@ type session struct {
 	hard   time.Time // every deadline falls before this
 
 	sentConnInfo bool // owned by the goroutine that writes measurements
+	client       clientMeasurements
+}
+
+// clientMeasurements keeps what the client reported. Safe for concurrent
+// use.
+type clientMeasurements struct {
+	mu    sync.Mutex
+	lastM *Measurement
+	n     int
+}
+
+func (c *clientMeasurements) keep(m *Measurement) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lastM = m
+	c.n++
+}
+
+func (c *clientMeasurements) last() (*Measurement, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastM, c.n
+}
+
+// readClientText reads a text message from the client and keeps it when
+// it is a measurement; a malformed one is a protocol error.
+func (s *session) readClientText(rd io.Reader) error {
+	b, err := readText(rd)
+	if err != nil {
+		if errors.Is(err, ErrMessageTooBig) {
+			msg := websocket.FormatCloseMessage(websocket.CloseMessageTooBig, "text message too big")
+			s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
+		}
+		return err
+	}
+	m, err := parseMeasurement(b)
+	if err != nil {
+		msg := websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData, "malformed measurement")
+		s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
+		return err
+	}
+	s.client.keep(m)
+	return nil
 }
 
 // measurement snapshots the test with numBytes payload bytes so far.
@@ -243,7 +292,7 @@ func (s *session) download() (sent int64, elapsed time.Duration, err error) {
 	// s.hard (shortened once the transfer is over). download receives from
 	// readerDone before returning. It reads conn only; no other goroutine
 	// reads conn.
-	go func() { readerDone <- drainDownloadClient(conn) }()
+	go func() { readerDone <- s.drainDownloadClient() }()
 
 	var binary int64
 	var werr, rerr error
@@ -299,11 +348,11 @@ loop:
 	return sent, last.Sub(s.start), serverOutcome(rerr, werr, ended)
 }
 
-// drainDownloadClient reads what the client sends during a download: text
-// messages (ignored) and control frames. A binary message is a protocol
+// drainDownloadClient reads what the client sends during a download: its
+// measurements (kept) and control frames. A binary message is a protocol
 // violation.
-func drainDownloadClient(conn *websocket.Conn) error {
-	buf := make([]byte, 4<<10)
+func (s *session) drainDownloadClient() error {
+	conn := s.conn
 	for {
 		typ, rd, err := conn.NextReader()
 		if err != nil {
@@ -314,7 +363,7 @@ func drainDownloadClient(conn *websocket.Conn) error {
 			conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
 			return fmt.Errorf("%w: binary message from the client during a download", ErrProtocol)
 		}
-		if _, err := discard(rd, buf); err != nil {
+		if err := s.readClientText(rd); err != nil {
 			return err
 		}
 	}
@@ -341,13 +390,19 @@ func (s *session) upload() (received int64, elapsed time.Duration, err error) {
 	last := s.start
 	var rerr error
 	for {
-		_, rd, err := conn.NextReader()
+		typ, rd, err := conn.NextReader()
 		if err != nil {
 			rerr = err
 			break
 		}
-		n, lastByte, err := discardTimed(rd, buf)
-		counter.Add(n)
+		if typ == websocket.TextMessage {
+			if err := s.readClientText(rd); err != nil {
+				rerr = err
+				break
+			}
+			continue
+		}
+		n, lastByte, err := discardTimed(rd, buf, &counter)
 		if n > 0 {
 			last = lastByte
 		}
@@ -427,16 +482,11 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// discard reads r to the end through buf and returns the bytes read.
-func discard(r io.Reader, buf []byte) (int64, error) {
-	n, _, err := discardTimed(r, buf)
-	return n, err
-}
-
-// discardTimed is discard that also tells when the last byte arrived (zero
-// when none did), so that a read cut by a deadline does not count the time
-// spent waiting in vain as transfer time.
-func discardTimed(r io.Reader, buf []byte) (int64, time.Time, error) {
+// discardTimed reads r to the end through buf and returns the bytes read
+// and when the last byte arrived (zero when none did), so that a read cut
+// by a deadline does not count the time spent waiting in vain as transfer
+// time. Each read is also added to progress as it happens.
+func discardTimed(r io.Reader, buf []byte, progress *atomic.Int64) (int64, time.Time, error) {
 	var total int64
 	var last time.Time
 	for {
@@ -444,6 +494,7 @@ func discardTimed(r io.Reader, buf []byte) (int64, time.Time, error) {
 		if n > 0 {
 			total += int64(n)
 			last = time.Now()
+			progress.Add(int64(n))
 		}
 		if err == io.EOF {
 			return total, last, nil

@@ -54,3 +54,27 @@ func setCongestionControl(c net.Conn, algo string) error {
 	}
 	return serr
 }
+
+// readSocketStats returns the byte and segment counters of c's socket.
+func readSocketStats(c net.Conn) (*SocketStats, error) {
+	rc, err := rawConn(c)
+	if err != nil {
+		return nil, err
+	}
+	var ti *unix.TCPInfo
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		ti, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+	}); err != nil {
+		return nil, err
+	}
+	if serr != nil {
+		return nil, serr
+	}
+	return &SocketStats{
+		BytesSent:     int64(ti.Bytes_sent),
+		BytesReceived: int64(ti.Bytes_received),
+		SegsOut:       int64(ti.Segs_out),
+		SegsIn:        int64(ti.Segs_in),
+	}, nil
+}

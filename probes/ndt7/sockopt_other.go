@@ -12,3 +12,6 @@ func readTCPInfo(net.Conn) (*TCPInfo, error) { return nil, errors.ErrUnsupported
 
 // setCongestionControl is not supported outside Linux.
 func setCongestionControl(net.Conn, string) error { return errors.ErrUnsupported }
+
+// readSocketStats is not supported outside Linux.
+func readSocketStats(net.Conn) (*SocketStats, error) { return nil, errors.ErrUnsupported }

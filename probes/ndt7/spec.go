@@ -26,9 +26,13 @@ const (
 	// InitialMessageSize is the size of the first binary message.
 	InitialMessageSize = 1 << 13
 
-	// MaxMessageSize is the largest binary message a sender produces; it is
-	// also, plus readSlack, the largest message a reader accepts.
+	// MaxMessageSize is the largest binary message a sender produces.
 	MaxMessageSize = 1 << 20
+
+	// MaxReadMessageSize is the largest binary message a reader accepts,
+	// the smallest limit the specification allows (1 << 24). Binary
+	// messages are discarded as they stream in, never buffered.
+	MaxReadMessageSize = 1 << 24
 
 	// ScalingFraction: the message size doubles while it is smaller than
 	// 1/ScalingFraction of the bytes sent so far.
@@ -46,12 +50,12 @@ const (
 	// maxQueryLength is the longest query string a server accepts.
 	maxQueryLength = 4096
 
-	// readSlack is accepted on top of MaxMessageSize, so that a peer whose
-	// text messages or framing differ slightly from ours is not rejected.
-	readSlack = 4 << 10
-
 	// readLimit is the largest message (payload bytes) either side reads.
-	readLimit = MaxMessageSize + readSlack
+	readLimit = MaxReadMessageSize
+
+	// maxTextSize is the largest text message (a JSON Measurement, a few
+	// hundred bytes in practice) either side reads; text is buffered.
+	maxTextSize = 64 << 10
 
 	// closeGrace bounds the closing handshake after a test ends.
 	closeGrace = 2 * time.Second
