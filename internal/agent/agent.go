@@ -156,9 +156,17 @@ func (a *Agent) schedule(ctx context.Context, m MeasurementConfig) error {
 	}
 }
 
-// store puts r in the spool and wakes the uploader.
+// store puts r in the spool and wakes the uploader. When the spool drops
+// its oldest results to make room (a full disk, or its size or age
+// bound), that is logged here as well as counted: they are lost.
 func (a *Agent) store(r fibremon.Result) {
-	if err := a.queue.Put([]fibremon.Result{r}); err != nil {
+	dropped := a.queue.Len().Dropped
+	err := a.queue.Put([]fibremon.Result{r})
+	if s := a.queue.Len(); s.Dropped > dropped {
+		a.logger.Warn("spool full: oldest results dropped unsent", "dropped_results", s.Dropped-dropped,
+			"dropped_results_total", s.Dropped, "spooled_results", s.Results)
+	}
+	if err != nil {
 		a.m.spoolErrors.Inc()
 		a.logger.Error("result not spooled", "result_id", r.ID, "err", err)
 		return
