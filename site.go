@@ -2,6 +2,7 @@ package fibremon
 
 import (
 	"math"
+	"slices"
 	"time"
 )
 
@@ -91,6 +92,13 @@ type Site struct {
 	// Contracted speeds of the line, in bytes per second (0 when unknown).
 	ContractDownloadBytesPerSecond float64 `json:"contract_download_bytes_per_second"`
 	ContractUploadBytesPerSecond   float64 `json:"contract_upload_bytes_per_second"`
+	// What the contract guarantees (AGCOM: "banda minima garantita" in each
+	// direction and the maximum delay), 0 when it states nothing. The
+	// service checks them the way MisuraInternet does: 5th percentile of
+	// the speeds and 95th percentile of the delay over the last 96 tests.
+	MinDownloadBytesPerSecond float64 `json:"min_download_bytes_per_second"`
+	MinUploadBytesPerSecond   float64 `json:"min_upload_bytes_per_second"`
+	MaxRTTSeconds             float64 `json:"max_rtt_seconds"`
 
 	// Source cites where the site and its position come from. Synthetic
 	// marks a site invented where no real one is known; LineSynthetic marks
@@ -119,6 +127,16 @@ func (s *Site) Validate() error {
 		return FieldErrorf("coord_uncertainty_meters", "must be >= 0")
 	case s.ContractDownloadBytesPerSecond < 0 || s.ContractUploadBytesPerSecond < 0:
 		return FieldErrorf("contract_download_bytes_per_second", "must be >= 0")
+	case !(s.MinDownloadBytesPerSecond >= 0) || math.IsInf(s.MinDownloadBytesPerSecond, 0):
+		return FieldErrorf("min_download_bytes_per_second", "must be a finite number >= 0")
+	case !(s.MinUploadBytesPerSecond >= 0) || math.IsInf(s.MinUploadBytesPerSecond, 0):
+		return FieldErrorf("min_upload_bytes_per_second", "must be a finite number >= 0")
+	case !(s.MaxRTTSeconds >= 0) || math.IsInf(s.MaxRTTSeconds, 0):
+		return FieldErrorf("max_rtt_seconds", "must be a finite number >= 0")
+	case s.ContractDownloadBytesPerSecond > 0 && s.MinDownloadBytesPerSecond > s.ContractDownloadBytesPerSecond:
+		return FieldErrorf("min_download_bytes_per_second", "guaranteed minimum above the contracted speed")
+	case s.ContractUploadBytesPerSecond > 0 && s.MinUploadBytesPerSecond > s.ContractUploadBytesPerSecond:
+		return FieldErrorf("min_upload_bytes_per_second", "guaranteed minimum above the contracted speed")
 	}
 	return nil
 }
@@ -218,4 +236,16 @@ type SiteStatus struct {
 	// Availability24h is the share of availability checks that passed over
 	// the last 24 hours; nil when there were none.
 	Availability24h *float64 `json:"availability_24h"`
+}
+
+// PercentileNearestRank returns the p-th percentile (0 < p <= 100) of xs by
+// the nearest-rank method: the smallest value such that at least p % of
+// the values are at or below it. This is how AGCOM's MisuraInternet reads
+// its "banda minima" (p = 5 of the speeds). xs must not be empty; it is
+// not modified.
+func PercentileNearestRank(xs []float64, p float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	rank := int(math.Ceil(p / 100 * float64(len(s))))
+	return s[min(max(rank, 1), len(s))-1]
 }

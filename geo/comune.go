@@ -323,11 +323,14 @@ func numberProp(p geojson.Properties, key string) (float64, error) {
 var siteColumns = []string{
 	"id", "name", "kind", "hamlet", "address", "lon", "lat",
 	"coord_status", "coord_uncertainty_m", "technology",
-	"contract_down_mbps", "contract_up_mbps", "synthetic", "line_synthetic",
-	"source", "notes",
+	"contract_down_mbps", "contract_up_mbps", "min_down_mbps", "min_up_mbps", "max_rtt_ms",
+	"synthetic", "line_synthetic", "source", "notes",
 }
 
-var optionalSiteColumns = map[string]bool{"address": true, "source": true, "notes": true}
+// optionalSiteColumns may be missing; the contract's guarantees
+// (min_down_mbps, min_up_mbps, max_rtt_ms) may also be left empty.
+var optionalSiteColumns = map[string]bool{"address": true, "source": true, "notes": true,
+	"min_down_mbps": true, "min_up_mbps": true, "max_rtt_ms": true}
 
 func (c *Comune) loadSites(fsys fs.FS, name string) error {
 	b, err := fs.ReadFile(fsys, name)
@@ -482,6 +485,15 @@ func siteFromRecord(get func(string) string) (fibremon.Site, error) {
 	s.CoordUncertaintyMeters = num("coord_uncertainty_m")
 	s.ContractDownloadBytesPerSecond = fibremon.MbitPerSecond(num("contract_down_mbps"))
 	s.ContractUploadBytesPerSecond = fibremon.MbitPerSecond(num("contract_up_mbps"))
+	optional := func(name string) float64 {
+		if get(name) == "" {
+			return 0
+		}
+		return num(name)
+	}
+	s.MinDownloadBytesPerSecond = fibremon.MbitPerSecond(optional("min_down_mbps"))
+	s.MinUploadBytesPerSecond = fibremon.MbitPerSecond(optional("min_up_mbps"))
+	s.MaxRTTSeconds = optional("max_rtt_ms") / 1000
 	s.Synthetic = boolean("synthetic")
 	s.LineSynthetic = boolean("line_synthetic")
 	return s, err

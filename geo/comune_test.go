@@ -216,8 +216,14 @@ func TestLoadErrors(t *testing.T) {
 		{"NaN contract", func(tb testing.TB, f map[string]string) {
 			f[geo.SitesFile] = replace(tb, f[geo.SitesFile], "FTTC,30,3", "FTTC,NaN,3")
 		}, []string{"sites.csv", "line 12", "contract_down_mbps"}},
+		{"guarantee above the contract", func(tb testing.TB, f map[string]string) {
+			f[geo.SitesFile] = replace(tb, f[geo.SitesFile], "FTTC,30,3,10,1,40", "FTTC,30,3,40,1,40")
+		}, []string{"sites.csv", "line 12", "min_download_bytes_per_second", "above the contracted speed"}},
+		{"bad max rtt", func(tb testing.TB, f map[string]string) {
+			f[geo.SitesFile] = replace(tb, f[geo.SitesFile], "FTTC,30,3,10,1,40", "FTTC,30,3,10,1,-4")
+		}, []string{"sites.csv", "line 12", "max_rtt_seconds"}},
 		{"bad bool", func(tb testing.TB, f map[string]string) {
-			f[geo.SitesFile] = replace(tb, f[geo.SitesFile], "1000,300,false,true", "1000,300,no,true")
+			f[geo.SitesFile] = replace(tb, f[geo.SitesFile], "1000,300,500,150,20,false,true", "1000,300,500,150,20,no,true")
 		}, []string{"sites.csv", "line 2", "synthetic"}},
 		{"synthetic site with sourced point", func(tb testing.TB, f map[string]string) {
 			f[geo.SitesFile] = replace(tb, f[geo.SitesFile], "estimated,1400,ADSL", "sourced,1400,ADSL")

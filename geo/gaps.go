@@ -2,7 +2,6 @@ package geo
 
 import (
 	"math"
-	"slices"
 
 	"fibremon"
 
@@ -84,7 +83,7 @@ func DeclaredVsMeasured(ix *Index, sites []fibremon.Site, downloads map[string][
 		if len(tests) == 0 {
 			continue
 		}
-		g := Gap{SiteID: s.ID, Tests: len(tests), MeasuredP5DownMbps: percentileNearestRank(tests, 5)}
+		g := Gap{SiteID: s.ID, Tests: len(tests), MeasuredP5DownMbps: fibremon.PercentileNearestRank(tests, 5)}
 		if a, _, ok := ix.AddressAt(orb.Point{s.Lon, s.Lat}, SiteJoinMeters); ok && servedState(a.State) {
 			g.Address, g.AddressID, g.Joined = a.Label(), a.ID, "address"
 			g.DeclaredClass, g.DeclaredDownMbps = a.Class(), a.MaxDownMbps
@@ -101,16 +100,6 @@ func DeclaredVsMeasured(ix *Index, sites []fibremon.Site, downloads map[string][
 		out = append(out, g)
 	}
 	return out
-}
-
-// percentileNearestRank returns the p-th percentile (0 < p <= 100) of xs by
-// the nearest-rank method: the smallest value such that at least p % of
-// the values are at or below it. xs must not be empty; it is not modified.
-func percentileNearestRank(xs []float64, p float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	rank := int(math.Ceil(p / 100 * float64(len(s))))
-	return s[min(max(rank, 1), len(s))-1]
 }
 
 // UnprobedZones returns the hamlets, in c.Hamlets order, whose zone holds

@@ -24,6 +24,7 @@ import (
 	"fibremon/geo"
 	"fibremon/internal/auth"
 	"fibremon/internal/cli"
+	"fibremon/internal/contract"
 	"fibremon/internal/coverage"
 	"fibremon/internal/fibrehttp"
 	"fibremon/internal/influx"
@@ -36,23 +37,24 @@ import (
 
 // serveConfig is the configuration of the central service.
 type serveConfig struct {
-	listenAddress   string
-	storagePath     string
-	influx          influx.Config // the InfluxDB store, used when influx.URL is set
-	tokensFile      string
-	dataDir         string
-	comune          string
-	stale           time.Duration
-	refreshInterval time.Duration
-	shutdownTimeout time.Duration
-	ndt7Duration    time.Duration
-	tileURL         string
-	tileAttribution string
-	tlsCertFile     string
-	tlsKeyFile      string
-	rateLimit       int
-	rateLimitWindow time.Duration
-	log             logFlags
+	listenAddress    string
+	storagePath      string
+	influx           influx.Config // the InfluxDB store, used when influx.URL is set
+	tokensFile       string
+	dataDir          string
+	comune           string
+	stale            time.Duration
+	refreshInterval  time.Duration
+	shutdownTimeout  time.Duration
+	ndt7Duration     time.Duration
+	tileURL          string
+	tileAttribution  string
+	tlsCertFile      string
+	tlsKeyFile       string
+	rateLimit        int
+	contractInterval time.Duration
+	rateLimitWindow  time.Duration
+	log              logFlags
 }
 
 func (c *serveConfig) register(fs *flag.FlagSet) {
@@ -68,6 +70,7 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.comune, "data.comune", "ripalta-cremasca", "comune directory within the data set")
 	fs.DurationVar(&c.stale, "status.stale-after", 5*time.Minute, "a site with no result for this long is silent")
 	fs.DurationVar(&c.refreshInterval, "status.refresh-interval", 15*time.Second, "how often site status is rebuilt from the store")
+	fs.DurationVar(&c.contractInterval, "contract.check-interval", contract.DefaultInterval, "how often every site's last 96 tests are checked against its contract (also on GET /api/v1/sites/{id}/contract)")
 	fs.DurationVar(&c.shutdownTimeout, "web.shutdown-timeout", 15*time.Second, "how long in-flight requests may finish on shutdown")
 	fs.DurationVar(&c.ndt7Duration, "ndt7.max-duration", ndt7.DefaultDuration, "how long the ndt7 server sends or receives per test (at most 15s)")
 	fs.StringVar(&c.tileURL, "web.tile-url", "", "optional background tiles of the map page, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png (default: none; the map is drawn from the GeoJSON alone)")
@@ -244,6 +247,7 @@ type service struct {
 	store   resultStore
 	comune  *geo.Comune
 	tracker *status.Tracker
+	checker *contract.Checker
 	live    *geo.Live
 	handler *fibrehttp.Server
 	reg     *prometheus.Registry
@@ -300,11 +304,12 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, token
 	reg := metrics.NewRegistry("fibremon", version)
 	reg.MustRegister(coverage.NewCollector(live, nil))
 	tracker := status.New(logger, reg, comune.Sites, store, status.Options{Stale: cfg.stale})
+	checker := contract.NewChecker(logger, reg, comune.Sites, store, nil)
 	ndt := ndt7.NewHandler(logger, ndt7.ServerOptions{
 		MaxDuration: cfg.ndt7Duration,
 		OnDone:      newNDT7Metrics(reg),
 	})
-	svc := &service{logger: logger, cfg: cfg, store: store, comune: comune, tracker: tracker, live: live, reg: reg,
+	svc := &service{logger: logger, cfg: cfg, store: store, comune: comune, tracker: tracker, checker: checker, live: live, reg: reg,
 		tokens: tokens, tokensFile: tokensFile}
 	h := fibrehttp.NewHandler(fibrehttp.Deps{
 		Logger:      logger,
@@ -320,6 +325,7 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, token
 		Middleware:  metrics.NewHTTP(reg, "fibremon").Middleware,
 		RateLimit:   fibrehttp.RateLimit{Requests: cfg.rateLimit, Window: cfg.rateLimitWindow},
 		Admin:       svc,
+		Contract:    checker,
 	})
 	svc.handler = h
 	return svc, nil
@@ -339,6 +345,7 @@ func (s *service) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.tracker.Run(gctx, s.cfg.refreshInterval) })
+	g.Go(func() error { return s.checker.Run(gctx, s.cfg.contractInterval) })
 	g.Go(func() error {
 		serve := func() error { return srv.Serve(ln) }
 		if s.cfg.tlsCertFile != "" {

@@ -63,7 +63,9 @@ type Deps struct {
 	RateLimit RateLimit
 	// Admin serves the admin API (/api/v1/admin/...); nil: 404.
 	Admin AdminOps
-	Now   func() time.Time
+	// Contract checks sites against their contracts; nil: 404.
+	Contract ContractChecker
+	Now      func() time.Time
 }
 
 // Server is the service's http.Handler. SetDraining makes /readyz fail so
@@ -135,6 +137,7 @@ func NewHandler(d Deps) *Server {
 	r.Get(PathRollout, s.handle(s.getRollout))
 	r.Get(PathGaps, s.handle(s.getGaps))
 	s.adminRoutes(r)
+	s.contractRoutes(r)
 	if d.Web != nil {
 		r.Method(http.MethodGet, "/", d.Web)
 		r.Method(http.MethodGet, "/static/*", d.Web)

@@ -1,0 +1,58 @@
+package fibrehttp
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"fibremon"
+	"fibremon/internal/contract"
+)
+
+// PathContracts lists the latest contract check of every site;
+// PathSites + "/{id}/contract" checks one site afresh.
+const PathContracts = "/api/v1/contracts"
+
+// ContractChecker checks sites' lines against their contracts.
+type ContractChecker interface {
+	// Site evaluates one site afresh; NotFound for an unknown site.
+	Site(ctx context.Context, id string) (contract.Evaluation, error)
+	// Evaluations returns the latest evaluation of every site.
+	Evaluations() []contract.Evaluation
+}
+
+// ContractsResponse answers GET /api/v1/contracts.
+type ContractsResponse struct {
+	Window    int                   `json:"window"`
+	Contracts []contract.Evaluation `json:"contracts"`
+}
+
+func (s *Server) contractRoutes(r chi.Router) {
+	r.Get(PathContracts, s.handle(s.getContracts))
+	r.Get(PathSites+"/{id}/contract", s.handle(s.getSiteContract))
+}
+
+func (s *Server) getContracts(w http.ResponseWriter, _ *http.Request) error {
+	if s.d.Contract == nil {
+		return fibremon.Errorf(fibremon.NotFound, "contract checks are not enabled")
+	}
+	resp := ContractsResponse{Window: contract.Window, Contracts: s.d.Contract.Evaluations()}
+	if resp.Contracts == nil {
+		resp.Contracts = []contract.Evaluation{}
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) getSiteContract(w http.ResponseWriter, r *http.Request) error {
+	if s.d.Contract == nil {
+		return fibremon.Errorf(fibremon.NotFound, "contract checks are not enabled")
+	}
+	e, err := s.d.Contract.Site(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, e)
+	return nil
+}
