@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ type fixture struct {
 }
 
 // newFixture serves a handler on a real SQLite store; opts adjust its Deps.
-func newFixture(t *testing.T, opts ...func(*fibrehttp.Deps, *auth.Tokens)) *fixture {
+func newFixture(t testing.TB, opts ...func(*fibrehttp.Deps, *auth.Tokens)) *fixture {
 	t.Helper()
 	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "fibremon.db"))
 	if err != nil {
@@ -71,7 +72,7 @@ func newFixture(t *testing.T, opts ...func(*fibrehttp.Deps, *auth.Tokens)) *fixt
 	return &fixture{srv: srv, store: store, tokens: tokens, token: tok, token2: tok2, admin: admin}
 }
 
-func (f *fixture) post(t *testing.T, token, body string) (int, fibrehttp.ErrorResponse) {
+func (f *fixture) post(t testing.TB, token, body string) (int, fibrehttp.ErrorResponse) {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, f.srv.URL+fibrehttp.PathResults, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -102,7 +103,7 @@ func (f *fixture) count(t *testing.T) int {
 	return n
 }
 
-func batchJSON(t *testing.T, rs ...fibremon.Result) string {
+func batchJSON(t testing.TB, rs ...fibremon.Result) string {
 	t.Helper()
 	b, err := json.Marshal(fibrehttp.ResultsRequest{Results: rs})
 	if err != nil {
@@ -166,6 +167,17 @@ func TestPostResultsBadInput(t *testing.T) {
 		{"unknown result field", "TOKEN", withBad(func(m map[string]any) { m["extra"] = true }), 400, "results[1].extra"},
 		{"unknown kind", "TOKEN", withBad(func(m map[string]any) { m["kind"] = "teleport" }), 400, "results[1].kind"},
 		{"future start", "TOKEN", withBad(func(m map[string]any) { m["start"] = now.Add(24 * time.Hour).Format(time.RFC3339) }), 400, "results[1].start"},
+		{"far past start", "TOKEN", withBad(func(m map[string]any) { m["start"] = now.AddDate(-2, 0, 0).Format(time.RFC3339) }), 400, "results[1].start"},
+		{"year 0 start", "TOKEN", withBad(func(m map[string]any) { m["start"] = "0000-01-01T00:00:00Z" }), 400, "results[1].start"},
+		{"negative duration", "TOKEN", withBad(func(m map[string]any) { m["duration_seconds"] = -1 }), 400, "results[1].duration_seconds"},
+		{"value above its bound", "TOKEN", withBad(func(m map[string]any) { m["values"] = map[string]any{"download_bytes_per_second": 1e300} }), 400, "results[1].values.download_bytes_per_second"},
+		{"infinite value", "TOKEN", strings.Replace(withBad(func(m map[string]any) { m["values"] = map[string]any{"jitter_seconds": "XX"} }), `"XX"`, `-1e999`, 1), 400, "results[1].values"},
+		{"oversized target", "TOKEN", withBad(func(m map[string]any) { m["target"] = strings.Repeat("x", 4096) }), 400, "results[1].target"},
+		{"oversized error", "TOKEN", withBad(func(m map[string]any) { m["up"] = false; m["error"] = strings.Repeat("e", 1<<20) }), 400, "results[1].error"},
+		{"oversized site id", "TOKEN", withBad(func(m map[string]any) { m["site_id"] = strings.Repeat("a", 65) }), 400, "results[1].site_id"},
+		{"object for string", "TOKEN", withBad(func(m map[string]any) { m["kind"] = map[string]any{"$ne": 1} }), 400, "results[1].kind"},
+		{"array for object", "TOKEN", `{"results":{"0":{}}}`, 400, "results"},
+		{"deep nesting", "TOKEN", `{"results":[` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `]}`, 400, ""},
 		{"bad time", "TOKEN", withBad(func(m map[string]any) { m["start"] = "yesterday" }), 400, "results[1].start"},
 		{"failure without reason", "TOKEN", withBad(func(m map[string]any) { m["up"] = false; m["error"] = "" }), 400, "results[1].error"},
 		{"duplicate id in batch", "TOKEN", batchJSON(t, good(now), good(now), good(now)), 0, ""}, // fixed below
@@ -191,6 +203,27 @@ func TestPostResultsBadInput(t *testing.T) {
 				t.Fatalf("%d results stored after a refused batch; want 0", n)
 			}
 		})
+	}
+}
+
+// TestPostResultsTooManyResults: a batch over the per-batch bound is
+// refused whole, naming the bound.
+func TestPostResultsTooManyResults(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	rs := make([]fibremon.Result, fibrehttp.MaxBatchResults+1)
+	for i := range rs {
+		rs[i] = good(now)
+	}
+	code, er := f.post(t, f.token, batchJSON(t, rs...))
+	if code != http.StatusBadRequest && code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("POST of %d results = %d %+v; want 400 or 413", len(rs), code, er)
+	}
+	if !strings.Contains(er.Error, strconv.Itoa(fibrehttp.MaxBatchResults)) {
+		t.Errorf("error %q does not name the bound %d", er.Error, fibrehttp.MaxBatchResults)
+	}
+	if n := f.count(t); n != 0 {
+		t.Fatalf("%d stored from a refused batch", n)
 	}
 }
 
@@ -277,7 +310,7 @@ func TestSitesAndMetricsAfterIngest(t *testing.T) {
 }
 
 // mustGeo loads the embedded Ripalta Cremasca data set.
-func mustGeo(t *testing.T) *geo.Live {
+func mustGeo(t testing.TB) *geo.Live {
 	t.Helper()
 	c, err := geo.Load(data.FS, "ripalta-cremasca")
 	if err != nil {
@@ -286,4 +319,47 @@ func mustGeo(t *testing.T) *geo.Live {
 	live := new(geo.Live)
 	live.Store(geo.NewIndex(c))
 	return live
+}
+
+// FuzzGetQueries: any query string on any read endpoint gets an answer
+// below 500 — a 4xx with a JSON error when the input is bad — and never a
+// crash. Seeds: below and in testdata/fuzz/FuzzGetQueries.
+func FuzzGetQueries(f *testing.F) {
+	fx := newFixture(f)
+	now := time.Now()
+	if code, er := fx.post(f, fx.token, batchJSON(f, good(now), good(now.Add(-time.Hour)))); code != http.StatusOK {
+		f.Fatalf("seed results: %d %+v", code, er)
+	}
+	h := fx.srv.Config.Handler
+	paths := []string{
+		fibrehttp.PathResults, fibrehttp.PathSites, fibrehttp.PathSites + "/municipio", fibrehttp.PathCoverage,
+		fibrehttp.PathCoverageLookup, fibrehttp.PathRollout, fibrehttp.PathGaps, fibrehttp.PathContracts,
+	}
+	for _, seed := range []string{
+		"site_id=municipio&kind=latency&since=2026-01-01T00:00:00Z&limit=5",
+		"limit=-1", "limit=99999999999999999999", "since=yesterday", "until=2026-13-01T00:00:00Z",
+		"address=Via+Roma+5", "address=v.+roma", "address=" + strings.Repeat("x", 5000), "address=%ff%fe",
+		"lat=45.33&lon=9.69", "lat=NaN&lon=9.69", "lat=1e999&lon=-1e999", "lat=91&lon=0",
+		"layer=addresses&hamlet=Bolzone&technology=FTTH&class=VHCN&state=active", "layer=nope", "format=csv", "format=xml",
+		"hamlet=%00", "kind=teleport", ";;&&==", "",
+	} {
+		f.Add(uint8(0), seed)
+	}
+	f.Fuzz(func(t *testing.T, which uint8, query string) {
+		path := paths[int(which)%len(paths)]
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.URL.Path = path
+		req.URL.RawQuery = query
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("GET %s?%s = %d %s", path, query, rec.Code, rec.Body.Bytes())
+		}
+		if rec.Code >= 400 {
+			var er fibrehttp.ErrorResponse
+			if err := json.Unmarshal(rec.Body.Bytes(), &er); err != nil || er.Error == "" {
+				t.Fatalf("GET %s?%s = %d with a body that is not a JSON error: %.200q", path, query, rec.Code, rec.Body.Bytes())
+			}
+		}
+	})
 }
