@@ -3,7 +3,6 @@ package netlab
 import (
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -16,30 +15,34 @@ import (
 // kernel a fixed delay after it was read: a constant one-way delay for
 // whatever the kernel routes into it, in both directions.
 //
-// It uses two goroutines. The reader reads packets into a ring of
-// preallocated slots, stamping each with its arrival time. The writer,
-// locked to its own OS thread, sleeps with clock_nanosleep (timer slack
-// 1 ns) until the oldest packet is due, then writes every packet that is
-// due. With one delay for all packets the ring is a queue sorted by due
-// time, so there is no heap and no timer per packet. A full ring drops the
+// It uses two goroutines, each locked to its own OS thread, which it
+// raises to real-time priority (SCHED_FIFO) when permitted, so that other
+// load on the machine does not add to the delay. The reader polls the
+// device and reads every packet waiting into a ring of preallocated slots,
+// stamping each with its due time. The writer sleeps with clock_nanosleep
+// (timer slack 1 ns) until the oldest packet is due, then writes every
+// packet that is due. With one delay for all packets the ring is a queue
+// sorted by due time: no heap, no timer per packet. A full ring drops the
 // arriving packet and counts it.
 //
-// Liveness: both goroutines exit when Close closes the device: the
-// reader's Read fails; the writer, at most one delay later, finds the done
-// channel closed or its Write failing. Close waits for both.
+// Liveness: both goroutines exit when Close sets done and signals the stop
+// eventfd: the reader and an idle writer wake from their poll at once, a
+// busy writer within one delay. Close waits for both before it closes the device, so neither
+// ever uses a closed descriptor.
 type DelayLine struct {
-	dev   *os.File
+	fd    int // the TUN device, non-blocking
+	stop  int // eventfd written by Close
 	delay time.Duration
 	epoch time.Time
 
 	slots []slot
 	head  atomic.Uint64 // next slot to write; advanced by the writer
 	tail  atomic.Uint64 // next slot to read into; advanced by the reader
-	// waiting is set by the writer before it blocks on wake, so the
-	// reader signals only when needed.
+	// waiting is set by the writer before it blocks on the wake
+	// eventfd, so the reader signals only when needed.
 	waiting atomic.Bool
-	wake    chan struct{}
-	done    chan struct{}
+	wake    int // eventfd: the reader wakes the idle writer
+	done    atomic.Bool
 	wg      sync.WaitGroup
 	once    sync.Once
 
@@ -47,6 +50,7 @@ type DelayLine struct {
 	dropped   atomic.Uint64
 	late      atomic.Int64 // sum of write lateness, ns
 	maxLate   atomic.Int64
+	realtime  atomic.Int32 // threads that got SCHED_FIFO
 }
 
 type slot struct {
@@ -75,19 +79,28 @@ func NewDelayLine(ns, name string, delay time.Duration) (*DelayLine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("delay line %s in %s: %w", name, ns, err)
 	}
+	var efd [2]int
+	for i := range efd {
+		if efd[i], err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+			unix.Close(fd)
+			if i > 0 {
+				unix.Close(efd[0])
+			}
+			return nil, fmt.Errorf("delay line eventfd: %w", err)
+		}
+	}
 	return &DelayLine{
-		dev:   os.NewFile(uintptr(fd), "/dev/net/tun:"+name),
+		fd:    fd,
+		stop:  efd[0],
+		wake:  efd[1],
 		delay: delay,
 		epoch: time.Now(),
 		slots: make([]slot, RingSlots),
-		wake:  make(chan struct{}, 1),
-		done:  make(chan struct{}),
 	}, nil
 }
 
 // openTUN opens a layer-3 TUN device without packet information headers,
-// non-blocking so that Go's poller drives its reads and Close interrupts
-// them.
+// non-blocking: the reader polls it together with the stop eventfd.
 func openTUN(name string) (int, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
@@ -135,30 +148,54 @@ func (d *DelayLine) Stats() DelayLineStats {
 
 func (d *DelayLine) now() int64 { return int64(time.Since(d.epoch)) }
 
+// realtimeThread locks the calling goroutine to its thread (for good: the
+// thread exits with the goroutine) and raises the thread to SCHED_FIFO
+// with timer slack 1 ns.
+func (d *DelayLine) realtimeThread() {
+	runtime.LockOSThread()
+	unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
+	if unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: 10}, 0) == nil {
+		d.realtime.Add(1)
+	}
+}
+
+// Realtime reports whether both threads run at real-time priority.
+func (d *DelayLine) Realtime() bool { return d.realtime.Load() == 2 }
+
 func (d *DelayLine) read() {
 	defer d.wg.Done()
+	d.realtimeThread()
 	var scratch [MTU + 64]byte
 	mask := uint64(len(d.slots) - 1)
+	fds := []unix.PollFd{{Fd: int32(d.fd), Events: unix.POLLIN}, {Fd: int32(d.stop), Events: unix.POLLIN}}
 	for {
-		t := d.tail.Load()
-		if t-d.head.Load() == uint64(len(d.slots)) {
-			if _, err := d.dev.Read(scratch[:]); err != nil {
-				return
-			}
-			d.dropped.Add(1)
-			continue
-		}
-		s := &d.slots[t&mask]
-		n, err := d.dev.Read(s.buf[:])
-		if err != nil {
+		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
 			return
 		}
-		s.n, s.due = n, d.now()+int64(d.delay)
-		d.tail.Store(t + 1)
-		if d.waiting.Load() {
-			select {
-			case d.wake <- struct{}{}:
-			default:
+		if fds[1].Revents != 0 {
+			return
+		}
+		// Drain what is waiting; all of it is due one delay from now.
+		for {
+			t := d.tail.Load()
+			full := t-d.head.Load() == uint64(len(d.slots))
+			buf := scratch[:]
+			s := &d.slots[t&mask]
+			if !full {
+				buf = s.buf[:]
+			}
+			n, err := unix.Read(d.fd, buf)
+			if err != nil {
+				break // EAGAIN: back to poll
+			}
+			if full {
+				d.dropped.Add(1)
+				continue
+			}
+			s.n, s.due = n, d.now()+int64(d.delay)
+			d.tail.Store(t + 1)
+			if d.waiting.Load() {
+				signal(d.wake)
 			}
 		}
 	}
@@ -166,10 +203,7 @@ func (d *DelayLine) read() {
 
 func (d *DelayLine) write() {
 	defer d.wg.Done()
-	// The thread is never unlocked: its timer slack stays with it and
-	// it exits with the goroutine.
-	runtime.LockOSThread()
-	unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
+	d.realtimeThread()
 	mask := uint64(len(d.slots) - 1)
 	for {
 		h := d.head.Load()
@@ -178,11 +212,18 @@ func (d *DelayLine) write() {
 			// Check again: the reader may have queued a packet
 			// before it saw waiting set.
 			if h == d.tail.Load() {
-				select {
-				case <-d.wake:
-				case <-d.done:
+				// Both eventfds: the wait is the kernel's alone, so
+				// this real-time thread wakes at once, whatever the
+				// load of the machine and of Go's scheduler.
+				fds := []unix.PollFd{{Fd: int32(d.wake), Events: unix.POLLIN}, {Fd: int32(d.stop), Events: unix.POLLIN}}
+				if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
 					return
 				}
+				if fds[1].Revents != 0 {
+					return
+				}
+				var b [8]byte
+				unix.Read(d.wake, b[:])
 			}
 			d.waiting.Store(false)
 			continue
@@ -194,10 +235,7 @@ func (d *DelayLine) write() {
 			}
 		}
 		late := d.now() - s.due
-		if _, err := d.dev.Write(s.buf[:s.n]); err != nil {
-			if errors.Is(err, os.ErrClosed) {
-				return
-			}
+		if _, err := unix.Write(d.fd, s.buf[:s.n]); err != nil {
 			// The kernel refused this packet (e.g. no route yet):
 			// it is lost, like on a real line.
 			d.dropped.Add(1)
@@ -209,10 +247,8 @@ func (d *DelayLine) write() {
 			}
 		}
 		d.head.Store(h + 1)
-		select {
-		case <-d.done:
+		if d.done.Load() {
 			return
-		default:
 		}
 	}
 }
@@ -222,9 +258,16 @@ func (d *DelayLine) write() {
 func (d *DelayLine) Close() error {
 	var err error
 	d.once.Do(func() {
-		close(d.done)
-		err = d.dev.Close()
+		d.done.Store(true)
+		signal(d.stop)
 		d.wg.Wait()
+		err = errors.Join(unix.Close(d.fd), unix.Close(d.stop), unix.Close(d.wake))
 	})
 	return err
+}
+
+// signal adds one to an eventfd.
+func signal(efd int) {
+	one := [8]byte{1} // little-endian uint64 1
+	unix.Write(efd, one[:])
 }
