@@ -161,7 +161,12 @@ func startDemoEnv(t *testing.T) *demoEnv {
 	for {
 		n, _, err := env.instant(t.Context(), want)
 		if err == nil && n == 1 {
-			all := fmt.Sprintf(`count(fibremon_site_download_bytes_per_second) == %d`, len(env.sites))
+			// The contract check runs on its own interval (5 s in the
+			// demo): wait for its percentiles too.
+			all := fmt.Sprintf(`count(fibremon_site_download_bytes_per_second) == %d
+				and count(fibremon_contract_download_p5_bytes_per_second) == %[1]d
+				and count(fibremon_contract_upload_p5_bytes_per_second) == %[1]d
+				and count(fibremon_contract_latency_p95_seconds) == %[1]d`, len(env.sites))
 			if n, _, err := env.instant(t.Context(), all); err == nil && n == 1 {
 				break
 			}

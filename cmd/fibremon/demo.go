@@ -78,6 +78,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	fs.Set("status.refresh-interval", "3s")
 	fs.Set("status.stale-after", "45s")
 	fs.Set("ndt7.max-duration", "4s")
+	fs.Set("contract.check-interval", "5s")
 	fs.Set("log.level", "warn")
 	fs.StringVar(&cfg.probesAddress, "demo.probes-listen-address", "127.0.0.1:9516", "address serving each demo probe's /metrics at /probes/<probe>/metrics")
 	fs.DurationVar(&cfg.measureInterval, "demo.check-interval", 10*time.Second, "interval of each probe's availability and latency checks")
