@@ -57,12 +57,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
+
 	"fibremon/internal/cli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	uuid.EnableRandPool() // fewer reads of the system's randomness per result; before any goroutine
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "fibreload:", err)

@@ -22,6 +22,16 @@ func DecodeResults(body []byte, now time.Time) ([]fibremon.Result, error) {
 	if !utf8.Valid(body) {
 		return nil, fibremon.FieldErrorf("", "body is not valid UTF-8")
 	}
+	// The usual body is valid: decode it in one pass. Any body this pass
+	// refuses, or whose results do not validate, is decoded again result
+	// by result, which names the field at fault.
+	var fast struct {
+		Results []fibremon.Result `json:"results"`
+	}
+	if strictDecode(body, &fast) == nil && len(fast.Results) > 0 && len(fast.Results) <= MaxBatchResults &&
+		fibremon.ValidateBatch(fast.Results, now) == nil {
+		return fast.Results, nil
+	}
 	var env struct {
 		Results []json.RawMessage `json:"results"`
 	}
