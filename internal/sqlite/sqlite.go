@@ -195,7 +195,7 @@ const checkpointInterval = 100 * time.Millisecond
 // small and is reused from its start; commits do not pay for it.
 //
 // Liveness: started by Open, it returns when Close is called, after a
-// last full checkpoint.
+// last checkpoint.
 func (s *Store) checkpointLoop() {
 	defer close(s.ckptDone)
 	tick := time.NewTicker(checkpointInterval)
@@ -204,7 +204,7 @@ func (s *Store) checkpointLoop() {
 		select {
 		case <-s.closing:
 			<-s.done                                       // the committer has stopped writing
-			s.ckpt.Exec("PRAGMA wal_checkpoint(TRUNCATE)") //nolint:errcheck // best effort; the WAL is durable
+			s.ckpt.Exec("PRAGMA wal_checkpoint(PASSIVE)") //nolint:errcheck // best effort; the WAL is durable
 			return
 		case <-tick.C:
 		}
@@ -299,6 +299,14 @@ type writeReply struct {
 func (s *Store) WriteResults(ctx context.Context, rs []fibremon.Result) (int, error) {
 	if len(rs) == 0 {
 		return 0, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fibremon.Errorf(fibremon.Transient, "sqlite write: %w", err)
+	}
+	select {
+	case <-s.closing:
+		return 0, fibremon.Errorf(fibremon.Transient, "sqlite write: store closed")
+	default:
 	}
 	req := &writeReq{rs: rs, done: make(chan writeReply, 1)}
 	select {
