@@ -203,7 +203,7 @@ func (s *Store) checkpointLoop() {
 	for {
 		select {
 		case <-s.closing:
-			<-s.done                                       // the committer has stopped writing
+			<-s.done                                      // the committer has stopped writing
 			s.ckpt.Exec("PRAGMA wal_checkpoint(PASSIVE)") //nolint:errcheck // best effort; the WAL is durable
 			return
 		case <-tick.C:
