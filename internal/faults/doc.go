@@ -43,7 +43,9 @@
 //	                                                                        stored once, in InfluxDB itself as through the API
 //	TestProbeKilled                  probe killed with SIGKILL between the  the unacknowledged batch is still in the spool; after
 //	                                 service's commit and its Ack (a relay  the restart it is sent again, counted as duplicates
-//	                                 holds the service's 200 back)          and stored once; every result made is stored once
+//	                                 first refuses uploads to build a       and stored once; every result made is stored once
+//	                                 backlog, then holds the service's 200
+//	                                 to a full batch of 10 back)
 //	TestSpoolDiskFull                the probe's spool on a 2 MiB tmpfs     the probe keeps measuring, writes every new result by
 //	(Linux, root)                    filled to ENOSPC, service killed       dropping the oldest, counts and logs the drops; once
 //	                                                                        the disk has room and the service is back the spool

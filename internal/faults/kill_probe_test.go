@@ -19,10 +19,13 @@ import (
 // the next POST of results, and once the service has answered — the batch
 // is committed — it holds the answer back until released, so that the
 // probe can be killed between the service's commit and its own Ack.
+// Refusing, it answers every POST 503 itself, as a service whose store is
+// down would, so that the probe builds up a backlog.
 type holdProxy struct {
 	upstream string
 	mu       sync.Mutex
 	armed    bool
+	refusing bool
 	held     chan []fibremon.Result // the held batch, once the service answered it
 	release  chan struct{}
 }
@@ -37,9 +40,23 @@ func (h *holdProxy) arm() {
 	h.mu.Unlock()
 }
 
+func (h *holdProxy) refuse(on bool) {
+	h.mu.Lock()
+	h.refusing = on
+	h.mu.Unlock()
+}
+
 func (h *holdProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
+		return
+	}
+	h.mu.Lock()
+	refusing := h.refusing && r.Method == http.MethodPost
+	h.mu.Unlock()
+	if refusing {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, `{"error":"temporarily unavailable, retry later"}`, http.StatusServiceUnavailable)
 		return
 	}
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, h.upstream+r.URL.RequestURI(), bytes.NewReader(body))
@@ -85,7 +102,9 @@ func (h *holdProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // in flight — committed by the service, not yet acknowledged to the probe
 // — and starts it again on the same spool. The probe sends the batch
 // again; the service counts it as duplicates and stores nothing twice;
-// every result the probe had made is stored exactly once.
+// every result the probe had made is stored exactly once. Before that, a
+// relay refuses uploads for a while, so that the batch in flight is a full
+// one taken from a backlog.
 func TestProbeKilled(t *testing.T) {
 	long(t)
 	t.Parallel()
@@ -100,15 +119,19 @@ func TestProbeKilled(t *testing.T) {
 	p.start()
 	p.waitAccount("the first uploads", startTimeout, func(a account) bool { return a.uploaded >= 20 })
 
+	// A backlog first, so that the held batch is a full one.
+	proxy.refuse(true)
+	p.waitAccount("a backlog in the spool", startTimeout, func(a account) bool { return a.failed >= 1 && a.spooled >= 15 })
 	proxy.arm()
+	proxy.refuse(false)
 	var held []fibremon.Result
 	select {
 	case held = <-proxy.held:
 	case <-time.After(startTimeout):
 		t.Fatalf("no upload within %v", startTimeout)
 	}
-	if len(held) == 0 {
-		t.Fatal("the held batch is empty")
+	if len(held) != 10 {
+		t.Fatalf("the held batch has %d results; want a full batch of 10", len(held))
 	}
 	stored := ids(svc.results(since))
 	for _, r := range held {
