@@ -92,3 +92,62 @@ func TestPutDiskFullInjected(t *testing.T) {
 		})
 	}
 }
+
+// TestInflightNeverDropped: files of a peeked batch, being uploaded, are
+// not dropped to make room (disk full) nor by the byte bound; once acked
+// they are gone and counted as sent, not dropped. So a result is never
+// both stored by the service and counted as dropped.
+func TestInflightNeverDropped(t *testing.T) {
+	q := mustOpen(t, t.TempDir(), Options{})
+	first := makeResults(t, 20, "first")
+	second := makeResults(t, 20, "second")
+	mustPut(t, q, first)
+	mustPut(t, q, second)
+	b, err := q.Peek(20) // the first file, now in flight
+	if err != nil || len(b.Results) != 20 {
+		t.Fatalf("Peek = %d results, %v", len(b.Results), err)
+	}
+	calls := 0
+	q.write = func(f *os.File, data []byte) error {
+		calls++
+		if calls == 1 {
+			return &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
+		}
+		return writeSync(f, data)
+	}
+	third := makeResults(t, 1, "third")
+	if err := q.Put(third); err != nil {
+		t.Fatalf("Put on a full disk = %v; want success after dropping the idle file", err)
+	}
+	if st := q.Len(); st.Dropped != 20 || st.Results != 21 {
+		t.Fatalf("after the disk-full Put: %+v; want the 20 idle results dropped, 21 queued", st)
+	}
+	if err := q.Ack(b); err != nil {
+		t.Fatal(err)
+	}
+	if d := diffResults(drain(t, q, 1000), third); d != "" {
+		t.Fatal(d)
+	}
+	if st := q.Len(); st.Dropped != 20 {
+		t.Fatalf("Dropped = %d after acking the batch in flight; want 20 (only the idle file)", st.Dropped)
+	}
+
+	// Disk full with only the batch in flight queued: nothing to drop, the
+	// new batch is refused (counted by the caller as unwritten), the batch
+	// in flight survives.
+	q2 := mustOpen(t, t.TempDir(), Options{})
+	mustPut(t, q2, first)
+	b2, _ := q2.Peek(100)
+	q2.write = func(f *os.File, data []byte) error {
+		return &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
+	}
+	if err := q2.Put(third); !errors.Is(err, ErrFull) {
+		t.Fatalf("Put with only in-flight files = %v; want ErrFull", err)
+	}
+	if st := q2.Len(); st.Dropped != 0 || st.Results != 20 {
+		t.Fatalf("%+v; want the in-flight file kept, nothing dropped", st)
+	}
+	if err := q2.Ack(b2); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -105,6 +105,11 @@ type Queue struct {
 	last    time.Time // time in the newest name handed out; names strictly increase
 	dropped uint64
 	dead    uint64
+	// inflight holds the files of the batch last peeked and not yet acked
+	// or rejected: being uploaded, they are never dropped to make room, so
+	// that a result is never both stored by the service and counted as
+	// dropped. The bounds may be exceeded by that one batch meanwhile.
+	inflight map[string]bool
 }
 
 // Open opens the spool in dir, creating dir (mode 0700) and dir/dead if need
@@ -343,16 +348,16 @@ func writeSync(f *os.File, data []byte) error {
 	return f.Sync()
 }
 
-// dropForSpace drops the oldest files until at least need bytes (rounded up
-// to whole 4 KiB blocks, plus one block) are freed or the queue is empty. It
-// reports whether it dropped anything.
+// dropForSpace drops the oldest files not in flight until at least need
+// bytes (rounded up to whole 4 KiB blocks, plus one block) are freed or none
+// is left. It reports whether it dropped anything.
 func (q *Queue) dropForSpace(need int64) bool {
 	const block = 4096
 	need = (need+block-1)/block*block + block
 	var freed int64
-	for freed < need && len(q.entries) > 0 {
-		size := q.entries[0].size
-		if !q.dropOldest() {
+	for freed < need {
+		size, ok := q.dropOldest()
+		if !ok {
 			break
 		}
 		freed += (size + block - 1) / block * block
@@ -360,16 +365,16 @@ func (q *Queue) dropForSpace(need int64) bool {
 	return freed > 0
 }
 
-// enforceBounds drops the oldest files while the queue exceeds MaxBytes or
-// its oldest file is older than MaxAge at now.
+// enforceBounds drops the oldest files not in flight while the queue
+// exceeds MaxBytes or the oldest of them is older than MaxAge at now.
 func (q *Queue) enforceBounds(now time.Time) {
 	dropped := false
-	for len(q.entries) > 0 {
-		e := q.entries[0]
-		if q.bytes <= q.opts.MaxBytes && now.Sub(e.t) <= q.opts.MaxAge {
+	for {
+		i, ok := q.oldestIdle()
+		if !ok || (q.bytes <= q.opts.MaxBytes && now.Sub(q.entries[i].t) <= q.opts.MaxAge) {
 			break
 		}
-		if !q.dropOldest() {
+		if _, ok := q.dropOldest(); !ok {
 			break // retried after the next Put
 		}
 		dropped = true
@@ -381,16 +386,31 @@ func (q *Queue) enforceBounds(now time.Time) {
 	}
 }
 
-// dropOldest deletes the oldest file and counts its results as dropped. It
-// returns false, keeping the entry, if the file could not be deleted.
-func (q *Queue) dropOldest() bool {
-	e := q.entries[0]
-	if err := os.Remove(filepath.Join(q.dir, e.name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return false
+// oldestIdle returns the index of the oldest entry not in flight.
+func (q *Queue) oldestIdle() (int, bool) {
+	for i, e := range q.entries {
+		if !q.inflight[e.name] {
+			return i, true
+		}
 	}
-	q.removeAt(0)
+	return 0, false
+}
+
+// dropOldest deletes the oldest file not in flight, counts its results as
+// dropped and returns its size. It returns false, keeping the entry, if
+// there is none or the file could not be deleted.
+func (q *Queue) dropOldest() (int64, bool) {
+	i, ok := q.oldestIdle()
+	if !ok {
+		return 0, false
+	}
+	e := q.entries[i]
+	if err := os.Remove(filepath.Join(q.dir, e.name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, false
+	}
+	q.removeAt(i)
 	q.dropped += uint64(e.count)
-	return true
+	return e.size, true
 }
 
 // removeAt forgets entries[i].
@@ -419,13 +439,18 @@ func (q *Queue) find(name string) (int, bool) {
 // Stats.Dropped and skipped. Other read errors are returned, unless some
 // files were read already: then Peek returns those and the error comes back
 // at the next Peek.
-func (q *Queue) Peek(maxResults int) (Batch, error) {
+func (q *Queue) Peek(maxResults int) (b Batch, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.lock == nil {
 		return Batch{}, ErrClosed
 	}
-	var b Batch
+	defer func() {
+		q.inflight = make(map[string]bool, len(b.files))
+		for _, name := range b.files {
+			q.inflight[name] = true
+		}
+	}()
 	deadLettered := false
 	for i := 0; i < len(q.entries); {
 		e := q.entries[i]
@@ -501,6 +526,7 @@ func (q *Queue) Ack(b Batch) error {
 	}
 	var errs []error
 	for _, name := range b.files {
+		delete(q.inflight, name)
 		i, ok := q.find(name)
 		if !ok {
 			continue
@@ -536,6 +562,7 @@ func (q *Queue) Reject(b Batch, reason string) error {
 	}
 	var errs []error
 	for _, name := range b.files {
+		delete(q.inflight, name)
 		i, ok := q.find(name)
 		if !ok {
 			continue
