@@ -46,6 +46,7 @@ type serveConfig struct {
 	stale            time.Duration
 	refreshInterval  time.Duration
 	shutdownTimeout  time.Duration
+	shutdownDelay    time.Duration
 	ndt7Duration     time.Duration
 	tileURL          string
 	tileAttribution  string
@@ -71,6 +72,7 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.stale, "status.stale-after", 5*time.Minute, "a site with no result for this long is silent")
 	fs.DurationVar(&c.refreshInterval, "status.refresh-interval", 15*time.Second, "how often site status is rebuilt from the store")
 	fs.DurationVar(&c.contractInterval, "contract.check-interval", contract.DefaultInterval, "how often every site's last 96 tests are checked against its contract (also on GET /api/v1/sites/{id}/contract)")
+	fs.DurationVar(&c.shutdownDelay, "web.shutdown-delay", 0, "on shutdown, how long /readyz fails while requests are still served before the listener closes (lame duck; e.g. 5s behind a load balancer)")
 	fs.DurationVar(&c.shutdownTimeout, "web.shutdown-timeout", 15*time.Second, "how long in-flight requests may finish on shutdown")
 	fs.DurationVar(&c.ndt7Duration, "ndt7.max-duration", ndt7.DefaultDuration, "how long the ndt7 server sends or receives per test (at most 15s)")
 	fs.StringVar(&c.tileURL, "web.tile-url", "", "optional background tiles of the map page, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png (default: none; the map is drawn from the GeoJSON alone)")
@@ -338,10 +340,11 @@ func (s *service) Serve(ctx context.Context, ln net.Listener) error {
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
-		// no WriteTimeout: ndt7 downloads stream for up to 15 s and
-		// the handlers bound their own work.
+		// ndt7 tests set their own deadlines on the connection once
+		// upgraded, so this bounds every other answer.
+		WriteTimeout: 60 * time.Second,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.tracker.Run(gctx, s.cfg.refreshInterval) })
@@ -359,6 +362,13 @@ func (s *service) Serve(ctx context.Context, ln net.Listener) error {
 	g.Go(func() error {
 		<-gctx.Done()
 		s.handler.SetDraining()
+		if d := s.cfg.shutdownDelay; d > 0 {
+			// Lame duck: /readyz answers 503 while requests are still
+			// served, so that a load balancer stops sending new ones
+			// before the listener closes.
+			s.logger.Info("draining: /readyz fails; closing the listener after the shutdown delay", "delay", d)
+			time.Sleep(d)
+		}
 		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.shutdownTimeout)
 		defer cancel()
 		if err := srv.Shutdown(sctx); err != nil {

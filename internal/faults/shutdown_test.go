@@ -126,3 +126,33 @@ func TestGracefulShutdown(t *testing.T) {
 		})
 	}
 }
+
+// TestShutdownLameDuck: with --web.shutdown-delay, a stopping service
+// answers /readyz with 503 while it still serves requests, so that a load
+// balancer stops sending new ones before the listener closes; then it
+// exits cleanly.
+func TestShutdownLameDuck(t *testing.T) {
+	long(t)
+	t.Parallel()
+	svc, _ := newService(t, serviceOptions{args: []string{"--web.shutdown-delay", "3s"}})
+	svc.start()
+	if code := svc.readyz(); code != http.StatusOK {
+		t.Fatalf("/readyz before the shutdown = %d; want 200", code)
+	}
+	svc.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // checked below
+	waitFor(t, "/readyz to fail while the service still answers", func() bool {
+		return svc.readyz() == http.StatusServiceUnavailable
+	})
+	resp, err := http.Get(svc.base + fibrehttp.PathSites)
+	if err != nil {
+		t.Fatalf("a request during the lame-duck period failed: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s during the lame-duck period = %d; want 200", fibrehttp.PathSites, resp.StatusCode)
+	}
+	waitFor(t, "the service to exit", func() bool { return !svc.running() })
+	if svc.err != nil {
+		t.Fatalf("the service exited with %v; want a clean exit", svc.err)
+	}
+}
