@@ -55,6 +55,8 @@
 //	                                                                        request (200, batch stored) and exits 0; a request
 //	                                                                        not finished within --web.shutdown-timeout is cut
 //	                                                                        short: no answer, nothing of it stored
+//	TestShutdownLameDuck             SIGTERM with --web.shutdown-delay      /readyz answers 503 while requests are still served,
+//	                                                                        then the service exits cleanly
 //
 // Elsewhere: cmd/fibremon's TestServeInflux posts batches through an
 // InfluxDB outage by hand, and internal/spool's tests cover ENOSPC with an
