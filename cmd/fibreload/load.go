@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -96,7 +97,7 @@ func (r *report) ok() bool { return len(r.errors) == 0 && r.acked == r.stored }
 
 // load runs cfg's load against base with one simulated probe per cred,
 // then verifies what the service stored.
-func load(ctx context.Context, cfg config, base string, creds []cred, store string) (*report, error) {
+func load(ctx context.Context, cfg config, base string, creds []cred, store string, stderr io.Writer) (*report, error) {
 	client := &http.Client{
 		Timeout: cfg.timeout,
 		Transport: &http.Transport{
@@ -121,7 +122,29 @@ func load(ctx context.Context, cfg config, base string, creds []cred, store stri
 	begin := time.Now()
 	deadline := begin.Add(cfg.duration)
 	tallies := make([]*tally, cfg.concurrency)
+	var acked atomic.Int64 // results acknowledged so far, for the progress lines
 	var wg sync.WaitGroup
+	if cfg.progress > 0 {
+		stop := make(chan struct{})
+		defer close(stop)
+		// Liveness: returns when load returns.
+		go func() {
+			tick := time.NewTicker(cfg.progress)
+			defer tick.Stop()
+			last, lastAt := int64(0), begin
+			for {
+				select {
+				case <-stop:
+					return
+				case now := <-tick.C:
+					n := acked.Load()
+					fmt.Fprintf(stderr, "%s: %3.0f s  %8d results acknowledged  %6.0f results/s over the last %v\n",
+						store, now.Sub(begin).Seconds(), n, float64(n-last)/now.Sub(lastAt).Seconds(), cfg.progress)
+					last, lastAt = n, now
+				}
+			}
+		}()
+	}
 	// Liveness: each worker returns at the deadline or when ctx is done,
 	// after its request in flight (bounded by client.Timeout) ends. A
 	// probe is held by one worker at a time, so one probe never has two
@@ -132,7 +155,7 @@ func load(ctx context.Context, cfg config, base string, creds []cred, store stri
 		wg.Go(func() {
 			for ctx.Err() == nil && time.Now().Before(deadline) {
 				p := <-ready
-				p.step(ctx, client, endpoint, cfg, t)
+				acked.Add(p.step(ctx, client, endpoint, cfg, t))
 				ready <- p
 			}
 		})
@@ -168,8 +191,9 @@ func load(ctx context.Context, cfg config, base string, creds []cred, store stri
 	return rep, nil
 }
 
-// step makes the probe post one batch: its pending one, or a new one.
-func (p *probe) step(ctx context.Context, client *http.Client, endpoint string, cfg config, t *tally) {
+// step makes the probe post one batch: its pending one, or a new one. It
+// returns the number of results acknowledged for the first time.
+func (p *probe) step(ctx context.Context, client *http.Client, endpoint string, cfg config, t *tally) int64 {
 	b := p.pending
 	p.pending = nil
 	if b == nil {
@@ -182,7 +206,7 @@ func (p *probe) step(ctx context.Context, client *http.Client, endpoint string, 
 		if !b.acked {
 			p.pending = b
 		}
-		return
+		return 0
 	}
 	switch {
 	case err != nil:
@@ -205,7 +229,7 @@ func (p *probe) step(ctx context.Context, client *http.Client, endpoint string, 
 			p.pending = b // retried, as a probe's spool does
 			time.Sleep(50 * time.Millisecond)
 		}
-		return
+		return 0
 	}
 	t.hist.record(time.Since(start))
 	t.batches++
@@ -220,7 +244,7 @@ func (p *probe) step(ctx context.Context, client *http.Client, endpoint string, 
 	}
 	if b.acked {
 		t.resends++
-		return
+		return 0
 	}
 	b.acked = true
 	t.results += int64(n)
@@ -228,6 +252,7 @@ func (p *probe) step(ctx context.Context, client *http.Client, endpoint string, 
 	if p.rng.Float64() < cfg.resend {
 		p.pending = b // the acknowledgement was "lost": send it again
 	}
+	return int64(n)
 }
 
 // answer is the service's answer to a POST: decoded when 2xx.

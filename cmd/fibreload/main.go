@@ -94,6 +94,7 @@ type config struct {
 	store       string // sqlite, influx or both
 	resend      float64
 	timeout     time.Duration
+	progress    time.Duration // how often progress is printed; 0: never
 
 	url    string // an existing service; empty: self-contained
 	tokens string // "<probe> <site> <token>" lines, with url
@@ -116,6 +117,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (config,
 	fs.StringVar(&c.store, "store", "sqlite", "store(s) of the self-contained service: sqlite, influx or both")
 	fs.Float64Var(&c.resend, "resend", 0.02, "share of acknowledged batches sent again with the same UUIDs")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "timeout of one POST")
+	fs.DurationVar(&c.progress, "progress", 5*time.Second, "how often to print the results acknowledged per second so far, on stderr (0: never)")
 	fs.StringVar(&c.url, "url", "", "base URL of a running service to load instead of starting one, e.g. http://127.0.0.1:8080")
 	fs.StringVar(&c.tokens, "tokens", "", "with --url: file of '<probe> <site> <token>' lines, one per probe")
 	fs.StringVar(&c.fibremon, "fibremon", "", "fibremon binary to start (default: go build fibremon/cmd/fibremon, else fibremon on PATH)")
@@ -139,6 +141,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (config,
 		return c, cli.UsageError(fmt.Sprintf("--resend %g: want [0, 1]", c.resend))
 	case c.timeout <= 0:
 		return c, cli.UsageError("--timeout must be positive")
+	case c.progress < 0:
+		return c, cli.UsageError("--progress must not be negative")
 	case (c.url == "") != (c.tokens == ""):
 		return c, cli.UsageError("--url and --tokens go together")
 	}
@@ -171,7 +175,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			cfg.probes = len(creds)
 		}
 		fmt.Fprintf(stderr, "loading %s with %d probes for %v\n", cfg.url, cfg.probes, cfg.duration)
-		rep, err := load(ctx, cfg, cfg.url, creds[:cfg.probes], cfg.url)
+		rep, err := load(ctx, cfg, cfg.url, creds[:cfg.probes], cfg.url, stderr)
 		if err != nil {
 			return err
 		}

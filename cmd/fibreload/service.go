@@ -231,7 +231,7 @@ func loadStore(ctx context.Context, cfg config, bin, dir, store string, stderr i
 	}
 	fmt.Fprintf(stderr, "%s: fibremon serve on %s (%s); %d probes, %d results a batch, %v\n",
 		store, svc.url, where, cfg.probes, cfg.batch, cfg.duration)
-	rep, err := load(ctx, cfg, svc.url, creds, store)
+	rep, err := load(ctx, cfg, svc.url, creds, store, stderr)
 	if serr := svc.stop(); serr != nil {
 		return nil, errors.Join(err, serr)
 	}

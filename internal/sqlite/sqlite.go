@@ -223,7 +223,7 @@ func (s *Store) checkpointLoop() {
 // stream of commits a checkpoint running beside them never copies the
 // last frames, and SQLite reuses the WAL from its start only after a
 // checkpoint that copied every frame.
-const walRestartFrames = 4096
+const walRestartFrames = 32768
 
 // migrate brings a version 1 database to version 2.
 func migrate(ctx context.Context, w *sql.DB) error {
