@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -48,9 +47,17 @@ type Agent struct {
 	queue  *spool.Queue
 	client *fibrehttp.Client
 	m      *agentMetrics
-	lineMu sync.Mutex // throughput tests never overlap on one line
+	// line is held by the throughput test in progress, so that tests
+	// never overlap on one line (a one-slot semaphore: a waiter can give
+	// up when its ctx ends).
+	line   chan struct{}
 	queued chan struct{}
 	splay  time.Duration
+	// seed seeds each measurement's schedule; zero means random.
+	seed uint64
+	// measure makes one probe attempt; tests replace it to run schedules
+	// on a simulated clock.
+	measure func(ctx context.Context, m MeasurementConfig, t probes.Target) (probes.Measurement, *probes.Traffic, error)
 }
 
 // New opens the spool and builds the agent.
@@ -103,8 +110,10 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 			UserAgent: "fibreprobe/" + cfg.Probe,
 		},
 		queued: make(chan struct{}, 1),
+		line:   make(chan struct{}, 1),
 		splay:  opts.Splay,
 	}
+	a.measure = a.probe
 	if opts.Registry != nil {
 		a.m = newAgentMetrics(opts.Registry, cfg, q)
 	} else {
@@ -125,23 +134,28 @@ func (a *Agent) Spool() spool.Stats { return a.queue.Len() }
 // Run's errgroup; each returns when ctx is done, and Run waits for them.
 func (a *Agent) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	for _, m := range a.cfg.Measurements {
-		g.Go(func() error { return a.schedule(ctx, m) })
+	for i, m := range a.cfg.Measurements {
+		p := newPlanner(m, a.splay, a.rng(i))
+		g.Go(func() error { return a.schedule(ctx, m, p) })
 	}
 	g.Go(func() error { return a.upload(ctx) })
 	return g.Wait()
 }
 
-// schedule runs m at a random first moment within its interval (so a fleet
-// never synchronises), then every interval ±10 %.
-func (a *Agent) schedule(ctx context.Context, m MeasurementConfig) error {
-	splay := m.Interval
-	if a.splay > 0 && a.splay < splay {
-		splay = a.splay
+// rng returns the random source of the i-th measurement's schedule.
+func (a *Agent) rng(i int) *rand.Rand {
+	if a.seed == 0 {
+		return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
-	wait := time.Duration(rand.Int64N(int64(splay)))
+	return rand.New(rand.NewPCG(a.seed, uint64(i)))
+}
+
+// schedule runs m whenever p says (see the schedule modes), so that a
+// fleet never synchronises, until ctx is done.
+func (a *Agent) schedule(ctx context.Context, m MeasurementConfig, p planner) error {
+	at := p.first(time.Now())
 	for {
-		t := time.NewTimer(wait)
+		t := time.NewTimer(time.Until(at))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -152,7 +166,7 @@ func (a *Agent) schedule(ctx context.Context, m MeasurementConfig) error {
 		if ok { // a measurement that completed is kept, even during shutdown
 			a.store(r)
 		}
-		wait = time.Duration(float64(m.Interval) * (0.9 + 0.2*rand.Float64()))
+		at = p.next(time.Now())
 	}
 }
 
@@ -182,14 +196,17 @@ func (a *Agent) store(r fibremon.Result) {
 // permitted): that says nothing about the line, so no result is made; the
 // error is logged and counted.
 func (a *Agent) Measure(ctx context.Context, m MeasurementConfig) (r fibremon.Result, ok bool) {
-	fn, found := probes.Registry[m.Kind]
-	if !found {
+	if _, found := probes.Registry[m.Kind]; !found {
 		a.logger.Error("no probe for kind", "kind", m.Kind)
 		return r, false
 	}
-	if m.Kind == fibremon.KindDownload || m.Kind == fibremon.KindUpload {
-		a.lineMu.Lock()
-		defer a.lineMu.Unlock()
+	if throughputKind(m.Kind) {
+		select {
+		case a.line <- struct{}{}:
+			defer func() { <-a.line }()
+		case <-ctx.Done():
+			return r, false
+		}
 	}
 	r = fibremon.Result{
 		ID:     uuid.NewString(),
@@ -201,10 +218,10 @@ func (a *Agent) Measure(ctx context.Context, m MeasurementConfig) (r fibremon.Re
 	}
 	mctx, cancel := context.WithTimeout(ctx, m.Timeout)
 	defer cancel()
-	meas, err := fn(mctx, probes.Target{
+	meas, traffic, err := a.measure(mctx, m, probes.Target{
 		Kind: m.Kind, Address: m.Target, Server: m.Server, Method: m.Method, Count: m.Count,
 		Interval: m.PacketInterval, ExpectStatus: m.ExpectStatus, Duration: m.Duration, Dial: a.dial,
-	}, a.logger)
+	})
 	elapsed := time.Since(r.Start)
 	a.m.duration.WithLabelValues(m.Name).Observe(elapsed.Seconds())
 	if err != nil {
@@ -226,8 +243,32 @@ func (a *Agent) Measure(ctx context.Context, m MeasurementConfig) (r fibremon.Re
 	if len(r.Error) > fibremon.MaxTextLength {
 		r.Error = r.Error[:fibremon.MaxTextLength]
 	}
-	a.m.observe(m.Name, r)
+	void := traffic != nil && traffic.Void
+	if traffic != nil {
+		a.m.otherTraffic.WithLabelValues(m.Name).Set(traffic.OtherRatio)
+		a.logger.Debug("other traffic during the test", "measurement", m.Name, "interface", traffic.Interface,
+			"test_bytes", traffic.TestBytes, "other_bytes", traffic.OtherBytes, "void", void)
+	}
+	if void {
+		a.logger.Warn("throughput test void: the line carried other traffic", "measurement", m.Name, "err", r.Error)
+	}
+	a.m.observe(m.Name, r, void)
 	return r, true
+}
+
+func throughputKind(k fibremon.Kind) bool {
+	return k == fibremon.KindDownload || k == fibremon.KindUpload
+}
+
+// probe makes one attempt of m with the probe of its kind.
+func (a *Agent) probe(ctx context.Context, m MeasurementConfig, t probes.Target) (probes.Measurement, *probes.Traffic, error) {
+	if throughputKind(m.Kind) {
+		return probes.Throughput(ctx, t, m.Kind, probes.ThroughputOptions{
+			EarlyStop: m.EarlyStop, Interface: m.Interface, MaxOtherTrafficRatio: m.MaxOtherTrafficRatio,
+		}, a.logger)
+	}
+	meas, err := probes.Registry[m.Kind](ctx, t, a.logger)
+	return meas, nil, err
 }
 
 // RunOnce measures every configured measurement once, in order, and returns

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"fibremon"
+	"fibremon/probes"
 )
 
 // Config is the probe agent's configuration file (see CONFIGURATION.md).
@@ -67,6 +69,9 @@ type MeasurementConfig struct {
 	Target   string        `yaml:"target"`
 	Interval time.Duration `yaml:"interval"`
 	Timeout  time.Duration `yaml:"timeout"`
+	// Schedule says when the measurement runs; the default is every
+	// Interval ±10 %.
+	Schedule ScheduleConfig `yaml:"schedule"`
 
 	// latency
 	Method         string        `yaml:"method"`
@@ -77,7 +82,29 @@ type MeasurementConfig struct {
 	// http
 	ExpectStatus []int `yaml:"expect_status"`
 	// download, upload
-	Duration time.Duration `yaml:"duration"`
+	Duration  time.Duration `yaml:"duration"`
+	EarlyStop bool          `yaml:"early_stop"`
+	// Interface names the network interface whose byte counters tell
+	// whether other traffic shared the line during a test: "auto" (the
+	// default) is the interface of the route to the server, "none" turns
+	// the check off.
+	Interface string `yaml:"interface"`
+	// MaxOtherTrafficRatio: a test during which other traffic on the
+	// interface reached this fraction of the test's own bytes is void.
+	MaxOtherTrafficRatio float64 `yaml:"max_other_traffic_ratio"`
+}
+
+// ScheduleConfig is a measurement's schedule.
+type ScheduleConfig struct {
+	// Mode is ModeInterval (the default), ModeSlots or ModeRandom.
+	Mode string `yaml:"mode"`
+	// Slot is the slot length of ModeSlots (default 15m).
+	Slot time.Duration `yaml:"slot"`
+	// Mean, Min and Max shape the waits of ModeRandom (defaults 6h, 36m,
+	// 15h).
+	Mean time.Duration `yaml:"mean"`
+	Min  time.Duration `yaml:"min"`
+	Max  time.Duration `yaml:"max"`
 }
 
 // Defaults.
@@ -86,6 +113,11 @@ var (
 	DefaultSpool   = SpoolConfig{MaxBytes: 256 << 20, MaxAge: 30 * 24 * time.Hour}
 	DefaultWeb     = WebConfig{ListenAddress: "127.0.0.1:9516"}
 )
+
+// DefaultMaxOtherTrafficRatio is the share of other traffic on the
+// interface, relative to a throughput test's own bytes, that makes the test
+// void: 10 %, as in MisuraInternet's Ne.Me.Sys.
+const DefaultMaxOtherTrafficRatio = 0.10
 
 // DefaultInterval and DefaultTimeout of a measurement, by kind.
 func defaultInterval(k fibremon.Kind) time.Duration {
@@ -309,17 +341,18 @@ func (c *Config) validate() error {
 		if m.Target == "" {
 			return c.errAt(p+".target", "missing")
 		}
-		if m.Interval == 0 {
-			m.Interval = defaultInterval(m.Kind)
-		}
-		if m.Interval < time.Second {
-			return c.errAt(p+".interval", "%v: at least 1s", m.Interval)
-		}
 		if m.Timeout == 0 {
 			m.Timeout = defaultTimeout(m.Kind)
 		}
 		if m.Timeout < 0 || m.Timeout > 5*time.Minute {
 			return c.errAt(p+".timeout", "%v out of range (0, 5m]", m.Timeout)
+		}
+		if err := m.validateSchedule(); err != nil {
+			var ce *ConfigError
+			if errors.As(err, &ce) {
+				return c.errAt(p+"."+ce.Field, "%s", ce.Msg)
+			}
+			return c.errAt(p, "%v", err)
 		}
 		if err := m.validateKind(); err != nil {
 			var ce *ConfigError
@@ -332,6 +365,70 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// validateSchedule applies the schedule's defaults and checks it; errors
+// name the field relative to the measurement.
+func (m *MeasurementConfig) validateSchedule() error {
+	bad := func(field, format string, args ...any) error {
+		return &ConfigError{Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
+	s := &m.Schedule
+	if s.Mode == "" {
+		s.Mode = ModeInterval
+	}
+	var allowed []string
+	switch s.Mode {
+	case ModeInterval:
+		if m.Interval == 0 {
+			m.Interval = defaultInterval(m.Kind)
+		}
+		if m.Interval < time.Second {
+			return bad("interval", "%v: at least 1s", m.Interval)
+		}
+	case ModeSlots:
+		allowed = []string{"slot"}
+		if s.Slot == 0 {
+			s.Slot = DefaultSlot
+		}
+		if s.Slot < time.Minute || s.Slot > 24*time.Hour {
+			return bad("schedule.slot", "%v out of range [1m, 24h]", s.Slot)
+		}
+		if s.Slot < 2*m.Timeout {
+			return bad("schedule.slot", "%v: at least twice the timeout %v, so that a test ends inside its slot", s.Slot, m.Timeout)
+		}
+	case ModeRandom:
+		allowed = []string{"mean", "min", "max"}
+		if s.Mean == 0 {
+			s.Mean = DefaultRandomMean
+		}
+		if s.Min == 0 {
+			s.Min = DefaultRandomMin
+		}
+		if s.Max == 0 {
+			s.Max = DefaultRandomMax
+		}
+		switch {
+		case s.Min < time.Second:
+			return bad("schedule.min", "%v: at least 1s", s.Min)
+		case s.Mean < s.Min:
+			return bad("schedule.mean", "%v is below min %v", s.Mean, s.Min)
+		case s.Max < s.Mean:
+			return bad("schedule.max", "%v is below mean %v", s.Max, s.Mean)
+		}
+	default:
+		return bad("schedule.mode", "%q: want interval, slots or random", s.Mode)
+	}
+	if s.Mode != ModeInterval && m.Interval != 0 {
+		return bad("interval", "not used by schedule mode %s", s.Mode)
+	}
+	set := map[string]bool{"slot": s.Slot != 0, "mean": s.Mean != 0, "min": s.Min != 0, "max": s.Max != 0}
+	for _, f := range []string{"slot", "mean", "min", "max"} {
+		if set[f] && !slices.Contains(allowed, f) {
+			return bad("schedule."+f, "not an option of schedule mode %s", s.Mode)
+		}
+	}
+	return nil
+}
+
 func (m *MeasurementConfig) validateKind() error {
 	bad := func(field, format string, args ...any) error {
 		return &ConfigError{Field: field, Msg: fmt.Sprintf(format, args...)}
@@ -339,9 +436,20 @@ func (m *MeasurementConfig) validateKind() error {
 	only := map[string]bool{}
 	switch m.Kind {
 	case fibremon.KindDownload, fibremon.KindUpload:
-		only["duration"] = true
-		if err := checkURL(m.Target); err != nil {
+		only["duration"], only["early_stop"], only["interface"], only["max_other_traffic_ratio"] = true, true, true, true
+		target, err := probes.NDT7URL(m.Target)
+		if err != nil {
 			return bad("target", "ndt7 server: %v", err)
+		}
+		m.Target = target
+		if m.Interface == "" {
+			m.Interface = probes.InterfaceAuto
+		}
+		if m.MaxOtherTrafficRatio == 0 {
+			m.MaxOtherTrafficRatio = DefaultMaxOtherTrafficRatio
+		}
+		if !(m.MaxOtherTrafficRatio > 0 && m.MaxOtherTrafficRatio <= 1) {
+			return bad("max_other_traffic_ratio", "%v out of range (0, 1]", m.MaxOtherTrafficRatio)
 		}
 		if m.Duration == 0 {
 			m.Duration = 10 * time.Second
@@ -400,8 +508,10 @@ func (m *MeasurementConfig) validateKind() error {
 	}
 	// options of other kinds are mistakes, not silently ignored
 	set := map[string]bool{"method": m.Method != "", "count": m.Count != 0, "packet_interval": m.PacketInterval != 0,
-		"server": m.Server != "", "expect_status": m.ExpectStatus != nil, "duration": m.Duration != 0}
-	for _, f := range []string{"method", "count", "packet_interval", "server", "expect_status", "duration"} {
+		"server": m.Server != "", "expect_status": m.ExpectStatus != nil, "duration": m.Duration != 0,
+		"early_stop": m.EarlyStop, "interface": m.Interface != "", "max_other_traffic_ratio": m.MaxOtherTrafficRatio != 0}
+	for _, f := range []string{"method", "count", "packet_interval", "server", "expect_status", "duration",
+		"early_stop", "interface", "max_other_traffic_ratio"} {
 		if set[f] && !only[f] {
 			return bad(f, "not an option of kind %s", m.Kind)
 		}

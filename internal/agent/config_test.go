@@ -19,14 +19,21 @@ func TestExampleConfigLoads(t *testing.T) {
 
 func TestInvalidConfigs(t *testing.T) {
 	want := map[string]string{
-		"invalid-unknown-field.yml":        "testdata/invalid-unknown-field.yml:6: field upload_intervall not found in type agent.ServiceConfig",
-		"invalid-wrong-type.yml":           "testdata/invalid-wrong-type.yml:11: cannot unmarshal !!str `many` into int",
-		"invalid-kind.yml":                 `testdata/invalid-kind.yml:11: measurements[1].kind: "speedtest": want one of [download upload latency http tcp dns]`,
-		"invalid-option-of-other-kind.yml": "testdata/invalid-option-of-other-kind.yml:11: measurements[0].count: not an option of kind http",
-		"invalid-no-url.yml":               "testdata/invalid-no-url.yml:3: service.url: missing",
-		"invalid-bad-duration.yml":         "testdata/invalid-bad-duration.yml:11: measurements[0].duration: 1m0s out of range [1s, 15s] (ndt7)",
-		"invalid-syntax.yml":               "testdata/invalid-syntax.yml:5: mapping values are not allowed in this context",
-		"invalid-site-id.yml":              `testdata/invalid-site-id.yml:2: site_id: "Town Hall": use lower-case letters, digits, '.', '_', '-'`,
+		"invalid-unknown-field.yml":                 "testdata/invalid-unknown-field.yml:6: field upload_intervall not found in type agent.ServiceConfig",
+		"invalid-wrong-type.yml":                    "testdata/invalid-wrong-type.yml:11: cannot unmarshal !!str `many` into int",
+		"invalid-kind.yml":                          `testdata/invalid-kind.yml:11: measurements[1].kind: "speedtest": want one of [download upload latency http tcp dns]`,
+		"invalid-option-of-other-kind.yml":          "testdata/invalid-option-of-other-kind.yml:11: measurements[0].count: not an option of kind http",
+		"invalid-no-url.yml":                        "testdata/invalid-no-url.yml:3: service.url: missing",
+		"invalid-bad-duration.yml":                  "testdata/invalid-bad-duration.yml:11: measurements[0].duration: 1m0s out of range [1s, 15s] (ndt7)",
+		"invalid-syntax.yml":                        "testdata/invalid-syntax.yml:5: mapping values are not allowed in this context",
+		"invalid-site-id.yml":                       `testdata/invalid-site-id.yml:2: site_id: "Town Hall": use lower-case letters, digits, '.', '_', '-'`,
+		"invalid-schedule-mode.yml":                 `testdata/invalid-schedule-mode.yml:12: measurements[0].schedule.mode: "hourly": want interval, slots or random`,
+		"invalid-schedule-interval-with-slots.yml":  "testdata/invalid-schedule-interval-with-slots.yml:11: measurements[0].interval: not used by schedule mode slots",
+		"invalid-schedule-random-bounds.yml":        "testdata/invalid-schedule-random-bounds.yml:15: measurements[0].schedule.max: 2h0m0s is below mean 6h0m0s",
+		"invalid-schedule-option-of-other-mode.yml": "testdata/invalid-schedule-option-of-other-mode.yml:13: measurements[0].schedule.mean: not an option of schedule mode slots",
+		"invalid-schedule-slot-too-short.yml":       "testdata/invalid-schedule-slot-too-short.yml:14: measurements[0].schedule.slot: 3m0s: at least twice the timeout 2m0s, so that a test ends inside its slot",
+		"invalid-other-traffic-ratio.yml":           "testdata/invalid-other-traffic-ratio.yml:11: measurements[0].max_other_traffic_ratio: 1.5 out of range (0, 1]",
+		"invalid-early-stop-on-latency.yml":         "testdata/invalid-early-stop-on-latency.yml:11: measurements[0].early_stop: not an option of kind latency",
 	}
 	files, _ := filepath.Glob("testdata/invalid-*.yml")
 	if len(files) != len(want) {
@@ -72,4 +79,50 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("accepted a config without probe or measurements: %+v", c)
 		}
 	})
+}
+
+// TestThroughputConfig: schedule modes with their defaults, the ndt7
+// options, and an ndt7 server given as a bare host.
+func TestThroughputConfig(t *testing.T) {
+	c, err := ParseConfig("x.yml", []byte(`probe: p
+site_id: s
+service: {url: "http://h:1", token: t}
+spool: {dir: /tmp/x}
+measurements:
+  - name: misura-download
+    kind: download
+    target: ndt.example.org
+    duration: 7s
+    early_stop: true
+    schedule: {mode: slots}
+  - name: ndt7-upload
+    kind: upload
+    target: wss://ndt.example.org:4443/ndt/v7/upload?access_token=x
+    interface: eth0
+    max_other_traffic_ratio: 0.2
+    schedule: {mode: random}
+  - kind: tcp
+    target: h:1
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, u, tcp := c.Measurements[0], c.Measurements[1], c.Measurements[2]
+	if d.Schedule != (ScheduleConfig{Mode: ModeSlots, Slot: 15 * time.Minute}) || d.Interval != 0 {
+		t.Errorf("slots schedule = %+v, interval %v; want 15m slots and no interval", d.Schedule, d.Interval)
+	}
+	if d.Target != "wss://ndt.example.org" || d.Duration != 7*time.Second || !d.EarlyStop ||
+		d.Interface != "auto" || d.MaxOtherTrafficRatio != 0.10 {
+		t.Errorf("download = %+v; want wss://ndt.example.org, 7s, early stop, interface auto, ratio 0.1", d)
+	}
+	if u.Schedule != (ScheduleConfig{Mode: ModeRandom, Mean: 6 * time.Hour, Min: 36 * time.Minute, Max: 15 * time.Hour}) {
+		t.Errorf("random schedule = %+v; want the ndt7 defaults", u.Schedule)
+	}
+	if u.Target != "wss://ndt.example.org:4443/ndt/v7/upload?access_token=x" || u.Interface != "eth0" ||
+		u.MaxOtherTrafficRatio != 0.2 || u.Duration != 10*time.Second {
+		t.Errorf("upload = %+v", u)
+	}
+	if tcp.Schedule.Mode != ModeInterval || tcp.Interval != time.Minute {
+		t.Errorf("tcp check schedule %+v every %v; want interval mode, 1m", tcp.Schedule, tcp.Interval)
+	}
 }

@@ -20,13 +20,14 @@ type agentMetrics struct {
 	uploaded     prometheus.Counter
 	lastUpload   prometheus.Gauge
 	spoolErrors  prometheus.Counter
+	otherTraffic *prometheus.GaugeVec
 }
 
 func newAgentMetrics(reg prometheus.Registerer, cfg *Config, q *spool.Queue) *agentMetrics {
 	m := &agentMetrics{
 		measurements: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fibreprobe_measurements_total",
-			Help: "Measurements made, by configured measurement and outcome: up, down, or error (the probe itself failed; no result made).",
+			Help: "Measurements made, by configured measurement and outcome: up, down, void (a throughput test during which the line carried too much other traffic), or error (the probe itself failed; no result made).",
 		}, []string{"measurement", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "fibreprobe_probe_duration_seconds",
@@ -73,9 +74,17 @@ func newAgentMetrics(reg prometheus.Registerer, cfg *Config, q *spool.Queue) *ag
 			Name: "fibreprobe_spool_write_errors_total",
 			Help: "Results that could not be written to the spool (lost).",
 		}),
+		otherTraffic: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "fibreprobe_other_traffic_ratio",
+			Help: "Other traffic on the interface during the last throughput test, as a fraction of the test's own bytes; at max_other_traffic_ratio or above the test is void.",
+		}, []string{"measurement"}),
 	}
 	for _, mc := range cfg.Measurements {
-		for _, o := range []string{"up", "down", "error"} {
+		outcomes := []string{"up", "down", "error"}
+		if throughputKind(mc.Kind) {
+			outcomes = append(outcomes, "void")
+		}
+		for _, o := range outcomes {
 			m.measurements.WithLabelValues(mc.Name, o)
 		}
 	}
@@ -83,13 +92,18 @@ func newAgentMetrics(reg prometheus.Registerer, cfg *Config, q *spool.Queue) *ag
 		m.uploads.WithLabelValues(o)
 	}
 	reg.MustRegister(m.measurements, m.duration, m.up, m.download, m.upload, m.rtt, m.loss, m.jitter,
-		m.uploads, m.uploaded, m.lastUpload, m.spoolErrors, &spoolCollector{q: q})
+		m.uploads, m.uploaded, m.lastUpload, m.spoolErrors, m.otherTraffic, &spoolCollector{q: q})
 	return m
 }
 
-func (m *agentMetrics) observe(name string, r fibremon.Result) {
+// observe counts a result; a void throughput test is neither up nor down.
+func (m *agentMetrics) observe(name string, r fibremon.Result, void bool) {
 	outcome, up := "down", 0.0
-	if r.Up {
+	switch {
+	case void:
+		m.measurements.WithLabelValues(name, "void").Inc()
+		return
+	case r.Up:
 		outcome, up = "up", 1
 	}
 	m.measurements.WithLabelValues(name, outcome).Inc()

@@ -154,7 +154,9 @@ func (c *Client) stallTimeout() time.Duration {
 }
 
 // Download runs a download test against serviceURL, the server's base URL
-// (ws, wss, http or https; DownloadPath is appended).
+// (ws, wss, http or https; DownloadPath is appended), or the URL of one of
+// its endpoints (its path ends in DownloadPath or UploadPath; the query is
+// kept).
 func (c *Client) Download(ctx context.Context, serviceURL string) (Summary, error) {
 	return c.run(ctx, serviceURL, TestDownload)
 }
@@ -224,7 +226,11 @@ func (c *Client) dial(ctx context.Context, serviceURL, path string, writeBuffer 
 	if u.Host == "" {
 		return nil, fmt.Errorf("service URL %q: no host", serviceURL)
 	}
-	u.Path = strings.TrimSuffix(u.Path, "/") + path
+	// A URL naming an endpoint (as M-Lab's locate API hands them out, with
+	// an access token in the query) is used for that test's endpoint.
+	base := strings.TrimSuffix(u.Path, "/")
+	base = strings.TrimSuffix(strings.TrimSuffix(base, DownloadPath), UploadPath)
+	u.Path = base + path
 	u.RawPath = ""
 	u.Fragment = ""
 	d := websocket.Dialer{

@@ -396,6 +396,8 @@ func TestClientURL(t *testing.T) {
 	}{
 		{name: "http", url: ts.URL},
 		{name: "ws with trailing slash", url: "ws" + strings.TrimPrefix(ts.URL, "http") + "/"},
+		// as M-Lab's locate API hands them out: an endpoint with a token
+		{name: "endpoint URL with a query", url: "ws" + strings.TrimPrefix(ts.URL, "http") + ndt7.UploadPath + "?access_token=x"},
 		{name: "ftp", url: "ftp://example.com", wantErr: true},
 		{name: "no host", url: "ws:///x", wantErr: true},
 	}
