@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -93,6 +94,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if *check {
 		fmt.Fprintf(stdout, "%s: ok (probe %s, site %s, %d measurements)\n", *configFile, cfg.Probe, cfg.SiteID, len(cfg.Measurements))
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		for _, m := range cfg.Measurements {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", m.Name, m.Kind, m.Target, m.Describe())
+		}
+		tw.Flush()
 		return nil
 	}
 	if *listen != "" {

@@ -17,8 +17,11 @@ func TestCheckConfig(t *testing.T) {
 	if err := run(t.Context(), []string{"check", "--config.file", "../../examples/probe.yml"}, env, &out, &errOut); err != nil {
 		t.Fatalf("check of the example config: %v", err)
 	}
-	if !strings.Contains(out.String(), "ok (probe municipio-probe, site municipio, 6 measurements)") {
-		t.Errorf("check output %q", out.String())
+	for _, want := range []string{"ok (probe municipio-probe, site municipio, 6 measurements)",
+		"once per 15m0s slot at a random offset", "random waits, exponential with mean 6h0m0s, within 36m0s–15h0m0s", "every 1m0s ±10 %"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out.String())
+		}
 	}
 
 	bad := filepath.Join(t.TempDir(), "bad.yml")

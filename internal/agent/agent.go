@@ -376,6 +376,18 @@ func (a *Agent) Flush(ctx context.Context) error {
 	}
 }
 
+// Describe says when m runs, for people.
+func (m MeasurementConfig) Describe() string {
+	s := m.Schedule
+	switch s.Mode {
+	case ModeSlots:
+		return fmt.Sprintf("once per %v slot at a random offset", s.Slot)
+	case ModeRandom:
+		return fmt.Sprintf("random waits, exponential with mean %v, within %v–%v", s.Mean, s.Min, s.Max)
+	}
+	return fmt.Sprintf("every %v ±10 %%", m.Interval)
+}
+
 // Summary renders results as a table for people.
 func Summary(rs []fibremon.Result) string {
 	var b strings.Builder
@@ -383,7 +395,10 @@ func Summary(rs []fibremon.Result) string {
 	fmt.Fprintln(tw, "KIND\tMETHOD\tTARGET\tTOOK\tSTATE\tRESULT")
 	for _, r := range rs {
 		state := "up"
-		if !r.Up {
+		switch {
+		case !r.Up && strings.HasPrefix(r.Error, probes.VoidPrefix):
+			state = "VOID"
+		case !r.Up:
 			state = "DOWN"
 		}
 		took := time.Duration(r.DurationSeconds * float64(time.Second)).Round(100 * time.Microsecond)

@@ -15,6 +15,10 @@ func TestExampleConfigLoads(t *testing.T) {
 	if len(c.Measurements) != 6 || c.Measurements[2].Count != 20 || c.Measurements[0].Duration != 10*time.Second {
 		t.Fatalf("example config decoded as %+v", c.Measurements)
 	}
+	if d, u := c.Measurements[0], c.Measurements[1]; d.Schedule.Mode != ModeSlots || d.Schedule.Slot != 15*time.Minute ||
+		u.Schedule.Mode != ModeRandom || u.Schedule.Mean != 6*time.Hour || !u.EarlyStop {
+		t.Errorf("example throughput jobs: %+v, %+v; want 15m slots and a random 6h schedule with early stop", d, u)
+	}
 }
 
 func TestInvalidConfigs(t *testing.T) {
