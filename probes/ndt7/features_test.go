@@ -3,7 +3,10 @@ package ndt7_test
 import (
 	"context"
 	"net"
+	"os"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -53,6 +56,16 @@ func TestMeasurementsFromBothSides(t *testing.T) {
 			}
 			if runtime.GOOS != "linux" {
 				return
+			}
+			// BBR on the server's socket, where the kernel has it.
+			avail, err := os.ReadFile("/proc/sys/net/ipv4/tcp_available_congestion_control")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if hasBBR := slices.Contains(strings.Fields(string(avail)), "bbr"); hasBBR && st.CongestionControl != "bbr" {
+				t.Errorf("server socket congestion control = %q; want bbr (available: %s)", st.CongestionControl, strings.TrimSpace(string(avail)))
+			} else {
+				t.Logf("server socket congestion control %q (available: %s)", st.CongestionControl, strings.TrimSpace(string(avail)))
 			}
 			if m.TCPInfo == nil || m.TCPInfo.MinRTT <= 0 || m.TCPInfo.ElapsedTime != m.AppInfo.ElapsedTime {
 				t.Errorf("client TCPInfo = %+v; want the socket's counters at the AppInfo's time", m.TCPInfo)

@@ -45,6 +45,9 @@ type ServerStats struct {
 	// Err is nil when the test ended with a closing handshake or because
 	// its duration elapsed; otherwise it says what went wrong.
 	Err error
+	// CongestionControl is the TCP congestion control of the server's
+	// socket: "bbr" where the kernel has it; empty if unknown.
+	CongestionControl string
 	// LastClient is the last measurement the client sent, if any;
 	// ClientMeasurements counts them.
 	LastClient         *Measurement
@@ -151,6 +154,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, test string) {
 	}
 	conn.SetReadLimit(readLimit)
 	st := ServerStats{Test: test, UUID: s.uuid, Client: conn.RemoteAddr().String()}
+	st.CongestionControl, _ = congestionControl(conn.NetConn())
 	if test == TestDownload {
 		st.Bytes, st.Elapsed, st.Err = s.download()
 	} else {

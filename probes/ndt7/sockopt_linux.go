@@ -4,6 +4,7 @@ package ndt7
 
 import (
 	"net"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -77,4 +78,21 @@ func readSocketStats(c net.Conn) (*SocketStats, error) {
 		SegsOut:       int64(ti.Segs_out),
 		SegsIn:        int64(ti.Segs_in),
 	}, nil
+}
+
+// congestionControl returns the TCP congestion control algorithm of c's
+// socket.
+func congestionControl(c net.Conn) (string, error) {
+	rc, err := rawConn(c)
+	if err != nil {
+		return "", err
+	}
+	var algo string
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		algo, serr = unix.GetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION)
+	}); err != nil {
+		return "", err
+	}
+	return strings.TrimRight(algo, "\x00"), serr
 }

@@ -15,3 +15,6 @@ func setCongestionControl(net.Conn, string) error { return errors.ErrUnsupported
 
 // readSocketStats is not supported outside Linux.
 func readSocketStats(net.Conn) (*SocketStats, error) { return nil, errors.ErrUnsupported }
+
+// congestionControl is not supported outside Linux.
+func congestionControl(net.Conn) (string, error) { return "", errors.ErrUnsupported }
