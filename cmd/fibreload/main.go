@@ -196,10 +196,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		for _, store := range stores {
 			rep, err := loadStore(ctx, cfg, bin, dir, store, stderr)
+			if rep != nil {
+				reports = append(reports, rep)
+			}
 			if err != nil {
+				printReports(stdout, reports)
 				return fmt.Errorf("%s: %w", store, err)
 			}
-			reports = append(reports, rep)
 		}
 	}
 	printReports(stdout, reports)

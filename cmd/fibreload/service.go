@@ -233,7 +233,7 @@ func loadStore(ctx context.Context, cfg config, bin, dir, store string, stderr i
 		store, svc.url, where, cfg.probes, cfg.batch, cfg.duration)
 	rep, err := load(ctx, cfg, svc.url, creds, store, stderr)
 	if serr := svc.stop(); serr != nil {
-		return nil, errors.Join(err, serr)
+		return rep, errors.Join(err, serr)
 	}
 	return rep, err
 }

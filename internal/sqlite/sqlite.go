@@ -20,8 +20,15 @@
 // in the same transactions as the results, so Latest and Availability read
 // a few rows per site instead of scanning the results.
 //
+// Checkpoints: a goroutine of its own copies committed pages from the WAL
+// into the database file beside the writer; under sustained load the
+// committer pauses between two commits, when the WAL has grown past
+// walRestartFrames, so that SQLite can start the WAL over.
+//
 // Concurrency: a Store is safe for concurrent use. Reads use a separate pool
 // and see the last committed state (WAL readers never block the writer).
+// One process writes a database file: an older fibremon that wrote to it in
+// between would leave the summaries behind.
 package sqlite
 
 import (
@@ -732,9 +739,9 @@ func (s *Store) Results(ctx context.Context, q fibremon.Query) ([]fibremon.Resul
 // site started at or after since: whole minutes from the per-minute
 // summary, the part of since's minute from the results themselves.
 func (s *Store) Availability(ctx context.Context, since time.Time) (map[string]fibremon.Tally, error) {
-	sinceNS := max(since.UnixNano(), 0)
-	if since.Before(time.Unix(0, 0)) {
-		sinceNS = 0
+	var sinceNS int64 // results start after 1970 (they are at most MaxResultAge old)
+	if since.After(time.Unix(0, 0)) {
+		sinceNS = since.UnixNano()
 	}
 	full := sinceNS / minuteNS // first whole minute
 	if sinceNS%minuteNS != 0 {
