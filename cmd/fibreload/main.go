@@ -39,6 +39,12 @@
 //
 //	go run ./cmd/fibreload --url http://127.0.0.1:8080 --tokens load-tokens.txt
 //
+// Each simulated probe posts far more often than a real one, so a service
+// with few probes' tokens refuses some batches with 429 under its per-probe
+// rate limit (--web.rate-limit, 120 a minute): start it with a higher one
+// for such a run. The self-contained service runs with a limit so high it
+// never refuses, which keeps the limiter's cost in the measured path.
+//
 // The load is bounded: --duration is at most 10 minutes, --concurrency
 // goroutines post (at most one batch per probe in flight) and memory grows
 // only with the results acknowledged (16 bytes each, for the final check).
