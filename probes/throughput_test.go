@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"net"
 	"testing"
 )
 
@@ -69,5 +70,29 @@ func TestRouteInterfaceLoopback(t *testing.T) {
 		if !loopback || name == "" {
 			t.Errorf("routeInterface(%s) = %q, %v; want the loopback interface", u, name, loopback)
 		}
+	}
+}
+
+// TestRouteInterfaceRemote: a documentation address (TEST-NET-1, no packet
+// is sent) routes through the default route's interface, which auto mode
+// then watches.
+func TestRouteInterfaceRemote(t *testing.T) {
+	const u = "wss://192.0.2.1"
+	name, loopback, err := routeInterface(t.Context(), u)
+	if err != nil {
+		t.Fatalf("routeInterface(%s): %v (this test needs a default IPv4 route)", u, err)
+	}
+	ifi, err := net.InterfaceByName(name)
+	if err != nil || loopback || ifi.Flags&net.FlagLoopback != 0 {
+		t.Fatalf("routeInterface(%s) = %q, loopback %v (%v); want a non-loopback interface", u, name, loopback, err)
+	}
+	w, err := startWatch(t.Context(), InterfaceAuto, u)
+	if err != nil || w == nil || w.iface != name || w.loopback {
+		t.Fatalf("startWatch(auto, %s) = %+v, %v; want a watch of %s", u, w, err, name)
+	}
+	t.Logf("%s routes through %s (rx %d, tx %d bytes so far)", u, name, w.rx, w.tx)
+	// And the loopback server is not watched in auto mode.
+	if w, err := startWatch(t.Context(), InterfaceAuto, "ws://127.0.0.1:8080"); w != nil || err != nil {
+		t.Errorf("startWatch(auto, loopback) = %+v, %v; want nothing to watch", w, err)
 	}
 }
