@@ -68,12 +68,13 @@ const (
 	// bytes, from the interface counters.
 	CrossTrafficRatio = "cross_traffic_ratio"
 	// Void is 1 for a throughput test that does not count: other traffic
-	// exceeded VoidCrossTrafficRatio of its bytes, as in AGCOM's
-	// MisuraInternet. Its speed is kept for the record only.
+	// reached VoidCrossTrafficRatio of its bytes, as in AGCOM's
+	// MisuraInternet. Such a result is not up; its error tells the speed
+	// measured.
 	Void = "void"
 )
 
-// VoidCrossTrafficRatio is the share of other traffic above which a
+// VoidCrossTrafficRatio is the share of other traffic from which a
 // throughput test is void (MisuraInternet: 10 %).
 const VoidCrossTrafficRatio = 0.10
 

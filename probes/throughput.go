@@ -111,8 +111,9 @@ func Upload(ctx context.Context, t Target, logger *slog.Logger) (Measurement, er
 
 // Throughput runs one ndt7 test of kind (download or upload) with opts.
 // The Traffic account is non-nil when the other-traffic check ran; a void
-// test is a Measurement with Up false, no Values, and an Err starting with
-// VoidPrefix that tells the other traffic and the speed measured.
+// test is a Measurement with Up false, the values fibremon.Void (1) and
+// fibremon.CrossTrafficRatio, and an Err starting with VoidPrefix that
+// tells the other traffic and the speed measured.
 func Throughput(ctx context.Context, t Target, kind fibremon.Kind, opts ThroughputOptions, logger *slog.Logger) (Measurement, *Traffic, error) {
 	m, tr, err := throughput(ctx, t, kind, opts, discardIfNil(logger))
 	if err != nil {
@@ -189,8 +190,9 @@ func throughput(ctx context.Context, t Target, kind fibremon.Kind, opts Throughp
 	}
 	if tr.Void {
 		// A void test is no measurement of the line: its speed is not
-		// reported as one, only told in the error.
-		m.Up, m.Values = false, nil
+		// reported as one, only told in the error; the values mark it.
+		m.Up = false
+		m.Values = map[string]float64{fibremon.Void: 1, fibremon.CrossTrafficRatio: tr.OtherRatio}
 		m.Err = truncate(fmt.Sprintf("%sother traffic on %s was %.1f %% of the test's %d bytes (limit %g %%); the test measured %.1f Mbit/s",
 			VoidPrefix, tr.Interface, 100*tr.OtherRatio, tr.TestBytes, 100*opts.MaxOtherTrafficRatio, fibremon.ToMbitPerSecond(s.BytesPerSecond)))
 	}

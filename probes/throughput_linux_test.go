@@ -173,8 +173,9 @@ func TestVoidOnLoopback(t *testing.T) {
 					t.Fatalf("Void = %v with other traffic %v; want %v", tr.Void, loaded, loaded)
 				}
 				if loaded {
-					if m.Up || m.Values != nil || !strings.HasPrefix(m.Err, VoidPrefix) || !strings.Contains(m.Err, "Mbit/s") {
-						t.Errorf("void test = %+v; want down, no values, an error starting %q with the speed measured", m, VoidPrefix)
+					if m.Up || m.Values[fibremon.Void] != 1 || m.Values[fibremon.CrossTrafficRatio] < 0.1 || len(m.Values) != 2 ||
+						!strings.HasPrefix(m.Err, VoidPrefix) || !strings.Contains(m.Err, "Mbit/s") {
+						t.Errorf("void test = %+v; want down, values void=1 and cross_traffic_ratio >= 0.1 only, an error starting %q with the speed measured", m, VoidPrefix)
 					}
 					return
 				}

@@ -111,8 +111,8 @@ func TestVoidResult(t *testing.T) {
 	}
 	r := rs[0]
 	t.Logf("result: up %v, error %q", r.Up, r.Error)
-	if r.Up || !strings.HasPrefix(r.Error, probes.VoidPrefix) || r.Values != nil {
-		t.Fatalf("result = %+v; want a void result: down, error %q..., no values", r, probes.VoidPrefix)
+	if r.Up || !strings.HasPrefix(r.Error, probes.VoidPrefix) || !r.IsVoid() || r.Values[fibremon.CrossTrafficRatio] < 0.1 {
+		t.Fatalf("result = %+v; want a void result: down, error %q..., values void=1 and cross_traffic_ratio", r, probes.VoidPrefix)
 	}
 	if err := r.Validate(time.Now()); err != nil {
 		t.Errorf("void result invalid: %v", err)
