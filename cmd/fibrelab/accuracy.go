@@ -204,7 +204,7 @@ func measureProfile(ctx context.Context, c accuracyConfig, p netlab.Profile) (r 
 		r.Err = err
 		return r
 	}
-	if err := lab.StartIperf3Server(ctx); err != nil {
+	if _, err := lab.StartIperf3Server(ctx); err != nil {
 		r.Err = err
 		return r
 	}
@@ -228,12 +228,13 @@ func measureProfile(ctx context.Context, c accuracyConfig, p netlab.Profile) (r 
 	var out bytes.Buffer
 	cmd := lab.Command(ctx, netlab.Client, c.fibreprobe, "once", "--upload", "--config.file", cfg, "--log.level", "warn")
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := lab.Start(cmd); err != nil {
+	proc, err := lab.Start(cmd)
+	if err != nil {
 		r.Err = err
 		return r
 	}
-	s := startSampler(ctx, cmd.Process.Pid, sampleEvery)
-	werr := cmd.Wait()
+	s := startSampler(ctx, proc.Pid(), sampleEvery)
+	werr := proc.Wait()
 	samples := s.stop()
 	if werr != nil {
 		r.Err = fmt.Errorf("fibreprobe once: %w\n%s", werr, out.String())
@@ -274,8 +275,8 @@ func measureProfile(ctx context.Context, c accuracyConfig, p netlab.Profile) (r 
 	if len(samples) > 1 {
 		r.FootRound, _ = window(samples, samples[0].At, samples[len(samples)-1].At)
 	}
-	if dl := lab.DelayLine(); dl != nil {
-		r.Delay = dl.Stats()
+	if r.Delay, _, err = lab.DelayStats(); err != nil {
+		r.Err = err
 	}
 	return r
 }
@@ -304,7 +305,7 @@ func startService(ctx context.Context, c accuracyConfig, lab *netlab.Lab, dir st
 		"--ndt7.max-duration", c.duration.String(),
 		"--log.level", "warn")
 	cmd.Stdout, cmd.Stderr = log, log
-	if err := lab.Start(cmd); err != nil {
+	if _, err := lab.Start(cmd); err != nil {
 		return fmt.Errorf("start fibremon: %w", err)
 	}
 	if err := lab.WaitListening(ctx, netlab.Server, netlab.ServerAddr.String()+":"+servicePort); err != nil {
@@ -410,10 +411,11 @@ func measureIdle(ctx context.Context, c accuracyConfig) (idleFootprint, error) {
 	var out bytes.Buffer
 	cmd := lab.Command(ctx, netlab.Client, c.fibreprobe, "run", "--config.file", cfg, "--log.level", "warn")
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := lab.Start(cmd); err != nil {
+	proc, err := lab.Start(cmd)
+	if err != nil {
 		return idleFootprint{}, err
 	}
-	s := startSampler(ctx, cmd.Process.Pid, sampleEvery)
+	s := startSampler(ctx, proc.Pid(), sampleEvery)
 	start := time.Now()
 	select {
 	case <-time.After(time.Second + c.idle):
@@ -421,7 +423,7 @@ func measureIdle(ctx context.Context, c accuracyConfig) (idleFootprint, error) {
 	}
 	samples := s.stop()
 	cmd.Process.Signal(os.Interrupt)
-	cmd.Wait()
+	proc.Wait()
 	if ctx.Err() != nil {
 		return idleFootprint{}, ctx.Err()
 	}
@@ -497,11 +499,11 @@ func printAccuracy(w io.Writer, rows []row) {
 	}
 	fmt.Fprintln(w, "\nDelay line and TCP details")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROFILE\tDELAY LINE pkts\tDROPPED\tLATE mean/max\tIPERF3 RETRANS down/up\tNDT7 RETRANS RATIO down/up\tNDT7 MIN RTT down/up\t")
+	fmt.Fprintln(tw, "PROFILE\tDELAY LINE pkts\tDROPPED\tLATE mean/max\tIPERF3 CC down/up\tIPERF3 RETRANS down/up\tNDT7 RETRANS RATIO down/up\tNDT7 MIN RTT down/up\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%v / %v\t%d / %d\t%s / %s\t%s / %s\t\n", r.P.Name, r.Delay.Forwarded, r.Delay.Dropped,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%v / %v\t%s / %s\t%d / %d\t%s / %s\t%s / %s\t\n", r.P.Name, r.Delay.Forwarded, r.Delay.Dropped,
 			r.Delay.MeanLate.Round(time.Microsecond), r.Delay.MaxLate.Round(time.Microsecond),
-			r.IperfDown.Retransmits, r.IperfUp.Retransmits,
+			r.IperfDown.Congestion, r.IperfUp.Congestion, r.IperfDown.Retransmits, r.IperfUp.Retransmits,
 			ratio(r.Down.Values, fibremon.RetransmissionRatio), ratio(r.Up.Values, fibremon.RetransmissionRatio),
 			seconds(r.Down.Values, fibremon.MinRTTSeconds), seconds(r.Up.Values, fibremon.MinRTTSeconds))
 	}

@@ -71,7 +71,7 @@ func capacityOnce(ctx context.Context, rtt, d time.Duration, logger *slog.Logger
 	if r.Ping, err = lab.Ping(ctx, 200, 10*time.Millisecond); err != nil {
 		return r, err
 	}
-	if err := lab.StartIperf3Server(ctx); err != nil {
+	if _, err := lab.StartIperf3Server(ctx); err != nil {
 		return r, err
 	}
 	before, _ := cpuTimes()
@@ -85,8 +85,8 @@ func capacityOnce(ctx context.Context, rtt, d time.Duration, logger *slog.Logger
 	if total := after.total - before.total; total > 0 {
 		r.CPUBusyPct = 100 * float64(total-(after.idle-before.idle)) / float64(total)
 	}
-	if dl := lab.DelayLine(); dl != nil {
-		r.Delay = dl.Stats()
+	if r.Delay, _, err = lab.DelayStats(); err != nil {
+		return r, err
 	}
 	return r, nil
 }

@@ -31,6 +31,8 @@ import (
 )
 
 func main() {
+	// A lab's delay line is this program re-executed.
+	netlab.RunDelayLineIfChild()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {

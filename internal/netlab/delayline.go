@@ -63,21 +63,16 @@ type slot struct {
 // are 1 Gbit/s for 196 ms, well beyond any one-way delay a profile sets.
 const RingSlots = 1 << 14
 
-// NewDelayLine creates the TUN device name in namespace ns (a /run/netns
-// name) with a one-way delay. The device is down and has no address;
-// configure it, then call Start.
-func NewDelayLine(ns, name string, delay time.Duration) (*DelayLine, error) {
+// NewDelayLine creates the TUN device name, in this process's network
+// namespace, with a one-way delay. The device is down and has no address;
+// configure it, then call Start. It lives as long as the DelayLine.
+func NewDelayLine(name string, delay time.Duration) (*DelayLine, error) {
 	if delay <= 0 {
 		return nil, errors.New("netlab: delay line needs a positive delay")
 	}
-	var fd int
-	err := inNetns(ns, func() error {
-		var err error
-		fd, err = openTUN(name)
-		return err
-	})
+	fd, err := openTUN(name)
 	if err != nil {
-		return nil, fmt.Errorf("delay line %s in %s: %w", name, ns, err)
+		return nil, fmt.Errorf("delay line %s: %w", name, err)
 	}
 	var efd [2]int
 	for i := range efd {
@@ -131,15 +126,20 @@ func (d *DelayLine) Delay() time.Duration { return d.delay }
 
 // DelayLineStats counts a DelayLine's packets.
 type DelayLineStats struct {
-	Forwarded, Dropped uint64
+	Forwarded uint64 `json:"forwarded"`
+	Dropped   uint64 `json:"dropped"`
 	// MeanLate and MaxLate are how much later than due packets were
 	// written, on average and at worst.
-	MeanLate, MaxLate time.Duration
+	MeanLate time.Duration `json:"mean_late"`
+	MaxLate  time.Duration `json:"max_late"`
+	// Realtime is true when both threads run at SCHED_FIFO.
+	Realtime bool `json:"realtime"`
 }
 
 // Stats returns the counts so far.
 func (d *DelayLine) Stats() DelayLineStats {
-	s := DelayLineStats{Forwarded: d.forwarded.Load(), Dropped: d.dropped.Load(), MaxLate: time.Duration(d.maxLate.Load())}
+	s := DelayLineStats{Forwarded: d.forwarded.Load(), Dropped: d.dropped.Load(), MaxLate: time.Duration(d.maxLate.Load()),
+		Realtime: d.Realtime()}
 	if s.Forwarded > 0 {
 		s.MeanLate = time.Duration(d.late.Load() / int64(s.Forwarded))
 	}
@@ -195,7 +195,7 @@ func (d *DelayLine) read() {
 			s.n, s.due = n, d.now()+int64(d.delay)
 			d.tail.Store(t + 1)
 			if d.waiting.Load() {
-				signal(d.wake)
+				signalFD(d.wake)
 			}
 		}
 	}
@@ -259,15 +259,15 @@ func (d *DelayLine) Close() error {
 	var err error
 	d.once.Do(func() {
 		d.done.Store(true)
-		signal(d.stop)
+		signalFD(d.stop)
 		d.wg.Wait()
 		err = errors.Join(unix.Close(d.fd), unix.Close(d.stop), unix.Close(d.wake))
 	})
 	return err
 }
 
-// signal adds one to an eventfd.
-func signal(efd int) {
+// signalFD adds one to an eventfd.
+func signalFD(efd int) {
 	one := [8]byte{1} // little-endian uint64 1
 	unix.Write(efd, one[:])
 }

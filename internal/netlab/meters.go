@@ -15,12 +15,13 @@ const Iperf3Port = 5201
 // StartIperf3Server starts `iperf3 -s` on the server address in the
 // server namespace; Close stops it. It returns once the server accepts
 // connections.
-func (l *Lab) StartIperf3Server(ctx context.Context) error {
+func (l *Lab) StartIperf3Server(ctx context.Context) (*Proc, error) {
 	cmd := l.Command(context.WithoutCancel(ctx), Server, "iperf3", "-s", "-B", ServerAddr.String(), "-p", strconv.Itoa(Iperf3Port))
-	if err := l.Start(cmd); err != nil {
-		return fmt.Errorf("start iperf3 server: %w", err)
+	p, err := l.Start(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("start iperf3 server: %w", err)
 	}
-	return l.WaitListening(ctx, Server, ServerAddr.String()+":"+strconv.Itoa(Iperf3Port))
+	return p, l.WaitListening(ctx, Server, ServerAddr.String()+":"+strconv.Itoa(Iperf3Port))
 }
 
 // WaitListening waits until addr accepts TCP connections from the client
@@ -53,6 +54,8 @@ type Iperf3Result struct {
 	Retransmits int
 	// MinRTT is the sender's smallest smoothed RTT, when reported.
 	MinRTT time.Duration
+	// Congestion is the sender's TCP congestion control algorithm.
+	Congestion string
 }
 
 // Iperf3 runs an iperf3 client in the client namespace against the server
@@ -84,6 +87,7 @@ func parseIperf3(b []byte) (Iperf3Result, error) {
 					MinRTT int64 `json:"min_rtt"` // µs
 				} `json:"sender"`
 			} `json:"streams"`
+			SenderCongestion string `json:"sender_tcp_congestion"`
 		} `json:"end"`
 		Error string `json:"error"`
 	}
@@ -93,7 +97,8 @@ func parseIperf3(b []byte) (Iperf3Result, error) {
 	if j.Error != "" {
 		return Iperf3Result{}, fmt.Errorf("iperf3: %s", j.Error)
 	}
-	r := Iperf3Result{BitsPerSecond: j.End.SumReceived.BitsPerSecond, Retransmits: j.End.SumSent.Retransmits}
+	r := Iperf3Result{BitsPerSecond: j.End.SumReceived.BitsPerSecond, Retransmits: j.End.SumSent.Retransmits,
+		Congestion: j.End.SenderCongestion}
 	if len(j.End.Streams) > 0 {
 		r.MinRTT = time.Duration(j.End.Streams[0].Sender.MinRTT) * time.Microsecond
 	}

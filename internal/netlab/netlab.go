@@ -12,8 +12,9 @@
 //
 // The middle namespace routes between the two veth pairs. Every packet it
 // forwards from mc or ms is policy-routed (ip rule by iif) into the TUN
-// device dl0, where a DelayLine in this process holds it for half the
-// round-trip time and writes it back; the kernel then forwards it (rule:
+// device dl0, where a DelayLine holds it for half the round-trip time and
+// writes it back (a process of its own in the middle namespace: this
+// program re-executed, see RunDelayLineIfChild); the kernel then forwards it (rule:
 // iif dl0 uses the main table) out of mc or ms. Each of those egress
 // interfaces has a tbf qdisc: mc shapes the download (server to client), ms
 // the upload. Loss is iptables' statistic match in the middle's FORWARD
@@ -172,10 +173,10 @@ type Lab struct {
 	Profile Profile
 	base    string // fmlab<pid>x<n>
 	logger  *slog.Logger
-	delay   *DelayLine
+	delay   *delayProc
 
 	mu     sync.Mutex
-	procs  []*exec.Cmd
+	procs  []*Proc
 	made   []string // namespaces created, for Close
 	closed bool
 }
@@ -215,8 +216,15 @@ func (l *Lab) NS(r Role) string { return l.base + string(byte(r)) }
 // Name is the prefix shared by the Lab's namespaces.
 func (l *Lab) Name() string { return l.base }
 
-// DelayLine returns the Lab's delay line, nil when the profile has no RTT.
-func (l *Lab) DelayLine() *DelayLine { return l.delay }
+// DelayStats returns the counts of the Lab's delay line; false when the
+// profile has no RTT, and so no delay line.
+func (l *Lab) DelayStats() (DelayLineStats, bool, error) {
+	if l.delay == nil {
+		return DelayLineStats{}, false, nil
+	}
+	s, err := l.delay.stats()
+	return s, true, err
+}
 
 func (l *Lab) build(ctx context.Context) error {
 	c, m, s := l.NS(Client), l.NS(Middle), l.NS(Server)
@@ -296,7 +304,7 @@ func (l *Lab) build(ctx context.Context) error {
 
 func (l *Lab) buildDelayLine(ctx context.Context) error {
 	m := l.NS(Middle)
-	dl, err := NewDelayLine(m, "dl0", l.Profile.RTT/2)
+	dl, err := l.startDelayLine(ctx, "dl0", l.Profile.RTT/2)
 	if err != nil {
 		return err
 	}
@@ -312,11 +320,7 @@ func (l *Lab) buildDelayLine(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := l.run(ctx, "ip", "netns", "exec", m, "sysctl", "-q", "-w", "net.ipv4.conf.dl0.rp_filter=0"); err != nil {
-		return err
-	}
-	dl.Start()
-	return nil
+	return l.run(ctx, "ip", "netns", "exec", m, "sysctl", "-q", "-w", "net.ipv4.conf.dl0.rp_filter=0")
 }
 
 // ip runs ip -n ns args (ns "" for the root namespace, used only to add
@@ -344,7 +348,7 @@ func runCmd(ctx context.Context, name string, args ...string) error {
 
 // Command returns a command that runs name in the namespace of role r,
 // through `ip netns exec` (which execs it: the process's pid is the
-// command's). Start it with Start, so that Close stops it.
+// command's). Cancelling ctx sends it SIGTERM. Start it with Start.
 func (l *Lab) Command(ctx context.Context, r Role, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", l.NS(r), name}, args...)...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
@@ -352,30 +356,65 @@ func (l *Lab) Command(ctx context.Context, r Role, name string, args ...string) 
 	return cmd
 }
 
-// Start starts cmd and remembers it: Close terminates it if it is still
-// running.
-func (l *Lab) Start(cmd *exec.Cmd) error {
+// Proc is a process started in a Lab.
+type Proc struct {
+	Cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+// Pid is the process's id.
+func (p *Proc) Pid() int { return p.Cmd.Process.Pid }
+
+// Wait waits for the process to exit and returns cmd.Wait's error.
+func (p *Proc) Wait() error {
+	<-p.done
+	return p.err
+}
+
+// Exited reports whether the process has exited (and was reaped).
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Start starts cmd (from Command) and reaps it when it exits; Close
+// stops it if it is still running. Use the Proc's Wait, not cmd.Wait.
+//
+// Liveness: one goroutine per process waits for it; it returns when the
+// process exits, which Close ensures.
+func (l *Lab) Start(cmd *exec.Cmd) (*Proc, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return errors.New("netlab: lab closed")
+		return nil, errors.New("netlab: lab closed")
 	}
 	if err := cmd.Start(); err != nil {
-		return err
+		return nil, err
 	}
-	l.procs = append(l.procs, cmd)
-	return nil
+	p := &Proc{Cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	l.procs = append(l.procs, p)
+	return p, nil
 }
 
 // Output runs cmd (from Command) to completion and returns its standard
-// output; the error includes its standard error.
+// output; the error includes the end of its standard error.
 func (l *Lab) Output(cmd *exec.Cmd) ([]byte, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := l.Start(cmd); err != nil {
+	p, err := l.Start(cmd)
+	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Wait(); err != nil {
+	if err := p.Wait(); err != nil {
 		return stdout.Bytes(), fmt.Errorf("%s: %w: %s", strings.Join(cmd.Args, " "), err, lastLines(stderr.String(), 5))
 	}
 	return stdout.Bytes(), nil
@@ -402,26 +441,35 @@ func (l *Lab) Close() error {
 	procs, made := l.procs, l.made
 	l.mu.Unlock()
 
+	// A process not yet reaped keeps its pid, so signalling it can
+	// never hit a stranger.
 	for _, p := range procs {
-		if p.Process != nil && p.ProcessState == nil {
-			p.Process.Signal(syscall.SIGTERM)
+		if !p.Exited() {
+			p.Cmd.Process.Signal(syscall.SIGTERM)
 		}
 	}
-	deadline := time.Now().Add(3 * time.Second)
+	grace := time.NewTimer(3 * time.Second)
+	defer grace.Stop()
+	expired := false
 	for _, p := range procs {
-		if p.Process == nil {
-			continue
+		if !expired {
+			select {
+			case <-p.done:
+				continue
+			case <-grace.C:
+				expired = true
+			}
 		}
-		for alive(p.Process.Pid) && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if alive(p.Process.Pid) {
-			p.Process.Kill()
+		select {
+		case <-p.done:
+		default:
+			p.Cmd.Process.Kill()
+			<-p.done
 		}
 	}
 	var errs []error
 	if l.delay != nil {
-		errs = append(errs, l.delay.Close())
+		l.delay.out.Close()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

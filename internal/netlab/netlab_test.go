@@ -12,6 +12,12 @@ import (
 	"fibremon/internal/netlab"
 )
 
+func TestMain(m *testing.M) {
+	// A Lab runs its delay line by re-executing this test binary.
+	netlab.RunDelayLineIfChild()
+	os.Exit(m.Run())
+}
+
 // needLab skips when the lab cannot be built on this machine (not root,
 // no TUN, a tool missing) and says how to get it.
 func needLab(t *testing.T, tools ...string) {
@@ -117,7 +123,8 @@ func TestLabShapesDelaysAndLoses(t *testing.T) {
 	// loss does not fill the line; what matters is that the rate is
 	// capped at the shaped one (a shaping that does nothing lets
 	// gigabits through) and that the line carries data at all.
-	if err := lab.StartIperf3Server(ctx); err != nil {
+	server, err := lab.StartIperf3Server(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
 	for _, dir := range []struct {
@@ -138,8 +145,12 @@ func TestLabShapesDelaysAndLoses(t *testing.T) {
 			t.Errorf("iperf3 %s: no retransmits over a lossy line", dir.name)
 		}
 	}
-	st := lab.DelayLine().Stats()
-	t.Logf("delay line: %d forwarded, %d dropped, late by %v on average, %v at most", st.Forwarded, st.Dropped, st.MeanLate, st.MaxLate)
+	st, ok, err := lab.DelayStats()
+	if !ok || err != nil {
+		t.Fatalf("DelayStats() = %v, %v; want the delay line's counts", ok, err)
+	}
+	t.Logf("delay line: %d forwarded, %d dropped, late by %v on average, %v at most, real-time %v",
+		st.Forwarded, st.Dropped, st.MeanLate, st.MaxLate, st.Realtime)
 	if st.Forwarded == 0 {
 		t.Error("the delay line forwarded nothing: traffic bypassed it")
 	}
@@ -150,6 +161,9 @@ func TestLabShapesDelaysAndLoses(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	closed = true
+	if !server.Exited() {
+		t.Errorf("iperf3 server (pid %d) still running after Close", server.Pid())
+	}
 	left, err := netlab.Namespaces(ctx)
 	if err != nil {
 		t.Fatal(err)
