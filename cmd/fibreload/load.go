@@ -124,10 +124,9 @@ func load(ctx context.Context, cfg config, base string, creds []cred, store stri
 	tallies := make([]*tally, cfg.concurrency)
 	var acked atomic.Int64 // results acknowledged so far, for the progress lines
 	var wg sync.WaitGroup
+	stop := make(chan struct{})
 	if cfg.progress > 0 {
-		stop := make(chan struct{})
-		defer close(stop)
-		// Liveness: returns when load returns.
+		// Liveness: returns when the workers are done.
 		go func() {
 			tick := time.NewTicker(cfg.progress)
 			defer tick.Stop()
@@ -161,6 +160,7 @@ func load(ctx context.Context, cfg config, base string, creds []cred, store stri
 		})
 	}
 	wg.Wait()
+	close(stop)
 	rep := &report{store: store, elapsed: time.Since(begin), probes: len(creds), batch: cfg.batch}
 	if err := ctx.Err(); err != nil {
 		return nil, err
