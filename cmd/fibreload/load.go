@@ -52,7 +52,6 @@ type probe struct {
 	pending *batch      // to send next: a retry or a resend
 	acked   []uuid.UUID // every result acknowledged as stored
 	doubt   []*batch    // batches never acknowledged after a failed attempt
-	refused [][]uuid.UUID
 }
 
 // tally is what one worker counts; merged at the end.
@@ -121,7 +120,7 @@ func load(ctx context.Context, cfg config, base string, creds []cred, store stri
 	}
 	begin := time.Now()
 	deadline := begin.Add(cfg.duration)
-	tallies := make([]*tally, cfg.concurrency)
+	tallies := make([]*tally, min(cfg.concurrency, len(creds))) // a worker holds a probe
 	var acked atomic.Int64 // results acknowledged so far, for the progress lines
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -154,7 +153,9 @@ func load(ctx context.Context, cfg config, base string, creds []cred, store stri
 		wg.Go(func() {
 			for ctx.Err() == nil && time.Now().Before(deadline) {
 				p := <-ready
-				acked.Add(p.step(ctx, client, endpoint, cfg, t))
+				if time.Now().Before(deadline) {
+					acked.Add(p.step(ctx, client, endpoint, cfg, t))
+				}
 				ready <- p
 			}
 		})
@@ -219,8 +220,9 @@ func (p *probe) step(ctx context.Context, client *http.Client, endpoint string, 
 		case b.acked:
 			// A failed resend changes nothing: the batch is stored.
 		case code/100 == 4 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests:
-			// Refused for good: none of it may be stored.
-			p.refused = append(p.refused, b.ids)
+			// Refused for good: none of it may be stored (the check
+			// counts any of it found as unexpected) unless an earlier
+			// attempt may have stored it.
 			if b.failed {
 				p.doubt = append(p.doubt, b) // an earlier attempt may have stored it
 			}
