@@ -121,7 +121,7 @@ func load(ctx context.Context, cfg config, base string, creds []cred, store stri
 	begin := time.Now()
 	deadline := begin.Add(cfg.duration)
 	tallies := make([]*tally, min(cfg.concurrency, len(creds))) // a worker holds a probe
-	var acked atomic.Int64 // results acknowledged so far, for the progress lines
+	var acked atomic.Int64                                      // results acknowledged so far, for the progress lines
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	if cfg.progress > 0 {
