@@ -120,8 +120,10 @@ func load(ctx context.Context, cfg config, base string, creds []cred, store stri
 	}
 	begin := time.Now()
 	deadline := begin.Add(cfg.duration)
-	tallies := make([]*tally, min(cfg.concurrency, len(creds))) // a worker holds a probe
-	var acked atomic.Int64                                      // results acknowledged so far, for the progress lines
+	// One tally per worker; a worker holds a probe, so no more than probes.
+	tallies := make([]*tally, min(cfg.concurrency, len(creds)))
+	// acked counts the results acknowledged so far, for the progress lines.
+	var acked atomic.Int64
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	if cfg.progress > 0 {
