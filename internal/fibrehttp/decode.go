@@ -32,6 +32,13 @@ func DecodeResults(body []byte, now time.Time) ([]fibremon.Result, error) {
 		fibremon.ValidateBatch(fast.Results, now) == nil {
 		return fast.Results, nil
 	}
+	return decodeEach(body, now)
+}
+
+// decodeEach decodes body result by result, so that an error names the
+// field at fault. It accepts exactly the bodies the one-pass decoding of
+// DecodeResults accepts (FuzzDecodeOnePass checks it).
+func decodeEach(body []byte, now time.Time) ([]fibremon.Result, error) {
 	var env struct {
 		Results []json.RawMessage `json:"results"`
 	}
