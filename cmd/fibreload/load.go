@@ -313,7 +313,7 @@ func (p *probe) newBatch(n int) *batch {
 	ids := make([]uuid.UUID, n)
 	now := time.Now().UTC()
 	for i := range rs {
-		ids[i] = uuid.New()
+		ids[i] = newID() // as the probe mints them
 		start := now.Add(-time.Duration(n-i) * time.Millisecond)
 		if !start.After(p.last) {
 			start = p.last.Add(time.Microsecond)
@@ -398,4 +398,14 @@ func (p *probe) result(id string, start time.Time) fibremon.Result {
 		}
 	}
 	return r
+}
+
+// newID mints a result id the way fibreprobe does: a version 7 UUID,
+// time-ordered.
+func newID() uuid.UUID {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.New()
+	}
+	return id
 }

@@ -208,8 +208,14 @@ func (a *Agent) Measure(ctx context.Context, m MeasurementConfig) (r fibremon.Re
 			return r, false
 		}
 	}
+	// A version 7 UUID starts with the time it was minted, so the stores'
+	// indexes of result ids grow at their end instead of at random places.
+	id, err := uuid.NewV7()
+	if err != nil {
+		id = uuid.New()
+	}
 	r = fibremon.Result{
-		ID:     uuid.NewString(),
+		ID:     id.String(),
 		SiteID: a.cfg.SiteID,
 		Probe:  a.cfg.Probe,
 		Kind:   m.Kind,
