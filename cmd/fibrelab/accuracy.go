@@ -499,10 +499,11 @@ func printAccuracy(w io.Writer, rows []row) {
 	}
 	fmt.Fprintln(w, "\nDelay line and TCP details")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROFILE\tDELAY LINE pkts\tDROPPED\tLATE mean/max\tIPERF3 CC down/up\tIPERF3 RETRANS down/up\tNDT7 RETRANS RATIO down/up\tNDT7 MIN RTT down/up\t")
+	fmt.Fprintln(tw, "PROFILE\tDELAY LINE pkts\tDROPPED\tLATE mean/max\tRTT FP p95/max\tRTT PING max\tIPERF3 CC down/up\tIPERF3 RETRANS down/up\tNDT7 RETRANS RATIO down/up\tNDT7 MIN RTT down/up\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%v / %v\t%s / %s\t%d / %d\t%s / %s\t%s / %s\t\n", r.P.Name, r.Delay.Forwarded, r.Delay.Dropped,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%v / %v\t%s / %s\t%s\t%s / %s\t%d / %d\t%s / %s\t%s / %s\t\n", r.P.Name, r.Delay.Forwarded, r.Delay.Dropped,
 			r.Delay.MeanLate.Round(time.Microsecond), r.Delay.MaxLate.Round(time.Microsecond),
+			seconds(r.Latency.Values, fibremon.P95RTTSeconds), seconds(r.Latency.Values, fibremon.MaxRTTSeconds), ms(r.Ping.Max),
 			r.IperfDown.Congestion, r.IperfUp.Congestion, r.IperfDown.Retransmits, r.IperfUp.Retransmits,
 			ratio(r.Down.Values, fibremon.RetransmissionRatio), ratio(r.Up.Values, fibremon.RetransmissionRatio),
 			seconds(r.Down.Values, fibremon.MinRTTSeconds), seconds(r.Up.Values, fibremon.MinRTTSeconds))
