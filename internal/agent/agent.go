@@ -376,6 +376,7 @@ func (a *Agent) Flush(ctx context.Context) error {
 				return errors.Join(err, rerr)
 			}
 		default:
+			a.queue.Release(b)
 			a.m.uploads.WithLabelValues("failed").Inc()
 			return err
 		}

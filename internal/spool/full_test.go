@@ -147,7 +147,13 @@ func TestInflightNeverDropped(t *testing.T) {
 	if st := q2.Len(); st.Dropped != 0 || st.Results != 20 {
 		t.Fatalf("%+v; want the in-flight file kept, nothing dropped", st)
 	}
-	if err := q2.Ack(b2); err != nil {
-		t.Fatal(err)
+	// Once released (its upload failed), the batch may be dropped to make
+	// room like any other.
+	q2.Release(b2)
+	if err := q2.Put(third); !errors.Is(err, ErrFull) {
+		t.Fatalf("Put = %v; want ErrFull (the write hook always fails)", err)
+	}
+	if st := q2.Len(); st.Dropped != 20 || st.Results != 0 {
+		t.Fatalf("%+v; want the released file dropped to make room", st)
 	}
 }

@@ -105,10 +105,11 @@ type Queue struct {
 	last    time.Time // time in the newest name handed out; names strictly increase
 	dropped uint64
 	dead    uint64
-	// inflight holds the files of the batch last peeked and not yet acked
-	// or rejected: being uploaded, they are never dropped to make room, so
-	// that a result is never both stored by the service and counted as
-	// dropped. The bounds may be exceeded by that one batch meanwhile.
+	// inflight holds the files of the batch last peeked and not yet acked,
+	// rejected or released: being uploaded, they are never dropped to make
+	// room, so that a result is never both stored by the service and
+	// counted as dropped. The bounds may be exceeded by that one batch
+	// while its upload lasts.
 	inflight map[string]bool
 }
 
@@ -544,6 +545,17 @@ func (q *Queue) Ack(b Batch) error {
 		return fmt.Errorf("spool ack: %w", err)
 	}
 	return nil
+}
+
+// Release ends b's flight without deleting it: the upload failed and the
+// batch waits in the queue for the next try, where it may again be dropped
+// to make room. Call it after every Peek that is neither acked nor rejected.
+func (q *Queue) Release(b Batch) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, name := range b.files {
+		delete(q.inflight, name)
+	}
 }
 
 // Reject moves the files of b to dead/, each with a .reason.txt file beside
