@@ -94,7 +94,8 @@ func TestLabShapesDelaysAndLoses(t *testing.T) {
 	}
 
 	// Delay: the RTT is the set one plus a fraction of a millisecond of
-	// forwarding, never less. A lost packet or two is expected.
+	// forwarding, never less. The minimum, not the average: a loaded
+	// machine may stall a few packets. A lost packet or two is expected.
 	ping, err := lab.Ping(ctx, 100, 10*time.Millisecond)
 	if err != nil {
 		t.Fatalf("ping: %v", err)
@@ -103,8 +104,8 @@ func TestLabShapesDelaysAndLoses(t *testing.T) {
 	if ping.Received < 80 {
 		t.Errorf("ping: %d of %d replies; want at least 80 with 1 %% loss", ping.Received, ping.Sent)
 	}
-	if ping.Min < p.RTT || ping.Avg > p.RTT+3*time.Millisecond {
-		t.Errorf("ping rtt min %v avg %v; want min ≥ %v and avg ≤ %v", ping.Min, ping.Avg, p.RTT, p.RTT+3*time.Millisecond)
+	if ping.Min < p.RTT || ping.Min > p.RTT+2*time.Millisecond {
+		t.Errorf("ping rtt min %v; want %v to %v", ping.Min, p.RTT, p.RTT+2*time.Millisecond)
 	}
 
 	// Loss: 1000 packets at 1 % lose 10 ± 3 (σ); [2, 25] is far outside
@@ -141,7 +142,10 @@ func TestLabShapesDelaysAndLoses(t *testing.T) {
 			t.Errorf("iperf3 %s: %.2f Mbit/s; want at most 105 %% and at least 20 %% of the shaped %.0f Mbit/s",
 				dir.name, r.BitsPerSecond/1e6, dir.rate/1e6)
 		}
-		if r.Retransmits == 0 {
+		// Some 50 of the download's segments are dropped: a download
+		// without retransmits did not cross the lossy line. (The
+		// upload's few hundred segments may by chance lose none.)
+		if dir.reverse && r.Retransmits == 0 {
 			t.Errorf("iperf3 %s: no retransmits over a lossy line", dir.name)
 		}
 	}
