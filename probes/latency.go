@@ -48,7 +48,12 @@ const (
 // permitted (root or CAP_NET_RAW), else over an unprivileged ICMP datagram
 // socket (Linux, when net.ipv4.ping_group_range admits the process's group).
 // If neither is permitted, or t.Dial is set (raw ICMP cannot go through a
-// dialer), that is an error. With Method "tcp" each packet is a fresh TCP
+// dialer), that is an error. On Linux an ICMP packet's RTT runs from just
+// before its send to the kernel's receive timestamp of its reply
+// (SO_TIMESTAMPNS, as iputils ping), so delays of this process in reading
+// the reply are not counted; elsewhere, and should the kernel refuse the
+// timestamp option, pro-bing pings and times the reply when the process
+// reads it. With Method "tcp" each packet is a fresh TCP
 // connect through t.Dial to host:port, timed to the end of the handshake; a
 // refused connection counts as a reply, since its RST made the round trip.
 // Method "auto" (the default) is ICMP when it is permitted and t.Dial is
@@ -59,10 +64,10 @@ const (
 // reply comes within PacketTimeout or before ctx's deadline; packets not yet
 // sent at the deadline are not counted as sent. A round therefore needs a
 // deadline of at least (Count-1)*Interval + PacketTimeout to send all its
-// packets and wait for every reply. An ICMP round may return up to about
-// 100 ms after the round or the deadline ends: pro-bing's receive loop
-// notices it should stop only when its read deadline (a backoff of up to
-// 102.4 ms) expires.
+// packets and wait for every reply. An ICMP round through pro-bing may
+// return up to about 100 ms after the round or the deadline ends: its
+// receive loop notices it should stop only when its read deadline (a
+// backoff of up to 102.4 ms) expires.
 func Latency(ctx context.Context, t Target, logger *slog.Logger) (Measurement, error) {
 	if err := checkKind(t, fibremon.KindLatency); err != nil {
 		return Measurement{}, err
@@ -149,7 +154,8 @@ func Latency(ctx context.Context, t Target, logger *slog.Logger) (Measurement, e
 	}
 	logger.Debug("latency round", "method", m.Method, "up", m.Up,
 		"packets_sent", stats.Sent, "packets_received", stats.Received,
-		"rtt_avg_seconds", stats.Avg.Seconds())
+		"rtt_avg_seconds", stats.Avg.Seconds(), "kernel_timestamps", r.stamped,
+		"user_rtt_avg_seconds", Summarize(0, r.userRTTs).Avg.Seconds())
 	return m, nil
 }
 
@@ -242,11 +248,18 @@ type round struct {
 	sent    int
 	rtts    []time.Duration
 	lastErr string
+	// stamped counts the replies that carried a kernel receive timestamp,
+	// and userRTTs holds, in the order they were read, what their RTTs
+	// would have been with the receive time taken in user space (kernel
+	// timestamps only; for diagnostics).
+	stamped  int
+	userRTTs []time.Duration
 }
 
-// icmpRound pings ip with pro-bing. The error is for a socket that could not
-// be set up; a send failure (e.g. no route) ends the round with lastErr.
-func icmpRound(ctx context.Context, ip netip.Addr, privileged bool, count int, interval time.Duration, logger *slog.Logger) (round, error) {
+// proBingRound pings ip with pro-bing, which timestamps replies in user
+// space. The error is for a socket that could not be set up; a send failure
+// (e.g. no route) ends the round with lastErr.
+func proBingRound(ctx context.Context, ip netip.Addr, privileged bool, count int, interval time.Duration, logger *slog.Logger) (round, error) {
 	type reply struct {
 		seq int
 		rtt time.Duration
