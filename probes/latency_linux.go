@@ -58,8 +58,8 @@ const icmpPayloadLen = 24
 // round ends when every sent packet has its reply, or PacketTimeout after
 // the last send, or when ctx is done. A send failure other than ENOBUFS
 // ends the round with lastErr. onReply, if not nil, is called with the
-// sequence number of each datagram read, before it is parsed; tests use it
-// to stall the reader.
+// sequence number of each reply read, before its RTT is computed; tests use
+// it to stall the reader.
 //
 // Liveness: everything runs on the calling goroutine; a context.AfterFunc
 // only moves the socket's read deadline to wake it when ctx is done.
@@ -195,10 +195,6 @@ func kernelICMPRound(ctx context.Context, ip netip.Addr, privileged bool, count 
 			}
 			b = b[int(b[0]&0x0f)*4:]
 		}
-		if onReply != nil && len(b) >= 8 {
-			onReply(int(binary.BigEndian.Uint16(b[6:8])))
-			read = time.Now()
-		}
 		if from != ip.WithZone("") {
 			continue
 		}
@@ -210,6 +206,10 @@ func kernelICMPRound(ctx context.Context, ip netip.Addr, privileged bool, count 
 		if !ok || (privileged && echo.ID != id) || !slices.Equal(echo.Data, tag[:]) ||
 			echo.Seq < 0 || echo.Seq >= r.sent || slots[echo.Seq].replied {
 			continue // not ours, or a duplicate
+		}
+		if onReply != nil {
+			onReply(echo.Seq)
+			read = time.Now()
 		}
 		s := &slots[echo.Seq]
 		user := read.Sub(s.mono)
