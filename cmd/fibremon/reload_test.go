@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"io/fs"
 	"net/http"
@@ -58,6 +59,38 @@ func TestReloadOnHangup(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// Lower the town hall's guaranteed download from 500 to 400 Mbit/s.
+	sitesPath := filepath.Join(comuneDir, "sites.csv")
+	sb, _ := os.ReadFile(sitesPath)
+	if !strings.Contains(string(sb), "FTTH,1000,300,500,150,20,false,true") {
+		t.Fatal("sites.csv: the town hall's line is not FTTH 1000/300 guaranteeing 500/150")
+	}
+	os.WriteFile(sitesPath, []byte(strings.Replace(string(sb), "FTTH,1000,300,500,150,20,false,true", "FTTH,1000,300,400,150,20,false,true", 1)), 0o644)
+	guaranteed := func() float64 {
+		resp, err := http.Get("http://" + addr + "/api/v1/sites/municipio/contract")
+		if err != nil {
+			return 0
+		}
+		defer resp.Body.Close()
+		var e struct {
+			Measures []struct {
+				Measure    string   `json:"measure"`
+				Guaranteed *float64 `json:"guaranteed"`
+			} `json:"measures"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&e) != nil {
+			return 0
+		}
+		for _, m := range e.Measures {
+			if m.Measure == "download" && m.Guaranteed != nil {
+				return *m.Guaranteed
+			}
+		}
+		return 0
+	}
+	if g := guaranteed(); g != 62.5e6 {
+		t.Fatalf("guaranteed download before the reload = %v; want 62.5e6 (500 Mbit/s)", g)
+	}
 	// Rename the street in both files: "Via Pombioli" no longer exists.
 	for _, name := range []string{"civics.csv", "coverage.csv"} {
 		p := filepath.Join(comuneDir, name)
@@ -76,6 +109,9 @@ func TestReloadOnHangup(t *testing.T) {
 			t.Fatal("after SIGHUP the old register still answers")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if g := guaranteed(); g != 50e6 {
+		t.Fatalf("guaranteed download after the reload = %v; want 50e6 (400 Mbit/s)", g)
 	}
 	resp, err := http.Get("http://" + addr + "/api/v1/coverage?address=Via+dei+Gelsi+Nuovi+3")
 	if err != nil {

@@ -125,7 +125,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 // reloadOnHangup reloads the data set on SIGHUP — a new civic register in
 // --data.dir, say — and swaps the coverage index atomically: requests in
 // flight finish on the old index, later ones use the new. A data set that
-// fails to load keeps the old one. Sites are read at start only.
+// fails to load keeps the old one. Sites and their contracts are reloaded
+// too.
 //
 // Liveness: returns when ctx is done.
 func (s *service) reloadOnHangup(ctx context.Context) error {
@@ -151,7 +152,9 @@ func (s *service) reloadData() error {
 		return err
 	}
 	s.live.Store(geo.NewIndex(c))
-	s.logger.Info("data set reloaded", "addresses", len(c.Addresses))
+	s.tracker.SetSites(c.Sites)
+	s.checker.SetSites(c.Sites)
+	s.logger.Info("data set reloaded", "addresses", len(c.Addresses), "sites", len(c.Sites))
 	return nil
 }
 

@@ -19,10 +19,10 @@ const DefaultInterval = time.Minute
 type Checker struct {
 	logger *slog.Logger
 	store  Reader
-	sites  []fibremon.Site
 	now    func() time.Time
 
 	mu    sync.RWMutex
+	sites []fibremon.Site
 	evals map[string]Evaluation
 	at    time.Time
 }
@@ -38,9 +38,31 @@ func NewChecker(logger *slog.Logger, reg prometheus.Registerer, sites []fibremon
 	return c
 }
 
+// SetSites replaces the sites (a reloaded data set); evaluations of sites
+// no longer configured are forgotten, the others are redone at the next
+// Refresh.
+func (c *Checker) SetSites(sites []fibremon.Site) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sites = sites
+	keep := make(map[string]Evaluation, len(sites))
+	for _, s := range sites {
+		if e, ok := c.evals[s.ID]; ok {
+			keep[s.ID] = e
+		}
+	}
+	c.evals = keep
+}
+
+func (c *Checker) siteList() []fibremon.Site {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.sites
+}
+
 // Site evaluates the site id afresh. NotFound when there is no such site.
 func (c *Checker) Site(ctx context.Context, id string) (Evaluation, error) {
-	for _, s := range c.sites {
+	for _, s := range c.siteList() {
 		if s.ID != id {
 			continue
 		}
@@ -61,7 +83,7 @@ func (c *Checker) Site(ctx context.Context, id string) (Evaluation, error) {
 func (c *Checker) Refresh(ctx context.Context) error {
 	var first error
 	now := c.now()
-	for _, s := range c.sites {
+	for _, s := range c.siteList() {
 		e, err := Check(ctx, c.store, s, now)
 		if err != nil {
 			if first == nil {

@@ -201,3 +201,43 @@ fibremon_contract_valid_tests{measure="upload",site_id="municipio"} 0
 		t.Fatalf("Site(nowhere) = %v; want NotFound", err)
 	}
 }
+
+// TestCheckerSetSites: a reloaded data set changes the guarantees checked
+// and forgets sites no longer configured.
+func TestCheckerSetSites(t *testing.T) {
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "fibremon.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := store.WriteResults(t.Context(), tests(fibremon.KindDownload, 30, mbps(450))); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	c := contract.NewChecker(slog.New(slog.DiscardHandler), reg, []fibremon.Site{site()}, store, func() time.Time { return now })
+	if err := c.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if e := c.Evaluations(); len(e) != 1 || !e[0].Breach {
+		t.Fatalf("450 Mbit/s against a 500 minimum: %+v; want a breach", e)
+	}
+	lowered := site()
+	lowered.MinDownloadBytesPerSecond = fibremon.MbitPerSecond(400)
+	other := site()
+	other.ID = "valserio"
+	c.SetSites([]fibremon.Site{other, lowered})
+	if err := c.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	e := c.Evaluations()
+	if len(e) != 2 || e[0].SiteID != "valserio" || e[1].SiteID != "municipio" || e[1].Breach {
+		t.Fatalf("after SetSites: %+v; want valserio then municipio, no breach against 400 Mbit/s", e)
+	}
+	c.SetSites([]fibremon.Site{other})
+	if e := c.Evaluations(); len(e) != 1 || e[0].SiteID != "valserio" {
+		t.Fatalf("after removing municipio: %+v", e)
+	}
+	if _, err := c.Site(t.Context(), "municipio"); fibremon.KindOf(err) != fibremon.NotFound {
+		t.Fatalf("Site(removed) = %v; want NotFound", err)
+	}
+}

@@ -35,7 +35,7 @@ type Snapshot struct {
 
 // Tracker builds snapshots. It is safe for concurrent use.
 type Tracker struct {
-	sites  []fibremon.Site
+	sites  atomic.Pointer[[]fibremon.Site]
 	store  Reader
 	stale  time.Duration
 	now    func() time.Time
@@ -64,7 +64,7 @@ func New(logger *slog.Logger, reg prometheus.Registerer, sites []fibremon.Site, 
 		opts.Now = time.Now
 	}
 	t := &Tracker{
-		sites: sites, store: store, stale: opts.Stale, now: opts.Now,
+		store: store, stale: opts.Stale, now: opts.Now,
 		logger: logger.With("component", "status"),
 		kick:   make(chan struct{}, 1),
 		refreshErrors: prometheus.NewCounter(prometheus.CounterOpts{
@@ -72,6 +72,7 @@ func New(logger *slog.Logger, reg prometheus.Registerer, sites []fibremon.Site, 
 			Help: "Failed refreshes of the site status snapshot from the store.",
 		}),
 	}
+	t.sites.Store(&sites)
 	t.snap.Store(t.build(nil, nil, opts.Now()))
 	reg.MustRegister(t.refreshErrors, &collector{t: t})
 	return t
@@ -81,7 +82,14 @@ func New(logger *slog.Logger, reg prometheus.Registerer, sites []fibremon.Site, 
 func (t *Tracker) Snapshot() *Snapshot { return t.snap.Load() }
 
 // Sites returns the configured sites.
-func (t *Tracker) Sites() []fibremon.Site { return t.sites }
+func (t *Tracker) Sites() []fibremon.Site { return *t.sites.Load() }
+
+// SetSites replaces the configured sites (a reloaded data set) and asks for
+// a refresh.
+func (t *Tracker) SetSites(sites []fibremon.Site) {
+	t.sites.Store(&sites)
+	t.Kick()
+}
 
 // Kick asks Run to refresh soon; it never blocks.
 func (t *Tracker) Kick() {
@@ -135,9 +143,10 @@ func (t *Tracker) Run(ctx context.Context, interval time.Duration) error {
 }
 
 func (t *Tracker) build(latest map[string][]fibremon.Result, avail map[string]fibremon.Tally, now time.Time) *Snapshot {
-	s := &Snapshot{At: now, Sites: make([]fibremon.SiteStatus, 0, len(t.sites))}
-	known := make(map[string]bool, len(t.sites))
-	for _, site := range t.sites {
+	sites := t.Sites()
+	s := &Snapshot{At: now, Sites: make([]fibremon.SiteStatus, 0, len(sites))}
+	known := make(map[string]bool, len(sites))
+	for _, site := range sites {
 		known[site.ID] = true
 		rs := latest[site.ID]
 		var lastSeen time.Time
