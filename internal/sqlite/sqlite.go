@@ -8,9 +8,10 @@
 //
 // Group commit: concurrent WriteResults calls are coalesced. One goroutine
 // owns the single write connection; it takes every batch waiting, writes
-// each inside a savepoint of one transaction and commits them with one
-// fsync, then answers each call. A batch that fails rolls back to its
-// savepoint alone — all or nothing per batch — and the others commit. No
+// them in one transaction and commits them with one fsync, then answers
+// each call. A batch that fails rolls the transaction back and is answered
+// with its error; the transaction is then redone without it — all or
+// nothing per batch — and the others commit. No
 // call returns before the commit that holds its rows; under load a commit
 // holds many batches, so the fsyncs and the pages rewritten per result
 // shrink as the load grows, and an idle store commits each batch at once.
@@ -64,6 +65,10 @@ type Store struct {
 	done      chan struct{} // closed when the committer has returned
 	ckptDone  chan struct{} // closed when the checkpointer has returned
 	walFull   atomic.Bool   // set by the checkpointer: the WAL should start over
+	// broken holds the error of a ROLLBACK that failed: the write
+	// connection may be stuck in a transaction, so Ping fails from then on
+	// (/readyz tells) and writes answer Transient.
+	broken atomic.Pointer[error]
 
 	// latestMu guards latest, the committed content of the table latest
 	// with each result in full: Latest, read by the status tracker after
@@ -264,12 +269,16 @@ func (s *Store) Close() error {
 	return errors.Join(s.read.Close(), s.write.Close(), s.ckpt.Close())
 }
 
-// Ping checks that the database answers and the store is open.
+// Ping checks that the database answers, the store is open and its write
+// connection is not broken.
 func (s *Store) Ping(ctx context.Context) error {
 	select {
 	case <-s.closing:
 		return fibremon.Errorf(fibremon.Transient, "sqlite: store closed")
 	default:
+	}
+	if err := s.broken.Load(); err != nil {
+		return fibremon.Errorf(fibremon.Transient, "%w", *err)
 	}
 	var n int
 	if err := s.read.QueryRowContext(ctx, "SELECT 1").Scan(&n); err != nil {
@@ -394,16 +403,15 @@ func (s *Store) commitLoop(c *committer) {
 
 // committer owns the write connection and its prepared statements.
 type committer struct {
-	s                          *Store
-	conn                       *sql.Conn
-	insert, upLatest, upAvail  *sql.Stmt
-	begin, commitSQL, rollback string
-	latest                     map[latestKey]latestVal
-	avail                      map[availKey]fibremon.Tally
-	reqLatest                  map[latestKey]latestVal
-	reqAvail                   map[availKey]fibremon.Tally
-	received                   int64
-	valsBuf                    []byte
+	s                         *Store
+	conn                      *sql.Conn
+	insert, upLatest, upAvail *sql.Stmt
+	latest                    map[latestKey]latestVal
+	avail                     map[availKey]fibremon.Tally
+	reqLatest                 map[latestKey]latestVal
+	reqAvail                  map[availKey]fibremon.Tally
+	received                  int64
+	valsBuf                   []byte
 }
 
 type latestKey struct{ site, kind string }
@@ -521,9 +529,14 @@ func (c *committer) transaction(batches []*writeReq) (counts []int, failed int, 
 	return counts, -1, nil
 }
 
-// abort rolls the open transaction back, if SQLite has not already.
+// abort rolls the open transaction back, if SQLite has not already. A
+// ROLLBACK that fails otherwise marks the store broken.
 func (c *committer) abort() {
-	c.conn.ExecContext(context.Background(), "ROLLBACK") //nolint:errcheck // may have been rolled back
+	_, err := c.conn.ExecContext(context.Background(), "ROLLBACK")
+	if err != nil && !strings.Contains(err.Error(), "no transaction is active") {
+		err = fmt.Errorf("sqlite: rollback failed, the write connection may be stuck in a transaction: %w", err)
+		c.s.broken.Store(&err)
+	}
 }
 
 // writeBatch inserts one batch and notes its new results in the batch's
@@ -819,6 +832,3 @@ func boolInt(b bool) int {
 
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }
-
-var dbg atomic.Int64
-var tBegin, tIns, tSum time.Duration
