@@ -157,3 +157,31 @@ func TestInflightNeverDropped(t *testing.T) {
 		t.Fatalf("%+v; want the released file dropped to make room", st)
 	}
 }
+
+// TestByteBoundIgnoresInflight: while a batch is being uploaded, the byte
+// bound does not count it, so a new Put does not drop itself (the only
+// file not in flight) to keep under the bound.
+func TestByteBoundIgnoresInflight(t *testing.T) {
+	batch := makeResults(t, 10, "a")
+	data, err := encodeFile(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := mustOpen(t, t.TempDir(), Options{MaxBytes: int64(len(data)) * 3 / 2})
+	mustPut(t, q, batch)
+	b, err := q.Peek(100)
+	if err != nil || len(b.Results) != 10 {
+		t.Fatalf("Peek = %d, %v", len(b.Results), err)
+	}
+	next := makeResults(t, 10, "b")
+	mustPut(t, q, next)
+	if st := q.Len(); st.Dropped != 0 || st.Results != 20 {
+		t.Fatalf("%+v; want both batches queued, nothing dropped, while the first is in flight", st)
+	}
+	if err := q.Ack(b); err != nil {
+		t.Fatal(err)
+	}
+	if d := diffResults(drain(t, q, 100), next); d != "" {
+		t.Fatal(d)
+	}
+}

@@ -372,7 +372,7 @@ func (q *Queue) enforceBounds(now time.Time) {
 	dropped := false
 	for {
 		i, ok := q.oldestIdle()
-		if !ok || (q.bytes <= q.opts.MaxBytes && now.Sub(q.entries[i].t) <= q.opts.MaxAge) {
+		if !ok || (q.bytes-q.inflightBytes() <= q.opts.MaxBytes && now.Sub(q.entries[i].t) <= q.opts.MaxAge) {
 			break
 		}
 		if _, ok := q.dropOldest(); !ok {
@@ -385,6 +385,18 @@ func (q *Queue) enforceBounds(now time.Time) {
 		// merely sent.
 		syncDir(q.dir)
 	}
+}
+
+// inflightBytes is the size of the files in flight, which the byte bound
+// does not count while their upload lasts.
+func (q *Queue) inflightBytes() int64 {
+	var n int64
+	for _, e := range q.entries {
+		if q.inflight[e.name] {
+			n += e.size
+		}
+	}
+	return n
 }
 
 // oldestIdle returns the index of the oldest entry not in flight.
@@ -447,7 +459,12 @@ func (q *Queue) Peek(maxResults int) (b Batch, err error) {
 		return Batch{}, ErrClosed
 	}
 	defer func() {
+		// A Peek that fails hands nothing over for upload: the caller
+		// will not ack, reject or release what it returned.
 		q.inflight = make(map[string]bool, len(b.files))
+		if err != nil {
+			return
+		}
 		for _, name := range b.files {
 			q.inflight[name] = true
 		}
