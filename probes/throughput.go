@@ -203,6 +203,7 @@ func throughput(ctx context.Context, t Target, kind fibremon.Kind, opts Throughp
 type watch struct {
 	iface    string
 	loopback bool
+	ethernet bool // frames carry an Ethernet header the counters include
 	rx, tx   int64
 }
 
@@ -225,6 +226,7 @@ func startWatch(ctx context.Context, iface, serverURL string) (*watch, error) {
 		return nil, fmt.Errorf("interface %s: %w", w.iface, err)
 	}
 	w.loopback = ifi.Flags&net.FlagLoopback != 0
+	w.ethernet = isEthernet(w.iface)
 	if w.rx, w.tx, err = readCounters(w.iface); err != nil {
 		return nil, err
 	}
@@ -234,6 +236,15 @@ func startWatch(ctx context.Context, iface, serverURL string) (*watch, error) {
 // Bytes per segment that an Ethernet interface counts beyond the IP
 // packet (its header; the FCS is not counted).
 const linkHeaderBytes = 14
+
+// isEthernet reports whether the interface's link type is Ethernet
+// (ARPHRD_ETHER, which veth and wireless interfaces also report), as
+// opposed to IP-level links such as ppp, tun or WireGuard, whose counters
+// have no link header.
+func isEthernet(iface string) bool {
+	b, err := os.ReadFile(filepath.Join("/sys/class/net", iface, "type"))
+	return err == nil && strings.TrimSpace(string(b)) == "1"
+}
 
 // finish reads the counters again and accounts for the test whose socket
 // counters are sock.
@@ -254,7 +265,7 @@ func (w *watch) finish(sock *ndt7.SocketStats, maxRatio float64) (*Traffic, erro
 		// Both ends are local: every packet is counted once sent and once
 		// received, the test's and any other's alike.
 		counted /= 2
-	} else {
+	} else if w.ethernet {
 		own += linkHeaderBytes * (sock.SegsIn + sock.SegsOut)
 	}
 	tr := &Traffic{Interface: w.iface, CounterBytes: counted, TestBytes: own, OtherBytes: max(counted-own, 0)}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -190,6 +191,30 @@ func TestVoidOnLoopback(t *testing.T) {
 					t.Errorf("lo counted %.3f × the test's estimated bytes; want 0.95–1.02", r)
 				}
 			})
+		}
+	}
+}
+
+// TestIsEthernet: the link header is counted only on Ethernet-type links.
+func TestIsEthernet(t *testing.T) {
+	if isEthernet("lo") {
+		t.Error(`isEthernet("lo") = true; loopback has no Ethernet header`)
+	}
+	if isEthernet("no-such-interface") {
+		t.Error("isEthernet of a missing interface = true")
+	}
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ifi := range ifs {
+		b, err := os.ReadFile(filepath.Join("/sys/class/net", ifi.Name, "type"))
+		if err != nil {
+			continue
+		}
+		want := strings.TrimSpace(string(b)) == "1"
+		if got := isEthernet(ifi.Name); got != want {
+			t.Errorf("isEthernet(%q) = %v; its link type is %s", ifi.Name, got, b)
 		}
 	}
 }
