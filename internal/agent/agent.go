@@ -200,10 +200,23 @@ func (a *Agent) Measure(ctx context.Context, m MeasurementConfig) (r fibremon.Re
 		a.logger.Error("no probe for kind", "kind", m.Kind)
 		return r, false
 	}
-	if throughputKind(m.Kind) {
+	if throughputKind(m.Kind) || m.Kind == fibremon.KindLatency {
+		// A latency round during a throughput test would measure the
+		// test's queue, not the line: both take the line.
 		select {
 		case a.line <- struct{}{}:
-			defer func() { <-a.line }()
+			defer func() {
+				if !throughputKind(m.Kind) {
+					<-a.line
+					return
+				}
+				// The line is freed once drained; the result is
+				// returned at once.
+				go func() {
+					a.drain(ctx)
+					<-a.line
+				}()
+			}()
 		case <-ctx.Done():
 			return r, false
 		}
@@ -260,6 +273,22 @@ func (a *Agent) Measure(ctx context.Context, m MeasurementConfig) (r fibremon.Re
 	}
 	a.m.observe(m.Name, r, void)
 	return r, true
+}
+
+// lineDrain is how long the line stays held after a throughput test, so
+// that the test's last data drains from the line's queues before the next
+// test: on a 0.7 Mbit/s uplink a latency round started at once sees its
+// first half second of packets delayed by the upload's backlog.
+const lineDrain = time.Second
+
+// drain waits lineDrain, or until ctx is done.
+func (a *Agent) drain(ctx context.Context) {
+	t := time.NewTimer(lineDrain)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 func throughputKind(k fibremon.Kind) bool {

@@ -238,7 +238,11 @@ func TestThroughputJobsNeverOverlap(t *testing.T) {
 				t.Errorf("%s at %s overlaps %s until %s", rs[i].name, rs[i].start.Format(time.TimeOnly),
 					rs[i-1].name, rs[i-1].end.Format(time.TimeOnly))
 			}
-			if rs[i].start.Equal(rs[i-1].end) {
+			if rs[i].start.Before(rs[i-1].end.Add(lineDrain)) {
+				t.Errorf("%s at %s starts before the line drained after %s (until %s)", rs[i].name,
+					rs[i].start.Format(time.TimeOnly), rs[i-1].name, rs[i-1].end.Add(lineDrain).Format(time.TimeOnly))
+			}
+			if rs[i].start.Equal(rs[i-1].end.Add(lineDrain)) {
 				together++ // it waited for the line
 			}
 		}
@@ -253,6 +257,39 @@ func TestThroughputJobsNeverOverlap(t *testing.T) {
 		}
 		if n["down"] != 24 || n["up"] != 24 {
 			t.Errorf("tests per job = %v; want 24 each", n)
+		}
+	})
+}
+
+// TestLatencyWaitsForTheLine: a latency round due during a throughput test
+// waits for it, and for the line to drain, instead of measuring the test's
+// queue; and a throughput test due during a latency round waits too.
+func TestLatencyWaitsForTheLine(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := ScheduleConfig{Mode: ModeSlots}
+		lat := throughputJob("latency", fibremon.KindLatency, s)
+		a, runs := simAgent(t, 20*time.Second, throughputJob("down", fibremon.KindDownload, s), lat)
+		simulate(a, 2*time.Hour, func(i int, m MeasurementConfig) planner {
+			return newPlanner(m, 0, rand.New(rand.NewPCG(3, 3)))
+		})
+		rs := runs()
+		sort.Slice(rs, func(i, j int) bool { return rs[i].start.Before(rs[j].start) })
+		waited := 0
+		for i := 1; i < len(rs); i++ {
+			if rs[i].start.Before(rs[i-1].end) {
+				t.Errorf("%s at %s overlaps %s until %s", rs[i].name, rs[i].start.Format(time.TimeOnly),
+					rs[i-1].name, rs[i-1].end.Format(time.TimeOnly))
+			}
+			if rs[i].name == "latency" && rs[i-1].name == "down" && rs[i].start.Sub(rs[i-1].end) < time.Minute {
+				if rs[i].start.Before(rs[i-1].end.Add(lineDrain)) {
+					t.Errorf("latency at %s, %v after the download ended; want at least %v", rs[i].start.Format(time.TimeOnly),
+						rs[i].start.Sub(rs[i-1].end), lineDrain)
+				}
+				waited++
+			}
+		}
+		if waited == 0 {
+			t.Fatal("no latency round was due during a download; the test proves nothing")
 		}
 	})
 }
