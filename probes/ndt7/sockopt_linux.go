@@ -12,19 +12,9 @@ import (
 // readTCPInfo returns the TCP_INFO counters of c's socket, with ElapsedTime
 // left at zero for the caller to fill.
 func readTCPInfo(c net.Conn) (*TCPInfo, error) {
-	rc, err := rawConn(c)
+	ti, err := kernelTCPInfo(c)
 	if err != nil {
 		return nil, err
-	}
-	var ti *unix.TCPInfo
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		ti, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-	}); err != nil {
-		return nil, err
-	}
-	if serr != nil {
-		return nil, serr
 	}
 	return &TCPInfo{
 		BusyTime:      int64(ti.Busy_time),
@@ -58,19 +48,9 @@ func setCongestionControl(c net.Conn, algo string) error {
 
 // readSocketStats returns the byte and segment counters of c's socket.
 func readSocketStats(c net.Conn) (*SocketStats, error) {
-	rc, err := rawConn(c)
+	ti, err := kernelTCPInfo(c)
 	if err != nil {
 		return nil, err
-	}
-	var ti *unix.TCPInfo
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		ti, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-	}); err != nil {
-		return nil, err
-	}
-	if serr != nil {
-		return nil, serr
 	}
 	return &SocketStats{
 		BytesSent:     int64(ti.Bytes_sent),
@@ -95,4 +75,20 @@ func congestionControl(c net.Conn) (string, error) {
 		return "", err
 	}
 	return strings.TrimRight(algo, "\x00"), serr
+}
+
+// kernelTCPInfo reads the kernel's TCP_INFO of c's socket.
+func kernelTCPInfo(c net.Conn) (*unix.TCPInfo, error) {
+	rc, err := rawConn(c)
+	if err != nil {
+		return nil, err
+	}
+	var ti *unix.TCPInfo
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		ti, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+	}); err != nil {
+		return nil, err
+	}
+	return ti, serr
 }
