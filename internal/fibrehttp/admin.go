@@ -1,7 +1,6 @@
 package fibrehttp
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
@@ -49,9 +48,6 @@ type TokensResponse struct {
 type RevokeResponse struct {
 	Revoked int `json:"revoked"`
 }
-
-// errRateLimited answers 429; the limiter has set Retry-After.
-var errRateLimited = errors.New("too many requests from this probe; retry after the time in Retry-After")
 
 func (s *Server) adminRoutes(r chi.Router) {
 	r.Get(PathAdminTokens, s.handle(s.admin(s.getTokens)))

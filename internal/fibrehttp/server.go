@@ -81,6 +81,9 @@ type Server struct {
 	limiter  *httprate.RateLimiter
 }
 
+// errRateLimited answers 429; the limiter has set Retry-After.
+var errRateLimited = errors.New("too many requests from this probe; retry after the time in Retry-After")
+
 // RateLimit is a number of requests per probe in a sliding window.
 type RateLimit struct {
 	Requests int
