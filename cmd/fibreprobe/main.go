@@ -7,6 +7,8 @@
 //	fibreprobe run  --config.file probe.yml   measure on schedule, forever
 //	fibreprobe once --config.file probe.yml   one round, printed as a table
 //	fibreprobe --config.file probe.yml --config.check
+//	fibreprobe spool status  --config.file probe.yml   what waits in the spool, and the dead letters
+//	fibreprobe spool requeue --config.file probe.yml   send the dead letters again
 package main
 
 import (
@@ -20,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -29,6 +32,7 @@ import (
 	"fibremon/internal/agent"
 	"fibremon/internal/cli"
 	"fibremon/internal/metrics"
+	"fibremon/internal/spool"
 )
 
 var version = "dev"
@@ -53,6 +57,8 @@ commands:
   run       measure on schedule and upload results until stopped
   once      run every measurement once and print the results (--upload to also send them)
   check     validate the configuration file and exit (same as --config.check)
+  spool status    show the results waiting in the spool and the dead letters, with their reasons
+  spool requeue   queue the dead letters again (with the agent stopped: it holds the spool)
   version   print the version
 `
 
@@ -61,8 +67,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
+	if cmd == "spool" {
+		if len(args) == 0 || (args[0] != "status" && args[0] != "requeue") {
+			fmt.Fprint(stderr, usage)
+			return cli.UsageError("spool: want status or requeue")
+		}
+		cmd, args = "spool "+args[0], args[1:]
+	}
 	switch cmd {
-	case "run", "once", "check":
+	case "run", "once", "check", "spool status", "spool requeue":
 	case "version":
 		fmt.Fprintln(stdout, "fibreprobe", version)
 		return nil
@@ -100,6 +113,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		tw.Flush()
 		return nil
+	}
+	if sub, ok := strings.CutPrefix(cmd, "spool "); ok {
+		return spoolCommand(sub, cfg, stdout)
 	}
 	if *listen != "" {
 		cfg.Web.ListenAddress = *listen
@@ -155,4 +171,44 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return srv.Shutdown(sctx)
 	})
 	return g.Wait()
+}
+
+// spoolCommand runs `fibreprobe spool status|requeue` on the spool of cfg.
+// The spool is locked while an agent runs, so both want the agent stopped.
+func spoolCommand(sub string, cfg *agent.Config, stdout io.Writer) error {
+	q, err := spool.Open(cfg.Spool.Dir, spool.Options{MaxBytes: cfg.Spool.MaxBytes, MaxAge: cfg.Spool.MaxAge})
+	if errors.Is(err, spool.ErrLocked) {
+		return fmt.Errorf("spool %s is in use: stop the fibreprobe that runs on it first (%w)", cfg.Spool.Dir, err)
+	}
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	if sub == "requeue" {
+		files, results, err := q.Requeue()
+		fmt.Fprintf(stdout, "%d dead letters (%d results) queued again in %s\n", files, results, cfg.Spool.Dir)
+		if err != nil {
+			return err
+		}
+	}
+	st := q.Len()
+	fmt.Fprintf(stdout, "spool %s: %d results in %d files (%d bytes) wait for the service's acknowledgement\n",
+		cfg.Spool.Dir, st.Results, st.Files, st.Bytes)
+	if !st.Oldest.IsZero() {
+		fmt.Fprintf(stdout, "oldest queued at %s\n", st.Oldest.Format(time.RFC3339))
+	}
+	dls, err := q.DeadLetters()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d dead letters\n", len(dls))
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	for _, d := range dls {
+		what := fmt.Sprintf("%d results", d.Results)
+		if d.Err != nil {
+			what = "undecodable: " + d.Err.Error()
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", d.Name, what, d.Reason)
+	}
+	return tw.Flush()
 }

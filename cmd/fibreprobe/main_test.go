@@ -7,8 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
+
+	"fibremon"
 	"fibremon/internal/agent"
+	"fibremon/internal/spool"
 )
 
 func TestCheckConfig(t *testing.T) {
@@ -42,5 +47,71 @@ func TestCheckConfig(t *testing.T) {
 	}
 	if err := run(t.Context(), []string{"bogus"}, env, &out, &errOut); err == nil {
 		t.Error("unknown command accepted")
+	}
+}
+
+// TestSpoolRequeue: `spool status` lists a dead letter with its reason,
+// `spool requeue` refuses a spool held by a running agent, then queues the
+// dead letter again.
+func TestSpoolRequeue(t *testing.T) {
+	dir := t.TempDir()
+	spoolDir := filepath.Join(dir, "spool")
+	cfgFile := filepath.Join(dir, "probe.yml")
+	cfg := "probe: p\nsite_id: s\nservice:\n  url: http://127.0.0.1:1\n  token: t\nspool:\n  dir: " + spoolDir +
+		"\nmeasurements:\n  - kind: tcp\n    target: 127.0.0.1:1\n"
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	q, err := spool.Open(spoolDir, spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := make([]fibremon.Result, 3)
+	for i := range rs {
+		rs[i] = fibremon.Result{ID: uuid.Must(uuid.NewV7()).String(), SiteID: "s", Probe: "p", Kind: fibremon.KindTCP,
+			Start: time.Now().UTC(), Up: false, Error: "connection refused"}
+	}
+	if err := q.Put(rs); err != nil {
+		t.Fatal(err)
+	}
+	b, err := q.Peek(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Reject(b, "post results: 401 unknown token"); err != nil {
+		t.Fatal(err)
+	}
+
+	env := func(string) string { return "" }
+	spoolCmd := func(sub string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := run(t.Context(), []string{"spool", sub, "--config.file", cfgFile}, env, &out, &errOut)
+		return out.String(), err
+	}
+	if _, err := spoolCmd("requeue"); err == nil || !strings.Contains(err.Error(), "stop the fibreprobe") {
+		t.Fatalf("requeue of a spool in use = %v; want an error saying to stop the agent", err)
+	}
+	q.Close()
+	out, err := spoolCmd("status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"0 results in 0 files", "1 dead letters", "3 results", "401 unknown token"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("spool status lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = spoolCmd("requeue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"1 dead letters (3 results) queued again", "3 results in 1 files", "0 dead letters"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("spool requeue output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("spool requeue:\n%s", out)
+	if _, err := spoolCmd("bogus"); err == nil {
+		t.Error("spool bogus accepted")
 	}
 }

@@ -326,8 +326,10 @@ func (a *Agent) Enqueue(rs []fibremon.Result) error {
 	return a.queue.Put(rs)
 }
 
-// upload drains the spool: Peek, POST, Ack on 2xx, set aside (Reject) on a
-// permanent 4xx, back off with jitter on anything transient.
+// upload drains the spool: Peek, POST, Ack on the service's acknowledgement,
+// set aside (Reject) a batch the service judged invalid, back off with jitter
+// on anything else (network, 5xx, 429, 401/403, a redirect or an answer
+// that is not the service's).
 func (a *Agent) upload(ctx context.Context) error {
 	backoff := time.Duration(0)
 	for {
@@ -377,8 +379,9 @@ func nextBackoff(prev, retryAfter time.Duration) time.Duration {
 	return max(d, retryAfter)
 }
 
-// Flush uploads until the spool is empty or an upload fails transiently.
-// Permanently refused batches are moved aside and counted; Flush goes on.
+// Flush uploads until the spool is empty or an upload fails and must be
+// retried. Batches the service judged invalid are moved aside (dead
+// letters, see `fibreprobe spool requeue`) and counted; Flush goes on.
 func (a *Agent) Flush(ctx context.Context) error {
 	for {
 		b, err := a.queue.Peek(a.cfg.Service.BatchSize)
@@ -406,7 +409,17 @@ func (a *Agent) Flush(ctx context.Context) error {
 			}
 		default:
 			a.queue.Release(b)
-			a.m.uploads.WithLabelValues("failed").Inc()
+			switch {
+			case fibrehttp.Refused(err):
+				a.m.uploads.WithLabelValues("unauthorized").Inc()
+				a.logger.Error("service refused the probe's token; the batch stays spooled and is retried", "results", len(b.Results), "err", err)
+			case fibrehttp.Misdirected(err):
+				a.m.uploads.WithLabelValues("misdirected").Inc()
+				a.logger.Error("the service URL does not reach fibremon's results API; the batch stays spooled and is retried",
+					"service_url", a.cfg.Service.URL, "results", len(b.Results), "err", err)
+			default:
+				a.m.uploads.WithLabelValues("failed").Inc()
+			}
 			return err
 		}
 	}

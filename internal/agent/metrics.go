@@ -60,7 +60,7 @@ func newAgentMetrics(reg prometheus.Registerer, cfg *Config, q *spool.Queue) *ag
 		}, []string{"measurement"}),
 		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fibreprobe_upload_batches_total",
-			Help: "Batches posted to the service, by outcome: ok, failed (will retry), rejected (moved to dead letters).",
+			Help: "Batches posted to the service, by outcome: ok (acknowledged, deleted from the spool), failed (network, 5xx or 429: will retry), unauthorized (401/403: will retry), misdirected (a redirect or an answer that is not the service's: will retry), rejected (judged invalid by the service: moved to dead letters).",
 		}, []string{"outcome"}),
 		uploaded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "fibreprobe_uploaded_results_total",
@@ -88,7 +88,7 @@ func newAgentMetrics(reg prometheus.Registerer, cfg *Config, q *spool.Queue) *ag
 			m.measurements.WithLabelValues(mc.Name, o)
 		}
 	}
-	for _, o := range []string{"ok", "failed", "rejected"} {
+	for _, o := range []string{"ok", "failed", "unauthorized", "misdirected", "rejected"} {
 		m.uploads.WithLabelValues(o)
 	}
 	reg.MustRegister(m.measurements, m.duration, m.up, m.download, m.upload, m.rtt, m.loss, m.jitter,

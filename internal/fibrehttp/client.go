@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,15 +23,21 @@ type Client struct {
 	UserAgent  string
 }
 
-// PostError is the error of a refused POST. Kind is Invalid, Unauthorized
-// or Forbidden for permanent refusals (4xx: retrying cannot help) and
-// Transient for 429, 5xx and network failures.
+// PostError is the error of a POST that did not store the batch. Only
+// Invalid is permanent: the service itself judged the batch bad (a 4xx
+// with its JSON error body), and retrying cannot help. Unauthorized and
+// Forbidden (401, 403) are usually an operator's fix away (a rotated or
+// reloaded tokens file) and are retried like Transient failures (429, 5xx,
+// network). Misdirected marks an answer that is not the service's: a
+// redirect, or a 2xx or 4xx that is not its JSON; the batch stays spooled
+// and the service URL needs fixing.
 type PostError struct {
-	Code       int // 0 for network failures
-	Kind       fibremon.ErrorKind
-	Msg        string
-	Field      string
-	RetryAfter time.Duration // from a Retry-After header, or 0
+	Code        int // 0 for network failures
+	Kind        fibremon.ErrorKind
+	Misdirected bool
+	Msg         string
+	Field       string
+	RetryAfter  time.Duration // from a Retry-After header, or 0
 }
 
 func (e *PostError) Error() string {
@@ -43,7 +51,15 @@ func (e *PostError) Error() string {
 	return s + e.Msg
 }
 
-// PostResults posts one batch and returns the service's answer. The error,
+// noRedirect stops a client at the first redirect: Go would re-send a POST
+// answered by 301, 302 or 303 as a GET, whose 2xx would then look like an
+// acknowledgement of a batch that was never stored.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// PostResults posts one batch and returns the service's acknowledgement.
+// The batch is stored only when the error is nil: the answer was a 2xx
+// whose body is the service's JSON acknowledgement and whose stored and
+// duplicates add up to len(rs). Redirects are never followed. The error,
 // if any, is a *PostError; fibremon.KindOf does not see it, use Permanent.
 func (c *Client) PostResults(ctx context.Context, rs []fibremon.Result) (ResultsResponse, error) {
 	body, err := json.Marshal(ResultsRequest{Results: rs})
@@ -59,10 +75,11 @@ func (c *Client) PostResults(ctx context.Context, rs []fibremon.Result) (Results
 	if c.UserAgent != "" {
 		req.Header.Set("User-Agent", c.UserAgent)
 	}
-	hc := c.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
+	hc := http.Client{Timeout: 30 * time.Second}
+	if c.HTTPClient != nil {
+		hc = *c.HTTPClient
 	}
+	hc.CheckRedirect = noRedirect
 	resp, err := hc.Do(req)
 	if err != nil {
 		return ResultsResponse{}, &PostError{Kind: fibremon.Transient, Msg: err.Error()}
@@ -72,14 +89,17 @@ func (c *Client) PostResults(ctx context.Context, rs []fibremon.Result) (Results
 	if err != nil {
 		return ResultsResponse{}, &PostError{Code: resp.StatusCode, Kind: fibremon.Transient, Msg: "reading answer: " + err.Error()}
 	}
-	if resp.StatusCode/100 == 2 {
-		var out ResultsResponse
-		_ = json.Unmarshal(raw, &out) // the batch is committed; an odd answer changes nothing
-		return out, nil
+	switch resp.StatusCode / 100 {
+	case 2:
+		return acknowledgement(resp, raw, len(rs))
+	case 3:
+		return ResultsResponse{}, &PostError{Code: resp.StatusCode, Kind: fibremon.Transient, Misdirected: true,
+			Msg: fmt.Sprintf("redirected to %q: a POST is never followed; set the service URL to the address the redirect names", resp.Header.Get("Location"))}
 	}
 	pe := &PostError{Code: resp.StatusCode, Kind: fibremon.Transient}
 	var er ErrorResponse
-	if json.Unmarshal(raw, &er) == nil && er.Error != "" {
+	fromService := isJSON(resp.Header) && json.Unmarshal(raw, &er) == nil && er.Error != ""
+	if fromService {
 		pe.Msg, pe.Field = er.Error, er.Field
 	} else {
 		pe.Msg = strings.TrimSpace(string(raw))
@@ -97,17 +117,67 @@ func (c *Client) PostResults(ctx context.Context, rs []fibremon.Result) (Results
 		pe.Kind = fibremon.Forbidden
 	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout:
 		pe.Kind = fibremon.Transient
-	case resp.StatusCode >= 400 && resp.StatusCode < 500:
+	case resp.StatusCode >= 400 && resp.StatusCode < 500 && fromService:
 		pe.Kind = fibremon.Invalid
+	case resp.StatusCode >= 400 && resp.StatusCode < 500:
+		// A 4xx that is not the service's JSON (a proxy's 404 page, a
+		// wrong path) judges the address, not the batch.
+		pe.Misdirected = true
+		pe.Msg = "answer is not the service's: " + pe.Msg
 	}
 	return ResultsResponse{}, pe
 }
 
-// Permanent reports whether err is a refusal that retrying cannot cure
-// (the batch must be set aside, not retried).
+// acknowledgement checks a 2xx answer: only the service's JSON
+// acknowledgement, counting every result of the batch, means stored.
+func acknowledgement(resp *http.Response, raw []byte, n int) (ResultsResponse, error) {
+	notAck := func(format string, args ...any) (ResultsResponse, error) {
+		return ResultsResponse{}, &PostError{Code: resp.StatusCode, Kind: fibremon.Transient, Misdirected: true,
+			Msg: "answer is not the service's acknowledgement: " + fmt.Sprintf(format, args...)}
+	}
+	if !isJSON(resp.Header) {
+		return notAck("Content-Type %q", resp.Header.Get("Content-Type"))
+	}
+	var ack struct {
+		Stored     *int `json:"stored"`
+		Duplicates *int `json:"duplicates"`
+	}
+	if err := json.Unmarshal(raw, &ack); err != nil {
+		return notAck("%v", err)
+	}
+	switch {
+	case ack.Stored == nil || ack.Duplicates == nil:
+		return notAck("no stored and duplicates counts")
+	case *ack.Stored < 0 || *ack.Duplicates < 0 || *ack.Stored+*ack.Duplicates != n:
+		return notAck("stored %d + duplicates %d for a batch of %d", *ack.Stored, *ack.Duplicates, n)
+	}
+	return ResultsResponse{Stored: *ack.Stored, Duplicates: *ack.Duplicates}, nil
+}
+
+// isJSON reports whether h declares a JSON body.
+func isJSON(h http.Header) bool {
+	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	return err == nil && mt == "application/json"
+}
+
+// Permanent reports whether err is the service's verdict that the batch
+// is bad, which retrying cannot cure: the batch must be set aside.
 func Permanent(err error) bool {
 	pe, ok := err.(*PostError)
-	return ok && pe.Kind != fibremon.Transient
+	return ok && pe.Kind == fibremon.Invalid && !pe.Misdirected
+}
+
+// Misdirected reports whether err is an answer that did not come from the
+// service's results API (see PostError).
+func Misdirected(err error) bool {
+	pe, ok := err.(*PostError)
+	return ok && pe.Misdirected
+}
+
+// Refused reports whether err is a 401 or 403: the token was not accepted.
+func Refused(err error) bool {
+	pe, ok := err.(*PostError)
+	return ok && (pe.Kind == fibremon.Unauthorized || pe.Kind == fibremon.Forbidden)
 }
 
 // RetryAfter returns the delay the service asked for, or 0.

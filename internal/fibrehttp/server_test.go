@@ -252,11 +252,17 @@ func TestClientRoundTripIdempotent(t *testing.T) {
 	if n := f.count(t); n != 3 {
 		t.Fatalf("%d rows after a duplicate batch; want 3", n)
 	}
-	// permanent and transient refusals are told apart
+	// an invalid batch is permanent; a refused token is retried
+	invalid := good(now)
+	invalid.Values = map[string]float64{fibremon.LossRatio: 1.5}
+	_, err = c.PostResults(t.Context(), []fibremon.Result{invalid})
+	if !fibrehttp.Permanent(err) || fibrehttp.Refused(err) || fibrehttp.Misdirected(err) {
+		t.Fatalf("invalid batch: err %v; want permanent", err)
+	}
 	bad := &fibrehttp.Client{BaseURL: f.srv.URL, Token: "fmp_unknown"}
 	_, err = bad.PostResults(t.Context(), batch)
-	if !fibrehttp.Permanent(err) {
-		t.Fatalf("unknown token: err %v; want permanent", err)
+	if fibrehttp.Permanent(err) || !fibrehttp.Refused(err) {
+		t.Fatalf("unknown token: err %v; want refused, not permanent", err)
 	}
 	down := &fibrehttp.Client{BaseURL: "http://127.0.0.1:1", Token: f.token}
 	_, err = down.PostResults(t.Context(), batch)

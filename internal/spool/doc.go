@@ -8,9 +8,12 @@
 //	err = client.PostResults(ctx, b.Results)
 //	switch {
 //	case err == nil:             q.Ack(b)            // delete exactly b's files
-//	case permanent (4xx):        q.Reject(b, reason) // move them to dead/
-//	default (transient):         back off, Peek again later
+//	case judged invalid (400):   q.Reject(b, reason) // move them to dead/
+//	default:                     q.Release(b); back off, Peek again later
 //	}
+//
+// Requeue puts the dead letters back at the end of the queue once the cause
+// is fixed (`fibreprobe spool requeue`).
 //
 // Delivery is at least once: a crash between the service's 2xx and Ack, or
 // between Ack's unlink and its directory fsync, sends a batch again.
@@ -47,7 +50,7 @@
 //	lock                    flock(LOCK_EX|LOCK_NB)ed while a Queue is open; never removed
 //	<name>.tmp              a Put in progress (<name> as above); left only by a crash, removed by Open
 //	dead/<name>             a file the service rejected (Reject) or that could not be decoded (Peek, Open)
-//	dead/<name>.reason.txt  why, after an RFC 3339 time; nothing in dead/ is ever deleted by this package
+//	dead/<name>.reason.txt  why, after an RFC 3339 time; only Requeue deletes files in dead/, after queueing their results again
 //
 // Anything else (other names, subdirectories) is left alone.
 //

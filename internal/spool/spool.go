@@ -286,6 +286,12 @@ func (q *Queue) Put(rs []fibremon.Result) error {
 	if q.lock == nil {
 		return ErrClosed
 	}
+	return q.put(data, len(rs), id)
+}
+
+// put queues data, the encoding of count results, under a new name. q.mu
+// must be held.
+func (q *Queue) put(data []byte, count int, id uuid.UUID) error {
 	now := q.opts.Now()
 	t := now.UTC().Round(0)
 	if !t.After(q.last) {
@@ -293,7 +299,7 @@ func (q *Queue) Put(rs []fibremon.Result) error {
 	}
 	name := fileName(t, id)
 
-	err = q.writeFile(name, data)
+	err := q.writeFile(name, data)
 	if err != nil && isFull(err) && q.dropForSpace(int64(len(data))) {
 		err = q.writeFile(name, data)
 	}
@@ -304,9 +310,9 @@ func (q *Queue) Put(rs []fibremon.Result) error {
 		return fmt.Errorf("spool put %s: %w", name, err)
 	}
 	q.last = t
-	q.entries = append(q.entries, entry{name: name, t: t, size: int64(len(data)), count: len(rs)})
+	q.entries = append(q.entries, entry{name: name, t: t, size: int64(len(data)), count: count})
 	q.bytes += int64(len(data))
-	q.results += len(rs)
+	q.results += count
 	q.enforceBounds(now)
 	return nil
 }
@@ -676,4 +682,124 @@ func (q *Queue) Len() Stats {
 		s.Oldest = q.entries[0].t
 	}
 	return s
+}
+
+// DeadLetter is a file set aside in dead/.
+type DeadLetter struct {
+	Name    string
+	Results int    // results it holds; 0 when it cannot be decoded
+	Reason  string // the text of its .reason.txt file (time and reason)
+	Err     error  // why it cannot be decoded, or nil
+}
+
+// DeadLetters lists the files in dead/, oldest first, decoding each.
+func (q *Queue) DeadLetters() ([]DeadLetter, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.lock == nil {
+		return nil, ErrClosed
+	}
+	return q.deadLetters()
+}
+
+func (q *Queue) deadLetters() ([]DeadLetter, error) {
+	des, err := os.ReadDir(q.deadDir)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	var out []DeadLetter
+	for _, de := range des {
+		if _, ok := parseName(de.Name()); ok && de.Type().IsRegular() { // not a reason file, ours
+			d, _ := q.readDead(de.Name())
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// readDead reads and decodes dead/name; on success it also returns the
+// file's contents.
+func (q *Queue) readDead(name string) (DeadLetter, []byte) {
+	d := DeadLetter{Name: name}
+	if reason, err := os.ReadFile(filepath.Join(q.deadDir, name+reasonSuffix)); err == nil {
+		d.Reason = strings.TrimSpace(string(reason))
+	}
+	data, err := readLimited(filepath.Join(q.deadDir, name))
+	if err == nil {
+		var rs []fibremon.Result
+		if rs, err = DecodeFile(data); err == nil {
+			d.Results = len(rs)
+			return d, data
+		}
+	}
+	d.Err = err
+	return d, nil
+}
+
+// Requeue queues the results of every decodable file in dead/ again, each
+// file as a new one at the back of the queue (named with the current time,
+// so that the age bound counts from now), then deletes the dead letter and
+// its reason. Undecodable files stay in dead/. It returns the files and
+// results requeued; on an error, those requeued before it stay requeued.
+//
+// A crash between a file's Put and the deletion of its dead letter leaves
+// its results both queued and in dead/; a later Requeue queues them again
+// and the service counts them as duplicates (Result.ID is the idempotency
+// key), so nothing is lost or stored twice.
+func (q *Queue) Requeue() (files, results int, err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.lock == nil {
+		return 0, 0, ErrClosed
+	}
+	des, err := os.ReadDir(q.deadDir)
+	if err != nil {
+		return 0, 0, fmt.Errorf("spool requeue: %w", err)
+	}
+	for _, de := range des {
+		if _, ok := parseName(de.Name()); !ok || !de.Type().IsRegular() {
+			continue
+		}
+		d, data := q.readDead(de.Name())
+		if d.Err != nil {
+			continue
+		}
+		path := filepath.Join(q.deadDir, d.Name)
+		id, err := uuid.NewRandom()
+		if err != nil {
+			return files, results, fmt.Errorf("spool requeue: %w", err)
+		}
+		if err := q.put(data, d.Results, id); err != nil {
+			return files, results, fmt.Errorf("spool requeue %s: %w", d.Name, err)
+		}
+		if err := os.Remove(path); err != nil {
+			return files, results, fmt.Errorf("spool requeue: remove %s: %w", path, err)
+		}
+		os.Remove(path + reasonSuffix) // a dead letter may lack its reason
+		files++
+		results += d.Results
+	}
+	if files > 0 {
+		if err := syncDir(q.deadDir); err != nil {
+			return files, results, fmt.Errorf("spool requeue: fsync %s: %w", q.deadDir, err)
+		}
+	}
+	return files, results, nil
+}
+
+// readLimited reads a file of at most MaxFileSize bytes.
+func readLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%d bytes or more: %w", len(data), ErrTooLarge)
+	}
+	return data, nil
 }

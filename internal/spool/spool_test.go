@@ -662,3 +662,65 @@ func BenchmarkPutPeekAck(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "results/s")
 }
+
+// TestRequeue: dead letters, rejected or undecodable, are listed with their
+// reasons; Requeue sends the decodable ones again at the back of the queue
+// (named with the current time, so the age bound does not drop them at once)
+// and leaves the undecodable one in dead/.
+func TestRequeue(t *testing.T) {
+	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	dir := t.TempDir()
+	q := mustOpen(t, dir, Options{MaxAge: 24 * time.Hour, Now: clock})
+	a, b, c := makeResults(t, 3, "a"), makeResults(t, 2, "b"), makeResults(t, 4, "c")
+	mustPut(t, q, a)
+	mustPut(t, q, b)
+	if err := q.Reject(mustPeek(t, q, 1), "401 Unauthorized: unknown token"); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Reject(mustPeek(t, q, 1), "400 Bad Request"); err != nil {
+		t.Fatal(err)
+	}
+	// An undecodable file in dead/ stays there.
+	garbage := fileName(now.Add(-time.Hour), uuid.New())
+	if err := os.WriteFile(filepath.Join(dir, deadDirName, garbage), []byte("{\"version\":1,\"count\":2}\n{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dls, err := q.DeadLetters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dls) != 3 {
+		t.Fatalf("DeadLetters() = %d files; want 3", len(dls))
+	}
+	if dls[0].Name != garbage || dls[0].Err == nil {
+		t.Errorf("DeadLetters()[0] = %+v; want the undecodable file, with its error", dls[0])
+	}
+	if dls[1].Results != 3 || !strings.Contains(dls[1].Reason, "401 Unauthorized") || dls[1].Err != nil {
+		t.Errorf("DeadLetters()[1] = %+v; want 3 results and the 401 reason", dls[1])
+	}
+
+	// Two days later (beyond MaxAge of the original names) a new result
+	// waits, then the dead letters are requeued behind it.
+	now = now.Add(48 * time.Hour)
+	mustPut(t, q, c)
+	files, results, err := q.Requeue()
+	if err != nil || files != 2 || results != 5 {
+		t.Fatalf("Requeue() = %d files, %d results, %v; want 2, 5, nil", files, results, err)
+	}
+	if st := q.Len(); st.Files != 3 || st.Results != 9 || st.Dropped != 0 {
+		t.Errorf("Len() after Requeue = %+v; want 3 files, 9 results, none dropped", st)
+	}
+	if names := namesIn(t, filepath.Join(dir, deadDirName), ""); len(names) != 1 || names[0] != garbage {
+		t.Errorf("dead/ after Requeue holds %q; want only the undecodable file (reasons deleted)", names)
+	}
+	// The order survives a reopen.
+	q.Close()
+	q = mustOpen(t, dir, Options{MaxAge: 24 * time.Hour, Now: clock})
+	if d := diffResults(drain(t, q, 100), slices.Concat(c, a, b)); d != "" {
+		t.Errorf("after Requeue and reopen: %s", d)
+	}
+	if files, results, err := q.Requeue(); err != nil || files != 0 || results != 0 {
+		t.Errorf("second Requeue() = %d, %d, %v; want nothing to do", files, results, err)
+	}
+}
