@@ -490,6 +490,8 @@ type account struct {
 	dropped     int // results the spool dropped unsent
 	writeErrors int // results that never reached the spool
 	failed      int // POSTs that failed and will be retried
+	refused     int // POSTs refused for the token (401/403), retried
+	dead        int // spool files set aside as dead letters
 }
 
 func (p *probe) account() account {
@@ -502,6 +504,8 @@ func (p *probe) account() account {
 		dropped:     int(m.sum("fibreprobe_spool_dropped_results_total")),
 		writeErrors: int(m.sum("fibreprobe_spool_write_errors_total")),
 		failed:      int(m.sum("fibreprobe_upload_batches_total", `outcome="failed"`)),
+		refused:     int(m.sum("fibreprobe_upload_batches_total", `outcome="unauthorized"`)),
+		dead:        int(m.sum("fibreprobe_spool_dead_files_total")),
 	}
 }
 
