@@ -27,7 +27,8 @@ var severities = map[string]bool{"critical": true, "warning": true, "info": true
 // notPerSite are the alerts about something other than one site, whose
 // annotations need not name $labels.site_id, with the reason.
 var notPerSite = map[string]string{
-	"FibremonServiceDown": "about the service's scrape target, which has no site_id",
+	"FibremonServiceDown":   "about the service's scrape target, which has no site_id",
+	"FibremonNoProbeTokens": "about the service's tokens, which no site owns",
 }
 
 // extraMetrics are series a rule may read that are not fibremon's own:

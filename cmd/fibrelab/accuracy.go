@@ -240,7 +240,7 @@ func measureProfile(ctx context.Context, c accuracyConfig, p netlab.Profile) (r 
 		r.Err = fmt.Errorf("fibreprobe once: %w\n%s", werr, out.String())
 		return r
 	}
-	results, err := fetchResults(ctx, lab)
+	results, err := fetchResults(ctx, lab, dir)
 	if err != nil {
 		r.Err = err
 		return r
@@ -355,14 +355,20 @@ measurements:
 }
 
 // fetchResults reads back what fibreprobe uploaded, as the service stored
-// it: the figures at full precision.
-func fetchResults(ctx context.Context, lab *netlab.Lab) ([]fibremon.Result, error) {
+// it: the figures at full precision. It reads with the probe's own token
+// (in dir, from startService), which may read its site's results.
+func fetchResults(ctx context.Context, lab *netlab.Lab, dir string) ([]fibremon.Result, error) {
+	token, err := os.ReadFile(filepath.Join(dir, "token"))
+	if err != nil {
+		return nil, err
+	}
 	client := &http.Client{Transport: &http.Transport{DialContext: lab.DialContext(netlab.Server)}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, serviceURL+"/api/v1/results?site_id="+siteID+"&limit=100", nil)
 	if err != nil {
 		return nil, err
 	}
+	req.Header.Set("Authorization", "Bearer "+string(bytes.TrimSpace(token)))
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("read results back: %w", err)

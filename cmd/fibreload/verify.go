@@ -45,7 +45,7 @@ func verify(ctx context.Context, base string, since time.Time, probes []*probe, 
 	for range verifyWorkers {
 		wg.Go(func() {
 			for p := range work {
-				stored, err := storedIDs(ctx, client, base, p.site, since)
+				stored, err := storedIDs(ctx, client, base, p.site, p.token, since)
 				if err != nil {
 					fail(errVerify, 1)
 					mu.Lock()
@@ -121,7 +121,7 @@ func (p *probe) check(stored map[uuid.UUID]int) checked {
 // the API's largest limit, newest first. The load generator's starts are
 // distinct per site, so paging by "until the oldest start seen" (exclusive)
 // misses nothing.
-func storedIDs(ctx context.Context, client *http.Client, base, site string, since time.Time) (map[uuid.UUID]int, error) {
+func storedIDs(ctx context.Context, client *http.Client, base, site, token string, since time.Time) (map[uuid.UUID]int, error) {
 	out := map[uuid.UUID]int{}
 	var until time.Time
 	for {
@@ -133,7 +133,7 @@ func storedIDs(ctx context.Context, client *http.Client, base, site string, sinc
 		if !until.IsZero() {
 			q.Set("until", until.UTC().Format(time.RFC3339Nano))
 		}
-		rs, err := getResults(ctx, client, strings.TrimRight(base, "/")+fibrehttp.PathResults+"?"+q.Encode())
+		rs, err := getResults(ctx, client, strings.TrimRight(base, "/")+fibrehttp.PathResults+"?"+q.Encode(), token)
 		if err != nil {
 			return nil, err
 		}
@@ -153,11 +153,14 @@ func storedIDs(ctx context.Context, client *http.Client, base, site string, sinc
 	}
 }
 
-func getResults(ctx context.Context, client *http.Client, u string) ([]fibremon.Result, error) {
+// getResults reads with the probe's own token, which may read its site's
+// results.
+func getResults(ctx context.Context, client *http.Client, u, token string) ([]fibremon.Result, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err

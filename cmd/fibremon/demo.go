@@ -80,6 +80,9 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	fs.Set("ndt7.max-duration", "4s")
 	fs.Set("contract.check-interval", "5s")
 	fs.Set("log.level", "warn")
+	// One machine, synthetic data on a loopback address: every answer open,
+	// so that the URLs printed below work without a token.
+	fs.Set("web.public-read", "true")
 	fs.StringVar(&cfg.probesAddress, "demo.probes-listen-address", "127.0.0.1:9516", "address serving each demo probe's /metrics at /probes/<probe>/metrics")
 	fs.DurationVar(&cfg.measureInterval, "demo.check-interval", 10*time.Second, "interval of each probe's availability and latency checks")
 	fs.DurationVar(&cfg.throughputInterval, "demo.throughput-interval", 2*time.Minute, "interval of each probe's ndt7 download and upload tests")

@@ -17,6 +17,7 @@ import (
 
 	"fibremon"
 	"fibremon/geo"
+	"fibremon/internal/auth"
 	"fibremon/internal/fibrehttp"
 	"fibremon/internal/testnet"
 )
@@ -36,7 +37,8 @@ func buildBinaries(t *testing.T) (fibremonBin, probeBin string) {
 
 func freeAddr(t *testing.T) string { return testnet.FreeAddr(t) }
 
-// startServe starts `fibremon serve` and waits until /readyz answers.
+// startServe starts `fibremon serve` and waits until /readyz answers 200 —
+// or, while the tokens file holds no probe token, the 503 that says so.
 func startServe(t *testing.T, bin, addr, db, tokens string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--web.listen-address", addr, "--storage.path", db,
@@ -50,12 +52,18 @@ func startServe(t *testing.T, bin, addr, db, tokens string) *exec.Cmd {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
+	ts, err := auth.Load(tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noProbes := ts.Counts().Probe == 0
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get("http://" + addr + "/readyz")
 		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if resp.StatusCode == 200 || (noProbes && resp.StatusCode == 503 && strings.Contains(string(body), "0 probe tokens loaded")) {
 				return cmd
 			}
 		}
@@ -65,9 +73,19 @@ func startServe(t *testing.T, bin, addr, db, tokens string) *exec.Cmd {
 	return nil
 }
 
-func getJSON(t *testing.T, url string, v any) {
+func getJSON(t *testing.T, url string, v any) { t.Helper(); getJSONAs(t, url, "", v) }
+
+// getJSONAs is getJSON with a bearer token ("": none).
+func getJSONAs(t *testing.T, url, token string, v any) {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +136,9 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitForToken(t, base, token)
+	if code := readyz(t, base); code != http.StatusOK {
+		t.Fatalf("/readyz once a probe token is loaded = %d; want 200", code)
+	}
 
 	cfg := fmt.Sprintf(`probe: probe-municipio
 site_id: municipio
@@ -176,7 +197,7 @@ measurements:
 
 	// in the store
 	var rr struct{ Results []fibremon.Result }
-	getJSON(t, base+"/api/v1/results?site_id=municipio", &rr)
+	getJSONAs(t, base+"/api/v1/results?site_id=municipio", token, &rr) // a probe token reads its own site's results
 	if len(rr.Results) != 5 {
 		t.Fatalf("stored %d results; want 5", len(rr.Results))
 	}
@@ -268,7 +289,7 @@ measurements:
 	serve.Wait()
 	startServe(t, fibremonBin, addr, db, tokens)
 	var after struct{ Results []fibremon.Result }
-	getJSON(t, base+"/api/v1/results?site_id=municipio", &after)
+	getJSONAs(t, base+"/api/v1/results?site_id=municipio", token, &after)
 	if len(after.Results) != 5 {
 		t.Fatalf("after kill -9 and restart: %d results; want 5", len(after.Results))
 	}
@@ -287,7 +308,7 @@ measurements:
 	deadline = time.Now().Add(50 * time.Second)
 	for time.Now().Before(deadline) {
 		var now struct{ Results []fibremon.Result }
-		getJSON(t, base+"/api/v1/results?site_id=municipio&kind=http", &now)
+		getJSONAs(t, base+"/api/v1/results?site_id=municipio&kind=http", token, &now)
 		if len(now.Results) >= 3 {
 			break
 		}
@@ -304,14 +325,15 @@ measurements:
 		t.Errorf("fibreprobe run did not stop cleanly on SIGINT: %v", err)
 	}
 	var final struct{ Results []fibremon.Result }
-	getJSON(t, base+"/api/v1/results?site_id=municipio&kind=http", &final)
+	getJSONAs(t, base+"/api/v1/results?site_id=municipio&kind=http", token, &final)
 	if len(final.Results) < 3 {
 		t.Fatalf("fibreprobe run: %d http results stored; want >= 3", len(final.Results))
 	}
 }
 
 // waitForToken waits until the service accepts token (an empty batch is
-// refused with 400 once the token is known, 401 before).
+// refused with 400 once the token is known; before, 401, or 503 while no
+// probe token is loaded).
 func waitForToken(t *testing.T, base, token string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)

@@ -106,10 +106,16 @@ func TestServeInflux(t *testing.T) {
 	if err != nil {
 		t.Fatalf("token add: %v", err)
 	}
+	readerOut, err := exec.Command(bin, "token", "add", "--auth.tokens-file", tokens, "--reader", "--name", "grafana").Output()
+	if err != nil {
+		t.Fatalf("token add --reader: %v", err)
+	}
+	reader := strings.TrimSpace(string(readerOut))
 	addr := freeAddr(t)
 	base := "http://" + addr
 	startServeInflux(t, bin, addr, tokens, srv)
-	probe := &fibrehttp.Client{BaseURL: base, Token: strings.TrimSpace(string(out))}
+	token := strings.TrimSpace(string(out))
+	probe := &fibrehttp.Client{BaseURL: base, Token: token}
 
 	now := time.Now().UTC()
 	batch := func(from time.Duration, n int) []fibremon.Result {
@@ -135,14 +141,14 @@ func TestServeInflux(t *testing.T) {
 	post(acked[:30], 0) // a retry
 
 	var rr struct{ Results []fibremon.Result }
-	getJSON(t, base+"/api/v1/results?site_id=municipio&limit=1000", &rr)
+	getJSONAs(t, base+"/api/v1/results?site_id=municipio&limit=1000", token, &rr)
 	checkResults(t, "before the outage", rr.Results, acked)
 
 	// /api/v1/sites: the status tracker reads Latest and Availability.
 	var site fibremon.SiteStatus
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		getJSON(t, base+"/api/v1/sites/municipio", &site)
+		getJSONAs(t, base+"/api/v1/sites/municipio", reader, &site) // the full view: latest results
 		if len(site.Latest) == 3 {
 			break
 		}
@@ -184,7 +190,7 @@ func TestServeInflux(t *testing.T) {
 
 	want := append(append([]fibremon.Result{}, acked...), during...)
 	var after struct{ Results []fibremon.Result } // a fresh one: json merges into old values
-	getJSON(t, base+"/api/v1/results?site_id=municipio&limit=1000", &after)
+	getJSONAs(t, base+"/api/v1/results?site_id=municipio&limit=1000", token, &after)
 	checkResults(t, "after influxd's restart", after.Results, want)
 	// and in InfluxDB itself, one point per result
 	db, _, _ := strings.Cut(srv.Bucket, "/")

@@ -36,9 +36,15 @@ func TestReloadOnHangup(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	tokensFile := filepath.Join(dir, "tokens.json")
+	out, err := exec.Command(bin, "token", "add", "--auth.tokens-file", tokensFile, "--reader", "--name", "ufficio-tecnico").Output()
+	if err != nil {
+		t.Fatalf("token add --reader: %v", err)
+	}
+	reader := strings.TrimSpace(string(out))
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, "serve", "--web.listen-address", addr, "--storage.path", filepath.Join(dir, "db"),
-		"--auth.tokens-file", filepath.Join(dir, "tokens.json"), "--data.dir", dir)
+		"--auth.tokens-file", tokensFile, "--data.dir", dir)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -67,7 +73,9 @@ func TestReloadOnHangup(t *testing.T) {
 	}
 	os.WriteFile(sitesPath, []byte(strings.Replace(string(sb), "FTTH,1000,300,500,150,20,false,true", "FTTH,1000,300,400,150,20,false,true", 1)), 0o644)
 	guaranteed := func() float64 {
-		resp, err := http.Get("http://" + addr + "/api/v1/sites/municipio/contract")
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/api/v1/sites/municipio/contract", nil)
+		req.Header.Set("Authorization", "Bearer "+reader) // contracts need a read token
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return 0
 		}
@@ -143,6 +151,9 @@ func TestAdminAPIServe(t *testing.T) {
 	}
 	admin := issue("--admin", "--name", "ufficio-tecnico")
 	probe := issue("--probe", "probe-municipio", "--site", "municipio")
+	// Another probe stays: with none left the service could not tell a
+	// revoked token from a lost tokens file, and would answer 503.
+	issue("--probe", "probe-valserio", "--site", "valserio")
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, "serve", "--web.listen-address", addr, "--storage.path", filepath.Join(dir, "db"),
 		"--auth.tokens-file", tokensFile)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,6 +56,8 @@ type serveConfig struct {
 	rateLimit        int
 	contractInterval time.Duration
 	rateLimitWindow  time.Duration
+	publicRead       bool
+	metricsAuth      string
 	log              logFlags
 }
 
@@ -81,6 +84,8 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.tlsKeyFile, "web.tls-key-file", "", "private key (PEM) of --web.tls-cert-file")
 	fs.IntVar(&c.rateLimit, "web.rate-limit", 120, "POST /api/v1/results requests each probe may make per --web.rate-limit-window; more get 429 with Retry-After (0: no limit)")
 	fs.DurationVar(&c.rateLimitWindow, "web.rate-limit-window", time.Minute, "window of --web.rate-limit")
+	fs.BoolVar(&c.publicRead, "web.public-read", false, "serve raw results, contracts and their evidence, and full site statuses to anyone, not only to reader and admin tokens (for a comune that publishes its monitoring data); /metrics follows --web.metrics-auth")
+	fs.StringVar(&c.metricsAuth, "web.metrics-auth", fibrehttp.MetricsAuthNone, "what GET /metrics needs: none, or read-token (a reader or admin token, as Prometheus' authorization.credentials_file sends it); the metrics carry per-site state and contract figures")
 	c.log.register(fs)
 }
 
@@ -100,21 +105,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	if len(tokens.Entries()) == 0 {
-		logger.Warn("no probe tokens: every POST /api/v1/results will be refused; issue some with 'fibremon token add'",
-			"tokens_file", cfg.tokensFile)
-	}
 	svc, err := newService(ctx, logger, cfg, tokens, cfg.tokensFile)
 	if err != nil {
 		return err
 	}
 	defer svc.Close()
+	logTokenCounts(logger, tokens, cfg.tokensFile)
 	ln, err := net.Listen("tcp", cfg.listenAddress)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	logger.Info("fibremon serving", "version", version, "address", ln.Addr().String(), "storage", cfg.storage(),
-		"sites", len(svc.comune.Sites), "tokens", len(tokens.Entries()))
+		"sites", len(svc.comune.Sites), "tokens", len(tokens.Entries()), "public_read", cfg.publicRead, "metrics_auth", cfg.metricsAuth)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return svc.Serve(gctx, ln) })
 	g.Go(func() error { return tokens.Watch(gctx, cfg.tokensFile, 2*time.Second, logger) })
@@ -296,6 +298,10 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, token
 			return nil, fmt.Errorf("--web.tls-cert-file/--web.tls-key-file: %w", err)
 		}
 	}
+	access := fibrehttp.Access{PublicRead: cfg.publicRead, MetricsAuth: cfg.metricsAuth}
+	if err := access.Validate(); err != nil {
+		return nil, cli.UsageError(fmt.Sprintf("--web.metrics-auth=%q: want one of %v", cfg.metricsAuth, fibrehttp.MetricsAuths))
+	}
 	webOpts := web.Options{TileURL: cfg.tileURL, Attribution: cfg.tileAttribution}
 	if err := webOpts.Validate(); err != nil {
 		return nil, cli.UsageError("--web.tile-url: " + err.Error())
@@ -307,7 +313,7 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, token
 	live := new(geo.Live)
 	live.Store(geo.NewIndex(comune))
 	reg := metrics.NewRegistry("fibremon", version)
-	reg.MustRegister(coverage.NewCollector(live, nil))
+	reg.MustRegister(coverage.NewCollector(live, nil), auth.NewCollector(tokens))
 	tracker := status.New(logger, reg, comune.Sites, store, status.Options{Stale: cfg.stale})
 	checker := contract.NewChecker(logger, reg, comune.Sites, store, nil)
 	ndt := ndt7.NewHandler(logger, ndt7.ServerOptions{
@@ -331,9 +337,32 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, token
 		RateLimit:   fibrehttp.RateLimit{Requests: cfg.rateLimit, Window: cfg.rateLimitWindow},
 		Admin:       svc,
 		Contract:    checker,
+		Access:      access,
 	})
 	svc.handler = h
 	return svc, nil
+}
+
+// logTokenCounts warns now, and whenever the tokens change (a reload, the
+// tokens file watched, a revocation), if no probe token is loaded: the
+// tokens file was moved away or emptied, every upload of results is
+// answered 503 and /readyz fails. It says so again, at INFO, when probe
+// tokens are back.
+func logTokenCounts(logger *slog.Logger, tokens *auth.Tokens, file string) {
+	var zero atomic.Bool
+	check := func(c auth.Counts) {
+		args := []any{"tokens_file", file, "probe_tokens", c.Probe, "reader_tokens", c.Reader, "admin_tokens", c.Admin}
+		if c.Probe == 0 {
+			zero.Store(true)
+			logger.Warn(fmt.Sprintf("%d probe tokens loaded (%d tokens in all): every upload of results is refused with 503 and /readyz fails until the tokens file is restored or tokens are issued with 'fibremon token add'", c.Probe, c.Total()), args...)
+			return
+		}
+		if zero.Swap(false) {
+			logger.Info(fmt.Sprintf("%d probe tokens loaded again: uploads accepted, /readyz ready", c.Probe), args...)
+		}
+	}
+	check(tokens.Counts())
+	tokens.OnChange(check)
 }
 
 // Serve serves on ln until ctx is done, then drains: /readyz fails first,

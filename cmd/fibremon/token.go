@@ -20,7 +20,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func runToken(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "add" && args[0] != "list" && args[0] != "revoke") {
-		fmt.Fprintln(stderr, "usage: fibremon token add --probe NAME --site ID [--site ID ...] | token add --admin --name NAME | token list | token revoke --probe NAME [--sha256 PREFIX]")
+		fmt.Fprintln(stderr, "usage: fibremon token add --probe NAME --site ID [--site ID ...] | token add --reader --name NAME | token add --admin --name NAME | token list | token revoke --probe NAME [--sha256 PREFIX]")
 		return cli.UsageError("token: want 'add', 'list' or 'revoke'")
 	}
 	fs := flag.NewFlagSet("fibremon token "+args[0], flag.ContinueOnError)
@@ -28,13 +28,14 @@ func runToken(_ context.Context, args []string, getenv func(string) string, stdo
 	tokensFile := fs.String("auth.tokens-file", "tokens.json", "probe tokens file")
 	var probe, hashPrefix, name string
 	var sites stringList
-	var admin bool
+	var admin, reader bool
 	switch args[0] {
 	case "add":
 		fs.StringVar(&probe, "probe", "", "name of the probe agent the token is for")
 		fs.Var(&sites, "site", "site the probe may write results for (repeatable)")
-		fs.BoolVar(&admin, "admin", false, "issue an admin token (the /api/v1/admin API; writes no results) for --name")
-		fs.StringVar(&name, "name", "", "with --admin: the operator the admin token is for")
+		fs.BoolVar(&admin, "admin", false, "issue an admin token (the /api/v1/admin API, and reads what a reader token reads; writes no results) for --name")
+		fs.BoolVar(&reader, "reader", false, "issue a reader token (reads raw results, contracts and their evidence, full site statuses and, with --web.metrics-auth=read-token, /metrics; writes nothing) for --name")
+		fs.StringVar(&name, "name", "", "with --admin or --reader: the person or system (e.g. grafana) the token is for")
 	case "revoke":
 		fs.StringVar(&probe, "probe", "", "name of the probe whose tokens are revoked")
 		fs.StringVar(&hashPrefix, "sha256", "", "revoke only the token whose SHA-256 starts with this (see 'token list')")
@@ -69,23 +70,30 @@ func runToken(_ context.Context, args []string, getenv func(string) string, stdo
 		fmt.Fprintf(stdout, "%d token(s) of probe %q revoked in %s; a running service drops them within seconds\n", n, probe, *tokensFile)
 		return nil
 	}
-	if admin {
-		if probe != "" || len(sites) > 0 {
-			return cli.UsageError("token add --admin: give --name, not --probe or --site (an admin token writes no results)")
+	if admin && reader {
+		return cli.UsageError("token add: --admin or --reader, not both (an admin token reads too)")
+	}
+	if admin || reader {
+		role, article, issue := auth.RoleAdmin, "an", tokens.IssueAdmin
+		if reader {
+			role, article, issue = auth.RoleReader, "a", tokens.IssueReader
 		}
-		tok, _, err := tokens.IssueAdmin(name, time.Now())
+		if probe != "" || len(sites) > 0 {
+			return cli.UsageError(fmt.Sprintf("token add --%s: give --name, not --probe or --site (%s %s token writes no results)", role, article, role))
+		}
+		tok, _, err := issue(name, time.Now())
 		if err != nil {
-			return cli.UsageError("token add --admin: " + err.Error())
+			return cli.UsageError(fmt.Sprintf("token add --%s: %v", role, err))
 		}
 		if err := tokens.Save(*tokensFile); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, tok)
-		fmt.Fprintf(stderr, "admin token for %q added to %s; it is shown only once\n", name, *tokensFile)
+		fmt.Fprintf(stderr, "%s token for %q added to %s; it is shown only once\n", role, name, *tokensFile)
 		return nil
 	}
 	if name != "" {
-		return cli.UsageError("token add: --name is for --admin tokens; a probe token takes --probe")
+		return cli.UsageError("token add: --name is for --admin and --reader tokens; a probe token takes --probe")
 	}
 	tok, _, err := tokens.Issue(probe, sites, time.Now())
 	if err != nil {

@@ -1,12 +1,14 @@
 // Package auth holds the service's bearer tokens. A probe token is bound to
-// one probe and the sites it may write results for; an admin token (role
-// "admin") may use the admin API and write no results. Only the SHA-256 of
-// a token is kept, in memory and in the tokens file; comparison is
-// constant-time.
+// one probe and the sites it may write results for; a reader token (role
+// "reader") may read raw results, contracts and their evidence and write
+// nothing; an admin token (role "admin") may use the admin API and read
+// what a reader may, and writes no results. Only the SHA-256 of a token is
+// kept, in memory and in the tokens file; comparison is constant-time.
 //
 // The tokens file is JSON: a list of {"probe", "sites", "role", "sha256",
-// "created"} entries ("probe" names the operator for an admin token). It is independent of the result store, so several fibremon
-// replicas writing to one InfluxDB can share it.
+// "created"} entries ("probe" names the person or system a reader or admin
+// token is for). It is independent of the result store, so several
+// fibremon replicas writing to one InfluxDB can share it.
 package auth
 
 import (
@@ -35,8 +37,16 @@ import (
 // TokenPrefix starts every token, so leaked tokens are easy to grep for.
 const TokenPrefix = "fmp_"
 
-// RoleAdmin marks an admin token. Probe tokens have no role.
-const RoleAdmin = "admin"
+// Roles of a token. In the tokens file a probe token has no role (""); a
+// Principal's Role is always one of these.
+const (
+	RoleProbe  = "probe"
+	RoleReader = "reader"
+	RoleAdmin  = "admin"
+)
+
+// Roles lists every role, in the order listings and metrics use.
+var Roles = []string{RoleProbe, RoleReader, RoleAdmin}
 
 // Entry is one issued token as stored in the tokens file.
 type Entry struct {
@@ -47,10 +57,22 @@ type Entry struct {
 	Created time.Time `json:"created"`
 }
 
+// role returns the entry's role, RoleProbe for a probe token.
+func (e Entry) role() string {
+	if e.Role == "" {
+		return RoleProbe
+	}
+	return e.Role
+}
+
 // Principal is who a valid token speaks for.
 type Principal struct {
+	// Probe names the probe, or the person or system of a reader or admin
+	// token.
 	Probe string
 	Sites []string
+	// Role is RoleProbe, RoleReader or RoleAdmin.
+	Role string
 	// Admin is set for an admin token, which has no sites.
 	Admin bool
 }
@@ -58,11 +80,39 @@ type Principal struct {
 // MaySite reports whether p may write results for site.
 func (p Principal) MaySite(site string) bool { return slices.Contains(p.Sites, site) }
 
+// MayRead reports whether p may read everything the service holds: raw
+// results, contracts and their evidence. Reader and admin tokens may; a
+// probe token may not (it may read only its own sites' raw results, which
+// the HTTP layer checks with MaySite).
+func (p Principal) MayRead() bool { return p.Role == RoleReader || p.Role == RoleAdmin }
+
+// Counts says how many tokens of each role a set holds.
+type Counts struct {
+	Probe, Reader, Admin int
+}
+
+// Total is the number of tokens of every role.
+func (c Counts) Total() int { return c.Probe + c.Reader + c.Admin }
+
+// Of returns the count of role.
+func (c Counts) Of(role string) int {
+	switch role {
+	case RoleProbe:
+		return c.Probe
+	case RoleReader:
+		return c.Reader
+	case RoleAdmin:
+		return c.Admin
+	}
+	return 0
+}
+
 // Tokens is a set of issued tokens. It is safe for concurrent use.
 type Tokens struct {
-	mu      sync.RWMutex
-	entries []Entry
-	byHash  map[[32]byte]int
+	mu       sync.RWMutex
+	entries  []Entry
+	byHash   map[[32]byte]int
+	onChange func(Counts)
 }
 
 // NewTokens returns an empty set.
@@ -89,11 +139,17 @@ func (t *Tokens) IssueAdmin(name string, now time.Time) (string, Entry, error) {
 	return t.issue(name, nil, RoleAdmin, now)
 }
 
+// IssueReader creates a reader token for name (a person or a system such as
+// a Grafana data source), adds it to the set and returns the token in clear.
+func (t *Tokens) IssueReader(name string, now time.Time) (string, Entry, error) {
+	return t.issue(name, nil, RoleReader, now)
+}
+
 func (t *Tokens) issue(probe string, sites []string, role string, now time.Time) (string, Entry, error) {
 	if !fibremon.ValidID(probe) {
 		return "", Entry{}, fibremon.FieldErrorf("probe", "invalid probe name %q", probe)
 	}
-	if len(sites) == 0 && role != RoleAdmin {
+	if len(sites) == 0 && role == "" {
 		return "", Entry{}, fibremon.FieldErrorf("sites", "a token needs at least one site")
 	}
 	for _, s := range sites {
@@ -123,10 +179,10 @@ func (t *Tokens) add(e Entry) error {
 		return fmt.Errorf("auth: entry for probe %q: invalid probe name", e.Probe)
 	case e.Role == "" && len(e.Sites) == 0:
 		return fmt.Errorf("auth: entry for probe %q: no sites", e.Probe)
-	case e.Role == RoleAdmin && len(e.Sites) != 0:
-		return fmt.Errorf("auth: entry for %q: an admin token has no sites", e.Probe)
-	case e.Role != "" && e.Role != RoleAdmin:
-		return fmt.Errorf("auth: entry for %q: unknown role %q (want %q or none)", e.Probe, e.Role, RoleAdmin)
+	case e.Role != "" && e.Role != RoleAdmin && e.Role != RoleReader:
+		return fmt.Errorf("auth: entry for %q: unknown role %q (want %q, %q or none)", e.Probe, e.Role, RoleReader, RoleAdmin)
+	case e.Role != "" && len(e.Sites) != 0:
+		return fmt.Errorf("auth: entry for %q: a token of role %q has no sites", e.Probe, e.Role)
 	}
 	var h [32]byte
 	copy(h[:], raw)
@@ -140,24 +196,83 @@ func (t *Tokens) add(e Entry) error {
 	return nil
 }
 
-// Authenticate returns the principal of token, or an Unauthorized error.
+// ErrNoProbeTokens is the Transient error of Authenticate for a token it
+// does not know while the set holds no probe token at all.
+var ErrNoProbeTokens = fibremon.Errorf(fibremon.Transient, "auth: 0 probe tokens loaded")
+
+// Authenticate returns the principal of token. An unknown token is an
+// Unauthorized error, except while the set holds no probe token: then the
+// tokens file is missing or emptied, a fault of the service rather than of
+// the caller, and the error is ErrNoProbeTokens (Transient), so that a
+// probe keeps its results and retries instead of setting them aside as
+// refused.
 func (t *Tokens) Authenticate(token string) (Principal, error) {
-	if !strings.HasPrefix(token, TokenPrefix) || len(token) > 256 {
-		return Principal{}, fibremon.Errorf(fibremon.Unauthorized, "unknown token")
-	}
 	sum := sha256.Sum256([]byte(token))
 	t.mu.RLock()
 	defer t.mu.RUnlock()
+	unknown := func() (Principal, error) {
+		for _, e := range t.entries {
+			if e.Role == "" {
+				return Principal{}, fibremon.Errorf(fibremon.Unauthorized, "unknown token")
+			}
+		}
+		return Principal{}, ErrNoProbeTokens
+	}
+	if !strings.HasPrefix(token, TokenPrefix) || len(token) > 256 {
+		return unknown()
+	}
 	i, ok := t.byHash[sum]
 	if !ok {
-		return Principal{}, fibremon.Errorf(fibremon.Unauthorized, "unknown token")
+		return unknown()
 	}
 	e := t.entries[i]
 	want, _ := hex.DecodeString(e.SHA256)
 	if subtle.ConstantTimeCompare(sum[:], want) != 1 {
-		return Principal{}, fibremon.Errorf(fibremon.Unauthorized, "unknown token")
+		return unknown()
 	}
-	return Principal{Probe: e.Probe, Sites: slices.Clone(e.Sites), Admin: e.Role == RoleAdmin}, nil
+	return Principal{Probe: e.Probe, Sites: slices.Clone(e.Sites), Role: e.role(), Admin: e.Role == RoleAdmin}, nil
+}
+
+// Counts returns how many tokens of each role the set holds.
+func (t *Tokens) Counts() Counts {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return countEntries(t.entries)
+}
+
+func countEntries(entries []Entry) Counts {
+	var c Counts
+	for _, e := range entries {
+		switch e.role() {
+		case RoleProbe:
+			c.Probe++
+		case RoleReader:
+			c.Reader++
+		case RoleAdmin:
+			c.Admin++
+		}
+	}
+	return c
+}
+
+// OnChange sets f to be called with the new counts after every change of a
+// running set: Reload (and so Watch) and Revoke. f runs on the goroutine
+// that made the change, after the set's lock is released; calls may
+// overlap when changes do. Set it before the set is shared.
+func (t *Tokens) OnChange(f func(Counts)) {
+	t.mu.Lock()
+	t.onChange = f
+	t.mu.Unlock()
+}
+
+// changed calls the OnChange function, if any, with counts.
+func (t *Tokens) changed(c Counts) {
+	t.mu.RLock()
+	f := t.onChange
+	t.mu.RUnlock()
+	if f != nil {
+		f(c)
+	}
 }
 
 // Entries returns a copy of the issued entries.
@@ -235,7 +350,9 @@ func (t *Tokens) replace(o *Tokens) {
 	o.mu.RUnlock()
 	t.mu.Lock()
 	t.entries, t.byHash = entries, byHash
+	c := countEntries(t.entries)
 	t.mu.Unlock()
+	t.changed(c)
 }
 
 // Reload replaces t's tokens with those of the file at path and returns
@@ -293,7 +410,6 @@ func (t *Tokens) Revoke(probe, hashPrefix string) (int, error) {
 		return 0, fibremon.FieldErrorf("sha256", "give at least 8 hex digits of the token's SHA-256")
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	kept := t.entries[:0:0]
 	removed := 0
 	for _, e := range t.entries {
@@ -304,6 +420,7 @@ func (t *Tokens) Revoke(probe, hashPrefix string) (int, error) {
 		kept = append(kept, e)
 	}
 	if removed == 0 {
+		t.mu.Unlock()
 		return 0, fibremon.Errorf(fibremon.NotFound, "no token of probe %q matches", probe)
 	}
 	t.entries = kept
@@ -314,5 +431,8 @@ func (t *Tokens) Revoke(probe, hashPrefix string) (int, error) {
 		copy(h[:], raw)
 		t.byHash[h] = i
 	}
+	c := countEntries(t.entries)
+	t.mu.Unlock()
+	t.changed(c)
 	return removed, nil
 }

@@ -210,6 +210,7 @@ type service struct {
 	proc
 	addr, base string
 	tokens     string
+	token      string // probeName's, which also reads siteID's results back
 }
 
 // serviceOptions select the store and extra flags.
@@ -241,7 +242,8 @@ func newService(t *testing.T, opts serviceOptions) (*service, string) {
 	}
 	s.proc = proc{t: t, name: "fibremon serve", args: append(args, opts.args...), logPath: filepath.Join(dir, "fibremon.log")}
 	t.Cleanup(s.cleanup)
-	return s, strings.TrimSpace(string(out))
+	s.token = strings.TrimSpace(string(out))
+	return s, s.token
 }
 
 // start starts the service and waits until /readyz answers 200.
@@ -269,7 +271,12 @@ func (s *service) results(since time.Time) []fibremon.Result {
 	s.t.Helper()
 	q := url.Values{"site_id": {siteID}, "since": {since.UTC().Format(time.RFC3339)},
 		"limit": {strconv.Itoa(fibremon.DefaultQueryLimit)}}
-	resp, err := http.Get(s.base + fibrehttp.PathResults + "?" + q.Encode())
+	req, err := http.NewRequest(http.MethodGet, s.base+fibrehttp.PathResults+"?"+q.Encode(), nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -70,7 +70,7 @@ func (s *Server) admin(h handlerFunc) handlerFunc {
 			return err
 		}
 		if !p.Admin {
-			return fibremon.Errorf(fibremon.Forbidden, "probe token of %q may not use the admin API", p.Probe)
+			return fibremon.Errorf(fibremon.Forbidden, "%s token of %q may not use the admin API", p.Role, p.Probe)
 		}
 		s.logger.Info("admin request", "admin", p.Probe, "method", r.Method, "path", r.URL.Path)
 		return h(w, r)

@@ -29,8 +29,11 @@ type ContractsResponse struct {
 }
 
 func (s *Server) contractRoutes(r chi.Router) {
-	r.Get(PathContracts, s.handle(s.getContracts))
-	r.Get(PathSites+"/{id}/contract", s.handle(s.getSiteContract))
+	// Contract figures and the tests that missed them are a business's
+	// own: a read token, unless the comune publishes everything.
+	const what = "contracts and their evidence"
+	r.Get(PathContracts, s.handle(s.needRead(what, s.getContracts)))
+	r.Get(PathSites+"/{id}/contract", s.handle(s.needRead(what, s.getSiteContract)))
 }
 
 func (s *Server) getContracts(w http.ResponseWriter, _ *http.Request) error {

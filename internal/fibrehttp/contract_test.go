@@ -39,7 +39,7 @@ func TestContractAPI(t *testing.T) {
 	if code, er := f.post(t, f.token, batchJSON(t, rs...)); code != http.StatusOK {
 		t.Fatalf("post = %d %+v", code, er)
 	}
-	code, _, body := request(t, http.MethodGet, f.srv.URL+"/api/v1/sites/municipio/contract", "", "")
+	code, _, body := request(t, http.MethodGet, f.srv.URL+"/api/v1/sites/municipio/contract", f.reader, "")
 	if code != http.StatusOK {
 		t.Fatalf("contract = %d %s", code, body)
 	}
@@ -52,12 +52,12 @@ func TestContractAPI(t *testing.T) {
 		*d.Value != fibremon.MbitPerSecond(60) || len(d.Evidence) != 4 {
 		t.Fatalf("evaluation %s", body)
 	}
-	code, _, body = request(t, http.MethodGet, f.srv.URL+fibrehttp.PathContracts, "", "")
+	code, _, body = request(t, http.MethodGet, f.srv.URL+fibrehttp.PathContracts, f.reader, "")
 	var list fibrehttp.ContractsResponse
 	if code != http.StatusOK || json.Unmarshal(body, &list) != nil || list.Window != 96 || len(list.Contracts) != 1 {
 		t.Fatalf("contracts = %d %s", code, body)
 	}
-	if code, _, body := request(t, http.MethodGet, f.srv.URL+"/api/v1/sites/nowhere/contract", "", ""); code != http.StatusNotFound {
+	if code, _, body := request(t, http.MethodGet, f.srv.URL+"/api/v1/sites/nowhere/contract", f.reader, ""); code != http.StatusNotFound {
 		t.Fatalf("unknown site = %d %s; want 404", code, body)
 	}
 }

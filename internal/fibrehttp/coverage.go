@@ -57,6 +57,9 @@ func (s *Server) getCoverageGeoJSON(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	if !s.fullView(r) {
+		publicGeoJSON(fc)
+	}
 	b, err := fc.MarshalJSON()
 	if err != nil {
 		return fibremon.Errorf(fibremon.Internal, "coverage geojson: %w", err)

@@ -34,7 +34,11 @@ type ResultStore interface {
 
 // Authenticator resolves a bearer token.
 type Authenticator interface {
+	// Authenticate returns the principal of token: Unauthorized for an
+	// unknown token, Transient when no probe token is loaded at all.
 	Authenticate(token string) (auth.Principal, error)
+	// Counts says how many tokens of each role are loaded.
+	Counts() auth.Counts
 }
 
 // StatusSource gives the current site statuses and learns of new results.
@@ -65,7 +69,10 @@ type Deps struct {
 	Admin AdminOps
 	// Contract checks sites against their contracts; nil: 404.
 	Contract ContractChecker
-	Now      func() time.Time
+	// Access says who may read what; the zero value keeps raw data behind
+	// a read token and /metrics open.
+	Access Access
+	Now    func() time.Time
 }
 
 // Server is the service's http.Handler. SetDraining makes /readyz fail so
@@ -130,17 +137,23 @@ func NewHandler(d Deps) *Server {
 		io.WriteString(w, "ok\n")
 	})
 	r.Get(PathReadyz, s.handle(s.readyz))
-	r.Method(http.MethodGet, PathMetrics, d.Metrics)
+	r.Method(http.MethodGet, PathMetrics, s.metricsAuth(d.Metrics))
 	r.Post(PathResults, s.handle(s.postResults))
-	r.Get(PathResults, s.handle(s.getResults))
-	r.Get(PathSites, s.handle(s.getSites))
-	r.Get(PathSites+"/{id}", s.handle(s.getSite))
-	r.Get(PathCoverage, s.handle(s.getCoverageGeoJSON))
+	// Public whoever asks: the map's coverage and rollout data.
 	r.Get(PathCoverageLookup, s.handle(s.getCoverage))
 	r.Get(PathRollout, s.handle(s.getRollout))
 	r.Get(PathGaps, s.handle(s.getGaps))
+	// Answers that depend on who asks (access.go, SPEC.md "Who may read
+	// what").
+	r.Group(func(r chi.Router) {
+		r.Use(s.identify)
+		r.Get(PathResults, s.handle(s.needResultsRead(s.getResults)))
+		r.Get(PathSites, s.handle(s.getSites))
+		r.Get(PathSites+"/{id}", s.handle(s.getSite))
+		r.Get(PathCoverage, s.handle(s.getCoverageGeoJSON))
+		s.contractRoutes(r)
+	})
 	s.adminRoutes(r)
-	s.contractRoutes(r)
 	if d.Web != nil {
 		r.Method(http.MethodGet, "/", d.Web)
 		r.Method(http.MethodGet, "/static/*", d.Web)
@@ -230,6 +243,16 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if s.draining.Load() {
 		return fibremon.Errorf(fibremon.Transient, "shutting down")
 	}
+	if c := s.d.Auth.Counts(); c.Probe == 0 {
+		// Every upload would be refused. Written here rather than through
+		// handle, whose 503 body is generic, and not logged per request:
+		// the service logs the change of count once, at WARN.
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSecs))
+		writeJSON(w, http.StatusServiceUnavailable, ErrorResponse{Error: fmt.Sprintf(
+			"not ready: 0 probe tokens loaded (%d reader, %d admin), so every upload of results is refused; restore the tokens file or issue tokens with 'fibremon token add'",
+			c.Reader, c.Admin)})
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.d.Store.Ping(ctx); err != nil {
@@ -268,8 +291,8 @@ func (s *Server) postResults(w http.ResponseWriter, r *http.Request) (err error)
 	if err != nil {
 		return err
 	}
-	if principal.Admin {
-		return fibremon.Errorf(fibremon.Forbidden, "admin token of %q writes no results; use the probe's token", principal.Probe)
+	if principal.Role != auth.RoleProbe {
+		return fibremon.Errorf(fibremon.Forbidden, "%s token of %q writes no results; use the probe's token", principal.Role, principal.Probe)
 	}
 	if s.limiter != nil && s.limiter.OnLimit(w, r, principal.Probe) {
 		return errRateLimited
@@ -365,14 +388,25 @@ func parseQuery(r *http.Request, now time.Time) (fibremon.Query, error) {
 	return q, nil
 }
 
-// SitesResponse is the body of GET /api/v1/sites.
+// SitesResponse is the body of GET /api/v1/sites in the full view (a read
+// token, or Access.PublicRead); PublicSitesResponse is the public view.
 type SitesResponse struct {
 	GeneratedAt time.Time             `json:"generated_at"`
+	View        string                `json:"view"`
 	Sites       []fibremon.SiteStatus `json:"sites"`
 }
 
 func (s *Server) getSites(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, SitesResponse{GeneratedAt: s.d.Now().UTC(), Sites: s.d.Status.Statuses()})
+	sts := s.d.Status.Statuses()
+	if s.fullView(r) {
+		writeJSON(w, http.StatusOK, SitesResponse{GeneratedAt: s.d.Now().UTC(), View: ViewFull, Sites: sts})
+		return nil
+	}
+	resp := PublicSitesResponse{GeneratedAt: s.d.Now().UTC(), View: ViewPublic, Sites: make([]PublicSiteStatus, len(sts))}
+	for i := range sts {
+		resp.Sites[i] = publicSite(sts[i])
+	}
+	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
 
@@ -380,6 +414,10 @@ func (s *Server) getSite(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
 	for _, st := range s.d.Status.Statuses() {
 		if st.ID == id {
+			if !s.fullView(r) {
+				writeJSON(w, http.StatusOK, publicSite(st))
+				return nil
+			}
 			writeJSON(w, http.StatusOK, st)
 			return nil
 		}

@@ -32,6 +32,7 @@ type fixture struct {
 	token  string // probe "p-municipio", site "municipio"
 	token2 string // probe "p-valserio", site "valserio"
 	admin  string // admin "ufficio-tecnico"
+	reader string // reader "grafana"
 }
 
 // newFixture serves a handler on a real SQLite store; opts adjust its Deps.
@@ -55,6 +56,10 @@ func newFixture(t testing.TB, opts ...func(*fibrehttp.Deps, *auth.Tokens)) *fixt
 	if err != nil {
 		t.Fatal(err)
 	}
+	reader, _, err := tokens.IssueReader("grafana", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	logger := slog.New(slog.DiscardHandler)
 	reg := metrics.NewRegistry("fibremon", "test")
 	sites := []fibremon.Site{{ID: "municipio", Name: "Municipio", Kind: fibremon.SiteTownHall, Technology: fibremon.FTTH}}
@@ -69,7 +74,7 @@ func newFixture(t testing.TB, opts ...func(*fibrehttp.Deps, *auth.Tokens)) *fixt
 	}
 	srv := httptest.NewServer(fibrehttp.NewHandler(deps))
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, store: store, tokens: tokens, token: tok, token2: tok2, admin: admin}
+	return &fixture{srv: srv, store: store, tokens: tokens, token: tok, token2: tok2, admin: admin, reader: reader}
 }
 
 func (f *fixture) post(t testing.TB, token, body string) (int, fibrehttp.ErrorResponse) {
@@ -289,28 +294,19 @@ func TestSitesAndMetricsAfterIngest(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	resp, err = http.Get(f.srv.URL + "/api/v1/results?site_id=municipio")
-	if err != nil {
-		t.Fatal(err)
-	}
+	code, _, body := request(t, http.MethodGet, f.srv.URL+"/api/v1/results?site_id=municipio", f.reader, "")
 	var rr struct{ Results []fibremon.Result }
-	json.NewDecoder(resp.Body).Decode(&rr)
-	resp.Body.Close()
-	if len(rr.Results) != 1 {
-		t.Fatalf("GET results: %d; want 1", len(rr.Results))
+	json.Unmarshal(body, &rr)
+	if code != http.StatusOK || len(rr.Results) != 1 {
+		t.Fatalf("GET results: %d, %d results; want 200, 1", code, len(rr.Results))
 	}
 	for _, tc := range []struct {
 		path string
 		code int
 	}{{"/api/v1/results?kind=bogus", 400}, {"/api/v1/results?since=yesterday", 400}, {"/api/v1/results?limit=0", 400},
 		{"/api/v1/sites/nope", 404}, {"/api/v1/sites/municipio", 200}, {"/nope", 404}, {"/readyz", 200}, {"/healthz", 200}} {
-		resp, err := http.Get(f.srv.URL + tc.path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != tc.code {
-			t.Errorf("GET %s = %d; want %d", tc.path, resp.StatusCode, tc.code)
+		if code, _, _ := request(t, http.MethodGet, f.srv.URL+tc.path, f.reader, ""); code != tc.code {
+			t.Errorf("GET %s = %d; want %d", tc.path, code, tc.code)
 		}
 	}
 }
@@ -356,6 +352,7 @@ func FuzzGetQueries(f *testing.F) {
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
 		req.URL.Path = path
 		req.URL.RawQuery = query
+		req.Header.Set("Authorization", "Bearer "+fx.reader) // past access control, into the parsers
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code >= 500 {

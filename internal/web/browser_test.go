@@ -75,7 +75,8 @@ func startService(t *testing.T) *service {
 		Web:        web.Handler(web.Options{}),
 		Middleware: metrics.NewHTTP(reg, "fibremon").Middleware,
 	})
-	srv := httptest.NewServer(api)
+	requests := &requestLog{}
+	srv := httptest.NewServer(requests.wrap(api))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -89,7 +90,7 @@ func startService(t *testing.T) *service {
 		srv.Close()
 	})
 
-	svc := &service{URL: srv.URL, Comune: comune, API: api, tokens: tokens, tracker: tracker}
+	svc := &service{URL: srv.URL, Comune: comune, API: api, tokens: tokens, tracker: tracker, requests: requests}
 
 	// Results, posted by each site's probe with its own token: municipio is
 	// up with speeds, the agriturismo's line is down, a school was last
@@ -122,6 +123,70 @@ type service struct {
 	API     http.Handler // the service's whole router
 	tokens  *auth.Tokens
 	tracker *status.Tracker
+	// requests are those the browser made.
+	requests *requestLog
+}
+
+// requestLog records the browser's requests (by its User-Agent; the
+// test's own Go client is left out) with the status each got.
+type requestLog struct {
+	mu   sync.Mutex
+	reqs []string // "METHOD path status", with " authorization" when one was sent
+}
+
+func (l *requestLog) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(r.UserAgent(), "Chrome") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		entry := fmt.Sprintf("%s %s %d", r.Method, r.URL.Path, sw.code)
+		if r.Header.Get("Authorization") != "" {
+			entry += " authorization"
+		}
+		l.mu.Lock()
+		l.reqs = append(l.reqs, entry)
+		l.mu.Unlock()
+	})
+}
+
+// checkPublic fails t unless the page asked only for what anyone may read
+// (SPEC.md, "Who may read what"), sent no credentials and was never
+// refused for want of them: the public page works without a token.
+func (l *requestLog) checkPublic(t *testing.T) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	public := map[string]bool{fibrehttp.PathCoverage: true, fibrehttp.PathCoverageLookup: true}
+	api := 0
+	for _, e := range l.reqs {
+		f := strings.Fields(e)
+		path, code := f[1], f[2]
+		if strings.HasPrefix(path, "/api/") {
+			api++
+			if !public[path] {
+				t.Errorf("the page requested %s, which needs a token", e)
+			}
+		}
+		if len(f) > 3 || code == "401" || code == "403" {
+			t.Errorf("the page sent or was asked for credentials: %s", e)
+		}
+	}
+	if api == 0 {
+		t.Errorf("no API request from the browser recorded; requests: %q", l.reqs)
+	}
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // post sends results of site through the API with a token of its own.
@@ -481,10 +546,14 @@ func TestBrowser(t *testing.T) {
 	}
 	do(t, ctx, "focusing a site", chromedp.Focus(chromedp.CSS(`[data-site-id="municipio"]`)))
 	tip := evalString(t, ctx, `document.querySelector('#tooltip').hidden ? '' : document.querySelector('#tooltip').textContent`)
-	for _, want := range []string{"Municipio di Ripalta Cremasca", "funzionante", "FTTH 1000/300 Mbit/s", "↓ 940 / ↑ 290 Mbit/s", "4,2 ms"} {
+	for _, want := range []string{"Municipio di Ripalta Cremasca", "funzionante", "FTTH", "↓ 940 / ↑ 290 Mbit/s", "4,2 ms"} {
 		if !strings.Contains(tip, want) {
 			t.Errorf("tooltip of the focused municipio %q lacks %q", tip, want)
 		}
+	}
+	// Contract figures need a read token; the public map has none.
+	if strings.Contains(tip, "1000/300") {
+		t.Errorf("tooltip of the focused municipio %q shows the contract's 1000/300 Mbit/s to the public", tip)
 	}
 	x, y := center(t, ctx, `[data-site-id="agriturismo-la-torre"] rect`)
 	do(t, ctx, "hovering a site", chromedp.MouseEvent(chromedp.MouseMoved, x, y))
@@ -652,6 +721,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("answers", func(t *testing.T) { testAnswers(t, ctx, logs, shots, svc) })
 	t.Run("layers the service lacks", func(t *testing.T) { testMissingLayers(t, ctx, logs, base) })
 	t.Run("background tiles", func(t *testing.T) { testTiles(t, ctx, logs, svc) })
+	svc.requests.checkPublic(t)
 }
 
 // testTiles serves the page with a tile URL template pointing at a tile
