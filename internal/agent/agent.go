@@ -58,6 +58,9 @@ type Agent struct {
 	// measure makes one probe attempt; tests replace it to run schedules
 	// on a simulated clock.
 	measure func(ctx context.Context, m MeasurementConfig, t probes.Target) (probes.Measurement, *probes.Traffic, error)
+	// rereadToken: the token comes from service.token_file, read again
+	// before each Flush, so that a rotated token is used without a restart.
+	rereadToken bool
 }
 
 // New opens the spool and builds the agent.
@@ -113,6 +116,7 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 		line:   make(chan struct{}, 1),
 		splay:  opts.Splay,
 	}
+	a.rereadToken = opts.Token == "" && cfg.Service.TokenFile != ""
 	a.measure = a.probe
 	if opts.Registry != nil {
 		a.m = newAgentMetrics(opts.Registry, cfg, q)
@@ -382,7 +386,20 @@ func nextBackoff(prev, retryAfter time.Duration) time.Duration {
 // Flush uploads until the spool is empty or an upload fails and must be
 // retried. Batches the service judged invalid are moved aside (dead
 // letters, see `fibreprobe spool requeue`) and counted; Flush goes on.
+// A token from service.token_file is read again first, so that a rotated
+// token takes effect without a restart. Flush must not be called
+// concurrently (Run calls it from its one uploader).
 func (a *Agent) Flush(ctx context.Context) error {
+	if a.rereadToken {
+		if tok, err := a.cfg.Token(); err != nil {
+			a.logger.Warn("cannot read the token file again; using the token read before", "err", err)
+		} else if tok != a.client.Token {
+			c := *a.client
+			c.Token = tok
+			a.client = &c
+			a.logger.Info("token file changed; uploading with the new token")
+		}
+	}
 	for {
 		b, err := a.queue.Peek(a.cfg.Service.BatchSize)
 		if err != nil {

@@ -407,6 +407,7 @@ func newTargets(t *testing.T) targets {
 type probe struct {
 	proc
 	cfgPath, spoolDir, metricsURL string
+	tokenFile                     string // service.token_file, read again before each upload
 }
 
 // probeOptions shape the probe's configuration.
@@ -475,7 +476,7 @@ measurements:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &probe{cfgPath: cfgPath, spoolDir: opts.spoolDir, metricsURL: "http://" + metricsAddr + "/metrics"}
+	p := &probe{cfgPath: cfgPath, spoolDir: opts.spoolDir, metricsURL: "http://" + metricsAddr + "/metrics", tokenFile: tokenFile}
 	p.proc = proc{t: t, name: "fibreprobe run", logPath: filepath.Join(dir, "fibreprobe.log"),
 		args: []string{bins.fibreprobe, "run", "--config.file", cfgPath, "--log.level", "debug"}}
 	t.Cleanup(p.cleanup)
