@@ -12,8 +12,9 @@
 //
 //   - File data. A write changes the file as programs see it at once, but
 //     reaches the disk only when the file is fsynced (fsync or fdatasync,
-//     which are the same here). So do truncate, fallocate (which only
-//     extends the size) and a change of mode. close, flush and release make
+//     which are the same here). So do truncate, fallocate (which extends
+//     the size, or with FALLOC_FL_KEEP_SIZE does nothing) and a change of
+//     mode. close, flush and release make
 //     nothing durable.
 //   - Names. create, mkdir, unlink, rmdir and rename change a directory as
 //     programs see it at once, but a directory's entries reach the disk only
@@ -58,6 +59,15 @@
 // not seen. Shared writable mappings (SQLite's -shm file) are written back
 // by the kernel later, which matters only for what they hold at a cut:
 // nothing that needs to survive one.
+//
+// The file system is served by the process that mounts it. That process
+// must not map files of the mount into memory (SQLite maps its -shm file):
+// a page fault on such a mapping blocks its thread in the kernel, waiting
+// for the server, and when the Go runtime stops the world for a garbage
+// collection, the server's goroutines stop while the runtime waits for
+// that thread: neither ever goes on. Run such programs in processes of
+// their own. Files the server process leaves open at its exit do not hang
+// the exit: the file system asks the kernel not to send FLUSH at close.
 //
 // Mounting needs Linux, /dev/fuse and root (the mount is made with
 // mount(2) directly, so no fusermount is needed); Available says why a
