@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,10 +140,11 @@ func TestPowerCut(t *testing.T) {
 
 		c := led.check(t, dbPath, spoolDir)
 		checked = c
-		t.Logf("cut %d, %s: lost %d unsynced files (%d KiB), %d directories' unsynced entries; "+
-			"since the start %d results acknowledged by the service and %d put into the spool, all there: "+
-			"%d stored, %d spooled (%d of them stored too)", cut+1, when, l.Files, l.Bytes>>10, l.Dirs,
-			c.serviceAcked, c.putAcked, c.stored, c.spooled, c.spooledAndStored)
+		t.Logf("cut %d, %s: discarded %d unsynced files (%d KiB) and %d directories' unsynced entries; "+
+			"checked %d results acknowledged by the service and %d put into the spool since the start "+
+			"against %d stored and %d spooled (%d of those stored too, %d put unreported)", cut+1, when,
+			l.Files, l.Bytes>>10, l.Dirs, c.serviceAcked, c.putAcked, c.stored, c.spooled, c.spooledAndStored,
+			c.spooledUnreported)
 		if t.Failed() {
 			t.FailNow()
 		}
@@ -661,7 +663,7 @@ func TestStoreCheckProcess(t *testing.T) {
 
 // integrityCheck runs PRAGMA integrity_check and returns its complaints.
 func integrityCheck(ctx context.Context, path string) []string {
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		return []string{err.Error()}
 	}
