@@ -90,7 +90,8 @@ func TestPowerCut(t *testing.T) {
 	}
 	dbPath := filepath.Join(dbDir, "fibremon.db")
 	spoolDir := filepath.Join(disk.dir, "probe", "spool")
-	svc, token := newService(t, serviceOptions{dbPath: dbPath})
+	// No rate limit: the posters post as fast as the service answers.
+	svc, token := newService(t, serviceOptions{dbPath: dbPath, args: []string{"--web.rate-limit", "0"}})
 	client := &fibrehttp.Client{BaseURL: svc.base, Token: token, HTTPClient: &http.Client{Timeout: 5 * time.Second}}
 
 	led := newLedger()
@@ -151,9 +152,12 @@ func TestPowerCut(t *testing.T) {
 	}
 	t.Logf("power cut: %d cuts (%d while the service started, %d under load) in %v; discarded %d unsynced files "+
 		"(%d KiB) and %d directories' unsynced entries in all; %d file and %d directory fsyncs made it to the disk; "+
-		"every one of %d results acknowledged by the service and %d put into the spool survived, none torn",
+		"every one of %d results acknowledged by the service and %d put into the spool survived, none torn; "+
+		"%d results were committed before a cut that took their answer (acknowledged on a retry as duplicates), "+
+		"%d committed and never acknowledged",
 		powerCuts, startupCuts, powerCuts-startupCuts, time.Since(start).Round(time.Second), lost.Files, lost.Bytes>>10,
-		lost.Dirs, stats.Fsyncs, stats.DirFsyncs, checked.serviceAcked, checked.putAcked)
+		lost.Dirs, stats.Fsyncs, stats.DirFsyncs, checked.serviceAcked, checked.putAcked, led.duplicates,
+		checked.storedUnacked)
 }
 
 // powerDisk is the powerfs the test's files live on.
@@ -225,6 +229,8 @@ type ledger struct {
 	batches      [][]string                 // every batch posted, acknowledged or not
 	serviceAcked map[string]bool            // a 2xx answered a POST holding it
 	putAcked     map[string]bool            // a spool Put holding it returned nil
+	refusals     []string                   // batches the service refused (4xx)
+	duplicates   int                        // results acknowledged as stored before
 }
 
 func newLedger() *ledger {
@@ -251,14 +257,20 @@ func (p *poster) run(ctx context.Context) {
 			}
 			p.led.posted(p.pending)
 		}
-		if _, err := p.client.PostResults(ctx, p.pending); err != nil {
+		resp, err := p.client.PostResults(ctx, p.pending)
+		if fibrehttp.Permanent(err) {
+			p.led.refused(err)
+			p.pending = nil
+			continue
+		}
+		if err != nil {
 			select { // the service is starting, or the power is off
 			case <-ctx.Done():
 			case <-time.After(20 * time.Millisecond):
 			}
 			continue
 		}
-		p.led.acked(p.pending)
+		p.led.acked(p.pending, resp.Duplicates)
 		p.pending = nil
 	}
 }
@@ -274,9 +286,20 @@ func (l *ledger) posted(rs []fibremon.Result) {
 	l.batches = append(l.batches, ids)
 }
 
-func (l *ledger) acked(rs []fibremon.Result) {
+// refused records a batch the service refused for good: the test's
+// results are valid, so that is a failure.
+func (l *ledger) refused(err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.refusals = append(l.refusals, err.Error())
+}
+
+// acked records a batch the service acknowledged; dups of its results
+// were stored before, by an attempt whose answer was lost.
+func (l *ledger) acked(rs []fibremon.Result, dups int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.duplicates += dups
 	for _, r := range rs {
 		l.serviceAcked[r.ID] = true
 	}
@@ -387,7 +410,7 @@ func (l *ledger) report(t *testing.T, line string) {
 // spoolWriterEnv set, it puts batches of one to five results into a spool
 // as fast as it can, printing "put <results as JSON>\n" after each Put
 // that returned nil, and uploads them to the service as the probe agent
-// does (Peek, POST, Ack on a 2xx), printing "sent <IDs as JSON>\n" after
+// does (Peek, POST, Ack on a 2xx, Reject on a 4xx), printing "sent <IDs as JSON>\n" after
 // each 2xx, until it is killed. Errors (after a power cut, every file
 // operation fails) are retried, so that the kill is what ends it.
 func TestSpoolWriterProcess(t *testing.T) {
@@ -428,7 +451,13 @@ func TestSpoolWriterProcess(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 				continue
 			}
-			if _, err := client.PostResults(context.Background(), b.Results); err != nil {
+			_, err = client.PostResults(context.Background(), b.Results)
+			switch {
+			case fibrehttp.Permanent(err): // as the agent does; the test fails on files in dead/
+				fmt.Fprintln(os.Stderr, "spool writer: refused:", err)
+				q.Reject(b, err.Error()) //nolint:errcheck // the test looks in dead/
+				continue
+			case err != nil:
 				q.Release(b)
 				time.Sleep(50 * time.Millisecond)
 				continue
@@ -466,6 +495,7 @@ type checkCounts struct {
 	stored, spooled        int
 	spooledAndStored       int // acknowledged by the service, but the Ack did not survive
 	spooledUnreported      int // put just before a kill that came before the writer said so
+	storedUnacked          int // committed, but the cut took the 2xx (or the POST was given up)
 }
 
 // check opens the database and the spool on the remounted file system, as
@@ -476,6 +506,9 @@ func (l *ledger) check(t *testing.T, dbPath, spoolDir string) checkCounts {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var c checkCounts
+	if len(l.refusals) > 0 {
+		t.Errorf("the service refused %d batches of valid results: %v", len(l.refusals), l.refusals)
+	}
 
 	rep := readStore(t, dbPath)
 	if len(rep.Integrity) > 0 {
@@ -516,6 +549,9 @@ func (l *ledger) check(t *testing.T, dbPath, spoolDir string) checkCounts {
 		}
 	}
 	for id, r := range stored {
+		if !l.serviceAcked[id] {
+			c.storedUnacked++
+		}
 		if want, ok := l.results[id]; !ok && !l.serviceAcked[id] {
 			// Only the spool writer's unreported Puts are unknown, and
 			// those are seen in the spool before they are uploaded (or
