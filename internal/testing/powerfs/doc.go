@@ -14,8 +14,7 @@
 //     reaches the disk only when the file is fsynced (fsync or fdatasync,
 //     which are the same here). So do truncate, fallocate (which extends
 //     the size, or with FALLOC_FL_KEEP_SIZE does nothing) and a change of
-//     mode. close, flush and release make
-//     nothing durable.
+//     mode. close, flush and release make nothing durable.
 //   - Names. create, mkdir, unlink, rmdir and rename change a directory as
 //     programs see it at once, but a directory's entries reach the disk only
 //     when that directory is fsynced, and then all of them at once, exactly
@@ -33,7 +32,8 @@
 // namespace change durable and writes the data of newly allocated blocks
 // first, so that a missing directory fsync rarely loses anything there; it
 // is what POSIX, and file systems such as XFS and btrfs, promise. A program
-// that survives powerfs survives those file systems.
+// whose acknowledged data survives powerfs makes every fsync those file
+// systems need.
 //
 // A power cut (FS.Cut) is atomic with respect to the file system's
 // operations: every operation that returned before it is complete on disk
@@ -44,7 +44,10 @@
 // again (Mount), which exposes only the durable state.
 //
 // What it does not model: a torn write within an fsynced file (the disk
-// here writes fsynced pages whole and in order), metadata other than
+// here writes fsynced pages whole and in order); a cut that keeps part of
+// what was not fsynced (a real disk may have written any subset of it
+// before the cut; here all of it is lost, so programs that depend on the
+// order of unsynced writes are not caught); metadata other than
 // names, sizes and permission bits (owners and times are not kept; a file
 // shows the time of its last write, or after a mount that of its last
 // fsync), hard links, symbolic links, special files, extended attributes,
