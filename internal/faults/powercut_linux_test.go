@@ -29,9 +29,9 @@ import (
 	"fibremon/internal/testing/powerfs"
 )
 
-// Shape of TestPowerCut. The cuts are spread over about a minute on a
-// loaded two-core machine; most of that is starting the service and
-// checking the store after each cut, not waiting.
+// Shape of TestPowerCut. The run takes 30 to 50 s on a loaded two-core
+// machine, most of it starting the service and checking the store after
+// each cut; nothing asserts how long anything takes.
 const (
 	powerCuts       = 15
 	powerPosters    = 4                      // goroutines posting batches to the service
