@@ -8,6 +8,7 @@ require (
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/google/uuid v1.6.0
 	github.com/gorilla/websocket v1.5.3
+	github.com/hanwen/go-fuse/v2 v2.12.1
 	github.com/influxdata/influxdb-client-go/v2 v2.14.0
 	github.com/miekg/dns v1.1.73
 	github.com/paulmach/orb v0.14.0

@@ -51,6 +51,11 @@
 //	                                                                        the disk has room and the service is back the spool
 //	                                                                        drains; stored = made - dropped, and the dropped are
 //	                                                                        the oldest (no stored result from that span)
+//	TestPowerCut                     power cut (powerfs: what is not        every result acknowledged by the service (2xx) is
+//	(Linux, root, FUSE)              fsynced is lost) under the service's   stored, equal to what was posted, each batch whole or
+//	                                 SQLite file and a spool writer         not at all, integrity_check passes; every result whose
+//	                                 process's spool, 15 times at random    spool Put returned nil is spooled or stored, every
+//	                                 moments under load or during start     spool file decodes
 //	TestGracefulShutdown             SIGTERM with a POST in flight          the service refuses new connections, finishes the
 //	                                                                        request (200, batch stored) and exits 0; a request
 //	                                                                        not finished within --web.shutdown-timeout is cut
@@ -70,6 +75,7 @@
 //	go test -race -count=1 -v ./internal/faults
 //
 // -v prints each scenario's figures (results made, stored, dropped).
-// TestSpoolDiskFull needs root to mount its tmpfs and skips, saying so,
-// without it; CI runs as root. -short skips the whole package.
+// TestSpoolDiskFull needs root to mount its tmpfs, TestPowerCut root and
+// /dev/fuse for its powerfs (internal/testing/powerfs); each skips, saying
+// so, without them. CI runs as root. -short skips the whole package.
 package faults

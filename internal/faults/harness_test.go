@@ -45,6 +45,14 @@ const (
 	backoffTimeout = 6 * time.Minute
 )
 
+// These variables, set, make the test binary one of TestPowerCut's child
+// processes, TestSpoolWriterProcess or TestStoreCheckProcess; they hold
+// that process's configuration.
+const (
+	spoolWriterEnv = "FIBREMON_FAULTS_SPOOL_WRITER"
+	storeCheckEnv  = "FIBREMON_FAULTS_STORE_CHECK"
+)
+
 // bins are the real binaries, built once by TestMain.
 var bins struct{ fibremon, fibreprobe string }
 
@@ -54,8 +62,8 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	if testing.Short() {
-		return m.Run() // every test skips
+	if testing.Short() || os.Getenv(spoolWriterEnv) != "" || os.Getenv(storeCheckEnv) != "" {
+		return m.Run() // every test skips, or this is a child process of TestPowerCut
 	}
 	dir, err := os.MkdirTemp("", "fibremon-faults-")
 	if err != nil {
@@ -215,7 +223,8 @@ type service struct {
 
 // serviceOptions select the store and extra flags.
 type serviceOptions struct {
-	influx *influxtest.Server // nil: SQLite in the test's directory
+	influx *influxtest.Server // nil: SQLite
+	dbPath string             // the SQLite file; default: in the test's directory
 	args   []string
 }
 
@@ -238,7 +247,10 @@ func newService(t *testing.T, opts serviceOptions) (*service, string) {
 			"--storage.influx.timeout", "2s")
 		s.env = []string{"FIBREMON_STORAGE_INFLUX_TOKEN=" + opts.influx.Token}
 	} else {
-		args = append(args, "--storage.path", filepath.Join(dir, "fibremon.db"))
+		if opts.dbPath == "" {
+			opts.dbPath = filepath.Join(dir, "fibremon.db")
+		}
+		args = append(args, "--storage.path", opts.dbPath)
 	}
 	s.proc = proc{t: t, name: "fibremon serve", args: append(args, opts.args...), logPath: filepath.Join(dir, "fibremon.log")}
 	t.Cleanup(s.cleanup)

@@ -70,6 +70,9 @@
 //   - The rename is a change to the directory, which is only durable once the
 //     directory itself is fsynced; without that a power loss can lose a file
 //     whose Put already returned nil.
+//   - So is the spool directory's own name, in its parent: Open fsyncs the
+//     parent of every directory it creates, or a power loss after the first
+//     Puts of a new spool could take the directory and all in it.
 //
 // So a nil error from Put means the batch survives a crash or a power loss of
 // the whole machine (given a file system and disk that honour fsync). An error

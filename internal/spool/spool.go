@@ -114,7 +114,7 @@ type Queue struct {
 }
 
 // Open opens the spool in dir, creating dir (mode 0700) and dir/dead if need
-// be. It takes an exclusive lock on dir/lock and returns an error wrapping
+// be, durably (the parent of each directory created is fsynced). It takes an exclusive lock on dir/lock and returns an error wrapping
 // ErrLocked if another Queue holds it. It then deletes the *.tmp files a crash
 // left behind, reads the header of every queued file to rebuild its counts
 // (moving files with a bad header to dead/), and enforces the bounds.
@@ -136,7 +136,7 @@ func Open(dir string, opts Options) (*Queue, error) {
 		maxFile: min(opts.MaxBytes, MaxFileSize),
 		write:   writeSync,
 	}
-	if err := os.MkdirAll(q.deadDir, 0o700); err != nil {
+	if err := mkdirAll(q.deadDir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool open: %w", err)
 	}
 	lock, err := lockDir(filepath.Join(dir, "lock"))
@@ -208,6 +208,34 @@ func (q *Queue) load() error {
 		}
 	}
 	q.enforceBounds(q.opts.Now())
+	return nil
+}
+
+// mkdirAll is os.MkdirAll made durable: it fsyncs the parent of each
+// directory it creates. A new directory's name is durable only once its
+// parent is fsynced; without that, a power loss after the first Puts could
+// take the new spool directory away with every file in it, although Put
+// fsynced them and the spool directory.
+func mkdirAll(dir string, perm fs.FileMode) error {
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirAll(parent, perm); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, perm); err != nil {
+		if fi, serr := os.Stat(dir); serr != nil || !fi.IsDir() {
+			return err
+		}
+		// Made meanwhile by another process, which may not have
+		// fsynced the parent yet.
+	}
+	if err := syncDir(parent); err != nil {
+		return fmt.Errorf("fsync %s: %w", parent, err)
+	}
 	return nil
 }
 
