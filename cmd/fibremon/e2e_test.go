@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,17 +22,44 @@ import (
 	"fibremon/internal/testnet"
 )
 
+// TestMain removes the binaries the end-to-end tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// built holds both commands, compiled once for all the end-to-end tests of
+// the package (they run in parallel, and a link takes seconds).
+var built struct {
+	once                      sync.Once
+	dir, fibremon, fibreprobe string
+	err                       error
+}
+
 // buildBinaries compiles both commands once for the end-to-end tests.
 func buildBinaries(t *testing.T) (fibremonBin, probeBin string) {
 	t.Helper()
-	dir := t.TempDir()
-	for _, c := range []string{"fibremon", "fibreprobe"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, c), "fibremon/cmd/"+c).CombinedOutput()
-		if err != nil {
-			t.Fatalf("go build %s: %v\n%s", c, err, out)
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "fibremon-e2e-")
+		if built.err != nil {
+			return
 		}
+		for _, c := range []string{"fibremon", "fibreprobe"} {
+			out, err := exec.Command("go", "build", "-o", filepath.Join(built.dir, c), "fibremon/cmd/"+c).CombinedOutput()
+			if err != nil {
+				built.err = fmt.Errorf("go build %s: %v\n%s", c, err, out)
+				return
+			}
+		}
+		built.fibremon, built.fibreprobe = filepath.Join(built.dir, "fibremon"), filepath.Join(built.dir, "fibreprobe")
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	return filepath.Join(dir, "fibremon"), filepath.Join(dir, "fibreprobe")
+	return built.fibremon, built.fibreprobe
 }
 
 func freeAddr(t *testing.T) string { return testnet.FreeAddr(t) }
@@ -99,6 +127,7 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binaries")
 	}
+	t.Parallel() // its own ports, files and processes
 	fibremonBin, probeBin := buildBinaries(t)
 	dir := t.TempDir()
 	addr := freeAddr(t)

@@ -78,6 +78,7 @@ func TestServeInflux(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary and influxd")
 	}
+	t.Parallel() // its own ports, files and processes
 	srv := influxtest.StartWithOptions(t, influxtest.Options{Auth: true})
 	bin, _ := buildBinaries(t)
 	dir := t.TempDir()

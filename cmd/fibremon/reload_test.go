@@ -23,6 +23,7 @@ func TestReloadOnHangup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
+	t.Parallel() // its own ports, files and processes
 	bin, _ := buildBinaries(t)
 	dir := t.TempDir()
 	comuneDir := filepath.Join(dir, "ripalta-cremasca")
@@ -131,6 +132,7 @@ func TestAdminAPIServe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
+	t.Parallel() // its own ports, files and processes
 	bin, _ := buildBinaries(t)
 	dir := t.TempDir()
 	tokensFile := filepath.Join(dir, "tokens.json")

@@ -53,6 +53,7 @@ func TestTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binaries")
 	}
+	t.Parallel() // its own ports, files and processes
 	fibremonBin, probeBin := buildBinaries(t)
 	dir := t.TempDir()
 	certFile, keyFile := writeSelfSigned(t, dir)
