@@ -59,6 +59,7 @@ func TestInflux(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs influxd, fibremon demo and fibremon serve for about half a minute")
 	}
+	t.Parallel() // its own influxd, demo, ports and files
 	env := startInfluxEnv(t)
 
 	t.Run("datasources provisioned", checkDatasources)
@@ -104,7 +105,7 @@ func startInfluxEnv(t *testing.T) *influxEnv {
 		t.Fatalf("influxtest's bucket is %q, not fibremon's default %q: the test would not prove the defaults agree", srv.Bucket, influxDefaultBucket)
 	}
 	dir := t.TempDir()
-	bin := buildFibremon(t, dir)
+	bin := buildFibremon(t)
 	env := &influxEnv{srv: srv}
 
 	// No --storage.influx.bucket: the demo writes to fibremon's default,

@@ -65,6 +65,7 @@ func TestPrometheus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs fibremon demo and Prometheus for about a minute")
 	}
+	t.Parallel() // its own demo, Prometheus, ports and files
 	env := startDemoEnv(t)
 
 	t.Run("rules loaded and healthy", func(t *testing.T) { env.checkRules(t) })
@@ -110,7 +111,7 @@ func startDemoEnv(t *testing.T) *demoEnv {
 	}
 	promtool(t) // fails early with the same hint
 	dir := t.TempDir()
-	bin := buildFibremon(t, dir)
+	bin := buildFibremon(t)
 
 	env := &demoEnv{}
 	demo := exec.Command(bin, "demo",
@@ -180,20 +181,48 @@ func startDemoEnv(t *testing.T) *demoEnv {
 	return env
 }
 
-// buildFibremon builds fibremon from this module into dir.
-func buildFibremon(t *testing.T, dir string) string {
+// TestMain removes the fibremon binary the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// built is fibremon, compiled once for the tests that run it (they run
+// in parallel, and a link takes seconds).
+var built struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+// buildFibremon builds fibremon from this module, once per test binary.
+func buildFibremon(t *testing.T) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("go not found: %v", err)
+	built.once.Do(func() {
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			built.err = fmt.Errorf("go not found: %v", err)
+			return
+		}
+		if built.dir, built.err = os.MkdirTemp("", "fibremon-dashboards-"); built.err != nil {
+			return
+		}
+		bin := filepath.Join(built.dir, "fibremon")
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		if out, err := exec.CommandContext(ctx, goTool, "build", "-o", bin, "fibremon/cmd/fibremon").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build fibremon/cmd/fibremon: %v\n%s", err, out)
+			return
+		}
+		built.bin = bin
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	bin := filepath.Join(dir, "fibremon")
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, goTool, "build", "-o", bin, "fibremon/cmd/fibremon").CombinedOutput(); err != nil {
-		t.Fatalf("go build fibremon/cmd/fibremon: %v\n%s", err, out)
-	}
-	return bin
+	return built.bin
 }
 
 // demoSitesMeasured reads the sites of the service at base and returns
