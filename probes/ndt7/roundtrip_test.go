@@ -18,6 +18,7 @@ import (
 const mib = 1 << 20
 
 func TestDownload(t *testing.T) {
+	t.Parallel() // its own servers and lines
 	tests := []struct {
 		name           string
 		serverDuration time.Duration
@@ -110,6 +111,7 @@ func TestDownload(t *testing.T) {
 }
 
 func TestUpload(t *testing.T) {
+	t.Parallel() // its own servers and lines
 	tests := []struct {
 		name           string
 		serverDuration time.Duration
@@ -318,7 +320,9 @@ func TestServerProtocolViolations(t *testing.T) {
 			if !errors.Is(st.Err, tt.wantErr) {
 				t.Errorf("server stats Err = %v; want %v", st.Err, tt.wantErr)
 			}
-			if st.Elapsed > 2*time.Second {
+			// At once, not at the end of its 5 s test; the bound leaves
+			// room for a loaded machine.
+			if st.Elapsed > 3*time.Second {
 				t.Errorf("server took %s to end the test; want it to stop at once", st.Elapsed)
 			}
 		})
@@ -375,7 +379,9 @@ func TestClientContext(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) {
 				t.Errorf("error = %v; want %v", err, tt.wantErr)
 			}
-			if d := time.Since(start); d > time.Second {
+			// Soon after ctx ended (300 ms in), not at the end of the
+			// 5 s test; the bound leaves room for a loaded machine.
+			if d := time.Since(start); d > 2500*time.Millisecond {
 				t.Errorf("returned after %s; want soon after ctx ended", d)
 			}
 			if tt.name != "already canceled" {
