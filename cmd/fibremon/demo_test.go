@@ -70,10 +70,10 @@ func TestDemo(t *testing.T) {
 		}
 		return true
 	}
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for !complete() {
 		if time.Now().After(deadline) {
-			t.Fatalf("not every site has download, upload and latency results after 60 s: %+v", sites.Sites)
+			t.Fatalf("not every site has download, upload and latency results after %v: %+v", waitLimit, sites.Sites)
 		}
 		time.Sleep(time.Second)
 	}

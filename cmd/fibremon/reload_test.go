@@ -53,7 +53,7 @@ func TestReloadOnHangup(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for lookup() != 200 {
 		if time.Now().After(deadline) {
 			t.Fatal("serve did not answer the lookup of Via Pombioli 3")
@@ -104,7 +104,7 @@ func TestReloadOnHangup(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(waitLimit)
 	for lookup() == 200 {
 		if time.Now().After(deadline) {
 			t.Fatal("after SIGHUP the old register still answers")
@@ -164,7 +164,7 @@ func TestAdminAPIServe(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for {
 		if code, _ := do(http.MethodGet, "/readyz", ""); code == http.StatusOK {
 			break
