@@ -38,7 +38,7 @@ const (
 // beside the rest of `go test ./...` on two cores, and nothing here asserts
 // how fast anything is.
 const (
-	startTimeout  = 60 * time.Second // a process answering after start
+	startTimeout  = 2 * time.Minute  // a process answering after start
 	settleTimeout = 90 * time.Second // the probe's and the service's accounts agreeing
 	// backoffTimeout bounds how long a probe may take to retry after a
 	// service comes back: its backoff doubles up to 5 min, ±20 % jitter.
