@@ -84,9 +84,9 @@ func TestDemo(t *testing.T) {
 	// RTT never below the line's (the delay is exact; scheduling only
 	// adds). How close a test gets to the rate depends on the CPU left to
 	// a dozen agents running at once under -race, beside other work: on a
-	// loaded 2-core machine uploads measured a seventh of a 300 Mbit/s
-	// line, and RTTs 140 ms over a 4 ms line. So no floor here but a real
-	// transfer; accuracy against a reference meter is measured by
+	// loaded 2-core machine an upload measured 7.5 Mbit/s on a 300 Mbit/s
+	// line, and a best RTT 144 ms on a 4 ms line. So no floor here but a
+	// real transfer; accuracy against a reference meter is measured by
 	// cmd/fibrelab (docs/ACCURACY.md), the shaper's by
 	// BenchmarkProfileRate in internal/linesim.
 	speeds := map[float64]bool{} // the lines' speeds
