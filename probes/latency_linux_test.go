@@ -138,8 +138,10 @@ func TestICMPRoundUsesKernelTimestamps(t *testing.T) {
 }
 
 // checkLoopbackRound checks a lossless loopback round of count packets:
-// all received, each RTT kernel-timestamped, positive, under 20 ms and no
-// later than the same reply timed in user space.
+// all received, each RTT kernel-timestamped and positive, the best under
+// 20 ms, and no later than the replies timed in user space. Only the best
+// is bounded: an RTT runs from the clock read just before sendto, and a
+// loaded machine may take the sender off the CPU in between (41 ms seen).
 func checkLoopbackRound(t *testing.T, r round, count int) {
 	t.Helper()
 	s := Summarize(r.sent, r.rtts)
@@ -149,8 +151,8 @@ func checkLoopbackRound(t *testing.T, r round, count int) {
 	if s.Sent != count || s.Received != count || r.stamped != count {
 		t.Errorf("sent, received, kernel-stamped = %d, %d, %d; want %d each", s.Sent, s.Received, r.stamped, count)
 	}
-	if !(0 < s.Min && s.Max < 20*time.Millisecond) {
-		t.Errorf("RTTs from %v to %v; want them in (0, 20ms) on loopback", s.Min, s.Max)
+	if !(0 < s.Min && s.Min < 20*time.Millisecond) {
+		t.Errorf("RTTs from %v to %v; want them positive and the best under 20ms on loopback", s.Min, s.Max)
 	}
 	if s.Avg > u.Avg || s.Min > u.Min {
 		t.Errorf("kernel-timed RTT avg %v, min %v; want at most the user-space ones %v, %v", s.Avg, s.Min, u.Avg, u.Min)
@@ -190,8 +192,13 @@ func TestKernelICMPRoundStalledReader(t *testing.T) {
 				if u.Min < stall {
 					t.Errorf("user-space RTT min %v; want at least the stall %v (the stall did not happen)", u.Min, stall)
 				}
-				if s.Max >= stall/2 {
-					t.Errorf("kernel-timed RTT max %v; want under %v: the reader's stall of %v leaked into it", s.Max, stall/2, stall)
+				// Each reply is read at least a stall after the kernel
+				// stamped it, so the user-space RTTs exceed the kernel-
+				// timed ones by a stall each. Both run from the same send
+				// time, so a sender taken off the CPU by a loaded machine
+				// lengthens both alike and leaves the difference.
+				if d := u.Avg - s.Avg; d < stall-time.Millisecond {
+					t.Errorf("kernel-timed RTT avg %v, user-space %v: %v apart; want at least the stall %v (it leaked into the kernel-timed RTTs)", s.Avg, u.Avg, d, stall)
 				}
 			})
 		})
