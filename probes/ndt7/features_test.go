@@ -37,9 +37,12 @@ func TestMeasurementsFromBothSides(t *testing.T) {
 			if st.Err != nil {
 				t.Fatalf("server: %v", st.Err)
 			}
-			// 1.5 s at one measurement per 250 ms.
-			if st.ClientMeasurements < 4 || st.ClientMeasurements > 8 {
-				t.Errorf("server received %d client measurements in 1.5 s; want 4-8 (one per 250 ms)", st.ClientMeasurements)
+			// 1.5 s at one measurement per 250 ms: 6, never more than 8.
+			// A loaded machine may run the client's ticker late, and a
+			// ticker drops the ticks it could not deliver: fewer is
+			// possible, but at least some.
+			if st.ClientMeasurements < 2 || st.ClientMeasurements > 8 {
+				t.Errorf("server received %d client measurements in 1.5 s; want 2-8 (one per 250 ms at most)", st.ClientMeasurements)
 			}
 			m := st.LastClient
 			if m == nil || m.AppInfo == nil || m.Origin != ndt7.OriginClient || m.Test != test || m.ConnectionInfo != nil {
