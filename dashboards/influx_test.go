@@ -59,6 +59,7 @@ func TestInflux(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs influxd, fibremon demo and fibremon serve for about half a minute")
 	}
+	t.Parallel() // its own influxd, demo, ports and files
 	env := startInfluxEnv(t)
 
 	t.Run("datasources provisioned", checkDatasources)
@@ -104,7 +105,7 @@ func startInfluxEnv(t *testing.T) *influxEnv {
 		t.Fatalf("influxtest's bucket is %q, not fibremon's default %q: the test would not prove the defaults agree", srv.Bucket, influxDefaultBucket)
 	}
 	dir := t.TempDir()
-	bin := buildFibremon(t, dir)
+	bin := buildFibremon(t)
 	env := &influxEnv{srv: srv}
 
 	// No --storage.influx.bucket: the demo writes to fibremon's default,
@@ -135,14 +136,14 @@ func startInfluxEnv(t *testing.T) *influxEnv {
 
 	env.postFailures(t, bin, dir)
 
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(startWait)
 	for {
 		_, missing, err := demoSitesMeasured(env.fibremon)
 		if err == nil && len(missing) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 60 s, no successful result yet for %q (%v)\nfibremon stderr:\n%s", missing, err, demoErr.String())
+			t.Fatalf("after %v, no successful result yet for %q (%v)\nfibremon stderr:\n%s", startWait, missing, err, demoErr.String())
 		}
 		time.Sleep(time.Second)
 	}
@@ -177,7 +178,7 @@ func (e *influxEnv) postFailures(t *testing.T, bin, dir string) {
 	}
 	defer stop(t, "fibremon serve", serve, &serveErr)
 	base := "http://" + addr
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(startWait)
 	for {
 		resp, err := httpClient.Get(base + fibrehttp.PathReadyz)
 		if err == nil {
@@ -187,7 +188,7 @@ func (e *influxEnv) postFailures(t *testing.T, bin, dir string) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("fibremon serve not ready in 20 s: %v\n%s", err, serveErr.String())
+			t.Fatalf("fibremon serve not ready in %v: %v\n%s", startWait, err, serveErr.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

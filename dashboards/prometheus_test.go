@@ -65,6 +65,7 @@ func TestPrometheus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs fibremon demo and Prometheus for about a minute")
 	}
+	t.Parallel() // its own demo, Prometheus, ports and files
 	env := startDemoEnv(t)
 
 	t.Run("rules loaded and healthy", func(t *testing.T) { env.checkRules(t) })
@@ -99,6 +100,12 @@ func TestPrometheus(t *testing.T) {
 	}
 }
 
+// startWait bounds the waits for the demo, Prometheus and influxd to start
+// and have data: far above what they take, as a loaded 2-core machine runs
+// them several times slower. Only a start that never completes waits this
+// long.
+const startWait = 2 * time.Minute
+
 // startDemoEnv builds fibremon, runs its demo and a Prometheus scraping it,
 // and waits until every site has measurements and Prometheus has scraped
 // them a few times. Both processes stop in t.Cleanup.
@@ -110,7 +117,7 @@ func startDemoEnv(t *testing.T) *demoEnv {
 	}
 	promtool(t) // fails early with the same hint
 	dir := t.TempDir()
-	bin := buildFibremon(t, dir)
+	bin := buildFibremon(t)
 
 	env := &demoEnv{}
 	demo := exec.Command(bin, "demo",
@@ -147,17 +154,17 @@ func startDemoEnv(t *testing.T) *demoEnv {
 
 	env.prom = startPrometheus(t, prometheus, dir, env)
 
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(startWait)
 	for missing := measured(); len(missing) > 0; missing = measured() {
 		if time.Now().After(deadline) {
-			t.Fatalf("after 60 s, no successful result yet for %q\nfibremon stderr:\n%s", missing, demoErr.String())
+			t.Fatalf("after %v, no successful result yet for %q\nfibremon stderr:\n%s", startWait, missing, demoErr.String())
 		}
 		time.Sleep(time.Second)
 	}
 	// A few scrapes of every target after the last site got its results,
 	// so that every gauge is in Prometheus and rate() has samples.
 	want := fmt.Sprintf(`count(count_over_time(up{job=~"fibremon|fibreprobe"}[10s]) >= 3) == %d`, 1+len(env.sites))
-	deadline = time.Now().Add(20 * time.Second)
+	deadline = time.Now().Add(startWait)
 	for {
 		n, _, err := env.instant(t.Context(), want)
 		if err == nil && n == 1 {
@@ -172,7 +179,7 @@ func startDemoEnv(t *testing.T) *demoEnv {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Prometheus has not scraped every target three times in 10 s (%v): %s", err, env.targetsHealth())
+			t.Fatalf("Prometheus has not scraped every target three times in 10 s within %v (%v): %s", startWait, err, env.targetsHealth())
 		}
 		time.Sleep(time.Second)
 	}
@@ -180,20 +187,48 @@ func startDemoEnv(t *testing.T) *demoEnv {
 	return env
 }
 
-// buildFibremon builds fibremon from this module into dir.
-func buildFibremon(t *testing.T, dir string) string {
+// TestMain removes the fibremon binary the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// built is fibremon, compiled once for the tests that run it (they run
+// in parallel, and a link takes seconds).
+var built struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+// buildFibremon builds fibremon from this module, once per test binary.
+func buildFibremon(t *testing.T) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("go not found: %v", err)
+	built.once.Do(func() {
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			built.err = fmt.Errorf("go not found: %v", err)
+			return
+		}
+		if built.dir, built.err = os.MkdirTemp("", "fibremon-dashboards-"); built.err != nil {
+			return
+		}
+		bin := filepath.Join(built.dir, "fibremon")
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		if out, err := exec.CommandContext(ctx, goTool, "build", "-o", bin, "fibremon/cmd/fibremon").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build fibremon/cmd/fibremon: %v\n%s", err, out)
+			return
+		}
+		built.bin = bin
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	bin := filepath.Join(dir, "fibremon")
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, goTool, "build", "-o", bin, "fibremon/cmd/fibremon").CombinedOutput(); err != nil {
-		t.Fatalf("go build fibremon/cmd/fibremon: %v\n%s", err, out)
-	}
-	return bin
+	return built.bin
 }
 
 // demoSitesMeasured reads the sites of the service at base and returns
@@ -254,8 +289,8 @@ func demoURLs(t *testing.T, stdout io.Reader, stderr *lockedBuffer) (service, pr
 			t.Fatalf("fibremon demo printed no URLs\nstderr:\n%s", stderr.String())
 		}
 		return u[0], u[1]
-	case <-time.After(30 * time.Second):
-		t.Fatalf("fibremon demo printed no URLs in 30 s\nstderr:\n%s", stderr.String())
+	case <-time.After(startWait):
+		t.Fatalf("fibremon demo printed no URLs in %v\nstderr:\n%s", startWait, stderr.String())
 	}
 	return "", ""
 }
@@ -315,7 +350,7 @@ attempts:
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
 		base := "http://" + addr
-		deadline := time.After(20 * time.Second)
+		deadline := time.After(startWait)
 		for {
 			if resp, err := http.Get(base + "/-/ready"); err == nil {
 				resp.Body.Close()
@@ -343,7 +378,7 @@ attempts:
 				t.Fatalf("prometheus exited (%v):\n%s", err, logs.String())
 			case <-deadline:
 				_ = cmd.Process.Kill()
-				t.Fatalf("prometheus not ready in 20 s:\n%s", logs.String())
+				t.Fatalf("prometheus not ready in %v:\n%s", startWait, logs.String())
 			case <-time.After(200 * time.Millisecond):
 			}
 		}
@@ -530,7 +565,7 @@ func (e *demoEnv) checkRules(t *testing.T) {
 			Rules []ruleState `json:"rules"`
 		} `json:"groups"`
 	}
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(startWait)
 	for {
 		if err := e.api(t.Context(), http.MethodGet, "/api/v1/rules", nil, &data); err != nil {
 			t.Fatal(err)

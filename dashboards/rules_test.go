@@ -91,6 +91,7 @@ func runPromtool(t *testing.T, dir string, args ...string) (string, error) {
 
 // TestRulesPromtool: promtool finds the rules valid and their unit tests pass.
 func TestRulesPromtool(t *testing.T) {
+	t.Parallel() // promtool reads the files only
 	if out, err := runPromtool(t, ".", "check", "rules", rulesFile); err != nil {
 		t.Errorf("promtool check rules %s: %v\n%s", rulesFile, err, out)
 	}
@@ -107,6 +108,7 @@ func TestRulesPromtool(t *testing.T) {
 // TestRulesPromtoolCatchesFailure: a test with a wrong expectation fails, so
 // TestRulesPromtool cannot pass because promtool ran nothing.
 func TestRulesPromtoolCatchesFailure(t *testing.T) {
+	t.Parallel() // its own copy of the files
 	b, err := os.ReadFile(rulesTestFile)
 	if err != nil {
 		t.Fatal(err)

@@ -242,30 +242,40 @@ func TestImportGeoJSON(t *testing.T) {
 
 // TestImportBounds checks that over-large inputs are refused as a whole.
 func TestImportBounds(t *testing.T) {
-	big := io.MultiReader(strings.NewReader(civicHeader), &repeatReader{line: []byte("019081,Via,Roma,5,9.69,45.33,,1,false,x\n"), n: geo.MaxImportBytes})
-	addrs, errs := geo.ImportCivics(big)
-	if len(addrs) != 0 || len(errs) != 1 || !strings.Contains(errs[0].Error(), "larger than 64 MiB") {
-		t.Errorf("ImportCivics(> 64 MiB) = %d addresses, %s", len(addrs), errorsString(errs))
-	}
-	var b bytes.Buffer
-	b.WriteString(civicHeader)
-	for i := range geo.MaxImportRows + 1 {
-		fmt.Fprintf(&b, "019081,Via,Roma,%d,9.69,45.33,,1,false,\n", i%99999+1)
-	}
-	addrs, errs = geo.ImportCivics(&b)
-	if len(addrs) != 0 || len(errs) != 1 || !strings.Contains(errs[0].Error(), "more than 200000 rows") {
-		t.Errorf("ImportCivics(> 200k rows) = %d addresses, %s", len(addrs), errorsString(errs))
-	}
+	t.Parallel() // CPU-bound parts, each on its own input
+	t.Run("bytes", func(t *testing.T) {
+		t.Parallel()
+		big := io.MultiReader(strings.NewReader(civicHeader), &repeatReader{line: []byte("019081,Via,Roma,5,9.69,45.33,,1,false,x\n"), n: geo.MaxImportBytes})
+		addrs, errs := geo.ImportCivics(big)
+		if len(addrs) != 0 || len(errs) != 1 || !strings.Contains(errs[0].Error(), "larger than 64 MiB") {
+			t.Errorf("ImportCivics(> 64 MiB) = %d addresses, %s", len(addrs), errorsString(errs))
+		}
+	})
+	t.Run("rows", func(t *testing.T) {
+		t.Parallel()
+		var b bytes.Buffer
+		b.WriteString(civicHeader)
+		for i := range geo.MaxImportRows + 1 {
+			fmt.Fprintf(&b, "019081,Via,Roma,%d,9.69,45.33,,1,false,\n", i%99999+1)
+		}
+		addrs, errs := geo.ImportCivics(&b)
+		if len(addrs) != 0 || len(errs) != 1 || !strings.Contains(errs[0].Error(), "more than 200000 rows") {
+			t.Errorf("ImportCivics(> 200k rows) = %d addresses, %s", len(addrs), errorsString(errs))
+		}
+	})
 	// Many bad rows: the list is bounded.
-	b.Reset()
-	b.WriteString(civicHeader)
-	for range 5000 {
-		b.WriteString("bad\n")
-	}
-	_, errs = geo.ImportCivics(&b)
-	if len(errs) > 1001 || !strings.Contains(errs[len(errs)-1].Msg, "more bad rows not listed") {
-		t.Errorf("ImportCivics(5000 bad rows): %d errors, last %q", len(errs), errs[len(errs)-1])
-	}
+	t.Run("bad rows", func(t *testing.T) {
+		t.Parallel()
+		var b bytes.Buffer
+		b.WriteString(civicHeader)
+		for range 5000 {
+			b.WriteString("bad\n")
+		}
+		_, errs := geo.ImportCivics(&b)
+		if len(errs) > 1001 || !strings.Contains(errs[len(errs)-1].Msg, "more bad rows not listed") {
+			t.Errorf("ImportCivics(5000 bad rows): %d errors, last %q", len(errs), errs[len(errs)-1])
+		}
+	})
 }
 
 // repeatReader yields line over and over, n bytes in all.

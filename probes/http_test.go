@@ -111,8 +111,8 @@ func TestHTTP(t *testing.T) {
 			if !strings.Contains(m.Err, tt.wantErrMsg) || m.Up != (m.Err == "") {
 				t.Errorf("HTTP(%q) Err = %q; want it to contain %q", tt.target.Address, m.Err, tt.wantErrMsg)
 			}
-			if elapsed > timeout+150*time.Millisecond {
-				t.Errorf("HTTP(%q) took %v; want at most its timeout %v (+150ms)", tt.target.Address, elapsed, timeout)
+			if elapsed > timeout+timeoutSlack {
+				t.Errorf("HTTP(%q) took %v; want at most its timeout %v (+%v)", tt.target.Address, elapsed, timeout, timeoutSlack)
 			}
 			if tt.check != nil {
 				tt.check(t)

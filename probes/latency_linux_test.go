@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
@@ -137,8 +138,10 @@ func TestICMPRoundUsesKernelTimestamps(t *testing.T) {
 }
 
 // checkLoopbackRound checks a lossless loopback round of count packets:
-// all received, each RTT kernel-timestamped, positive, under 20 ms and no
-// later than the same reply timed in user space.
+// all received, each RTT kernel-timestamped and positive, the best under
+// 20 ms, and no later than the replies timed in user space. Only the best
+// is bounded: an RTT runs from the clock read just before sendto, and a
+// loaded machine may take the sender off the CPU in between (41 ms seen).
 func checkLoopbackRound(t *testing.T, r round, count int) {
 	t.Helper()
 	s := Summarize(r.sent, r.rtts)
@@ -148,8 +151,8 @@ func checkLoopbackRound(t *testing.T, r round, count int) {
 	if s.Sent != count || s.Received != count || r.stamped != count {
 		t.Errorf("sent, received, kernel-stamped = %d, %d, %d; want %d each", s.Sent, s.Received, r.stamped, count)
 	}
-	if !(0 < s.Min && s.Max < 20*time.Millisecond) {
-		t.Errorf("RTTs from %v to %v; want them in (0, 20ms) on loopback", s.Min, s.Max)
+	if !(0 < s.Min && s.Min < 20*time.Millisecond) {
+		t.Errorf("RTTs from %v to %v; want them positive and the best under 20ms on loopback", s.Min, s.Max)
 	}
 	if s.Avg > u.Avg || s.Min > u.Min {
 		t.Errorf("kernel-timed RTT avg %v, min %v; want at most the user-space ones %v, %v", s.Avg, s.Min, u.Avg, u.Min)
@@ -189,17 +192,41 @@ func TestKernelICMPRoundStalledReader(t *testing.T) {
 				if u.Min < stall {
 					t.Errorf("user-space RTT min %v; want at least the stall %v (the stall did not happen)", u.Min, stall)
 				}
-				if s.Max >= stall/2 {
-					t.Errorf("kernel-timed RTT max %v; want under %v: the reader's stall of %v leaked into it", s.Max, stall/2, stall)
+				// Each reply is read at least a stall after the kernel
+				// stamped it, so the user-space RTTs exceed the kernel-
+				// timed ones by a stall each. Both run from the same send
+				// time, so a sender taken off the CPU by a loaded machine
+				// lengthens both alike and leaves the difference.
+				if d := u.Avg - s.Avg; d < stall-time.Millisecond {
+					t.Errorf("kernel-timed RTT avg %v, user-space %v: %v apart; want at least the stall %v (it leaked into the kernel-timed RTTs)", s.Avg, u.Avg, d, stall)
 				}
 			})
 		})
 	}
 }
 
-// TestKernelICMPRoundLoss makes the kernel stop answering echoes once the
-// reader has seen the second reply: the last three of five packets are
-// lost, and the round ends PacketTimeout after the last send.
+// answerFirst makes the namespace's kernel answer the first n ICMPv4 echo
+// requests and drop the rest: an iptables rule that lets a burst of n
+// through and refills once an hour. It must run on the namespace's thread
+// (iptables, started from it, inherits the namespace).
+func (ns *netNS) answerFirst(n int) error {
+	for _, rule := range [][]string{
+		{"-m", "limit", "--limit", "1/hour", "--limit-burst", fmt.Sprint(n), "-j", "ACCEPT"},
+		{"-j", "DROP"},
+	} {
+		args := append([]string{"-w", "-A", "INPUT", "-p", "icmp", "--icmp-type", "echo-request"}, rule...)
+		if out, err := exec.Command("iptables", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("iptables %s: %v: %s (scripts/install-test-deps installs iptables)", strings.Join(args, " "), err, out)
+		}
+	}
+	return nil
+}
+
+// TestKernelICMPRoundLoss has the kernel answer the first two of five echo
+// requests and drop the rest: the last three packets are lost, and the
+// round ends PacketTimeout after the last send. (The drop is the kernel's
+// from the start, so how late a loaded machine runs the reader does not
+// matter.)
 func TestKernelICMPRoundLoss(t *testing.T) {
 	t.Parallel()
 	const interval = 100 * time.Millisecond
@@ -207,17 +234,15 @@ func TestKernelICMPRoundLoss(t *testing.T) {
 		t.Run(sock.name, func(t *testing.T) {
 			t.Parallel()
 			inNetNS(t, func(ns *netNS) {
-				var setErr error
-				onReply := func(seq int) {
-					if seq == 1 {
-						setErr = ns.setIgnoreEcho(true)
-					}
+				if err := ns.answerFirst(2); err != nil {
+					t.Error(err)
+					return
 				}
 				start := time.Now()
-				r, err := kernelICMPRound(withTimeoutCtx(t, 5*time.Second), netip.MustParseAddr("127.0.0.1"), sock.privileged, 5, interval, onReply)
+				r, err := kernelICMPRound(withTimeoutCtx(t, 5*time.Second), netip.MustParseAddr("127.0.0.1"), sock.privileged, 5, interval, nil)
 				elapsed := time.Since(start)
-				if err != nil || setErr != nil {
-					t.Errorf("kernelICMPRound error = %v, icmp_echo_ignore_all error = %v", err, setErr)
+				if err != nil {
+					t.Errorf("kernelICMPRound error = %v", err)
 					return
 				}
 				s := Summarize(r.sent, r.rtts)
@@ -225,7 +250,9 @@ func TestKernelICMPRoundLoss(t *testing.T) {
 				if s.Sent != 5 || s.Received != 2 || s.Loss != 0.6 {
 					t.Errorf("sent, received, loss = %d, %d, %v; want 5, 2, 0.6", s.Sent, s.Received, s.Loss)
 				}
-				if min := 4*interval + PacketTimeout; elapsed < min || elapsed > min+time.Second {
+				// Not before PacketTimeout after the last send; the upper
+				// bound leaves room for a loaded machine.
+				if min := 4*interval + PacketTimeout; elapsed < min || elapsed > min+timeoutSlack {
 					t.Errorf("round took %v; want about %v (the last send plus PacketTimeout)", elapsed, min)
 				}
 			})

@@ -150,10 +150,11 @@ func TestLatency(t *testing.T) {
 			wantMethod: MethodICMP, wantUp: true, wantSent: 5, wantRecv: 5,
 		},
 		{
-			// Packets at 0 and 200 ms; the third would be sent after the deadline.
+			// Packets at 0 and 500 ms; the third would be sent after the
+			// deadline. 250 ms either side, for a loaded machine.
 			name:       "round cut by the deadline",
-			target:     Target{Address: listener, Count: 10, Interval: 200 * time.Millisecond},
-			timeout:    300 * time.Millisecond,
+			target:     Target{Address: listener, Count: 10, Interval: 500 * time.Millisecond},
+			timeout:    750 * time.Millisecond,
 			wantMethod: autoMethod, wantUp: true, wantSent: 2, wantRecv: 2,
 		},
 		{
@@ -218,8 +219,8 @@ func TestLatency(t *testing.T) {
 			if !strings.Contains(m.Err, tt.wantErrMsg) || m.Up != (m.Err == "") {
 				t.Errorf("Latency(%q) Err = %q; want it to contain %q", tt.target.Address, m.Err, tt.wantErrMsg)
 			}
-			if elapsed > timeout+200*time.Millisecond {
-				t.Errorf("Latency(%q) took %v; want at most its timeout %v (+200ms)", tt.target.Address, elapsed, timeout)
+			if elapsed > timeout+timeoutSlack {
+				t.Errorf("Latency(%q) took %v; want at most its timeout %v (+%v)", tt.target.Address, elapsed, timeout, timeoutSlack)
 			}
 			if tt.wantErrMsg != "" && strings.HasPrefix(tt.wantErrMsg, "resolve") {
 				return // no packets
@@ -239,8 +240,10 @@ func TestLatency(t *testing.T) {
 				return
 			}
 			lo, avg, p95, hi := v[fibremon.MinRTTSeconds], v[fibremon.AvgRTTSeconds], v[fibremon.P95RTTSeconds], v[fibremon.MaxRTTSeconds]
-			if !(0 < lo && lo <= avg && avg <= hi && lo <= p95 && p95 <= hi && hi < 0.1) {
-				t.Errorf("Latency(%q) RTTs min %v avg %v p95 %v max %v; want 0 < min <= avg, p95 <= max < 100ms on loopback",
+			// Only the best RTT is bounded: a loaded machine delays some
+			// packets, rarely all of them.
+			if !(0 < lo && lo <= avg && avg <= hi && lo <= p95 && p95 <= hi && lo < 0.1) {
+				t.Errorf("Latency(%q) RTTs min %v avg %v p95 %v max %v; want 0 < min <= avg, p95 <= max and min < 100ms on loopback",
 					tt.target.Address, lo, avg, p95, hi)
 			}
 			if _, ok := v[fibremon.JitterSeconds]; !ok {

@@ -98,6 +98,12 @@ func countingDial(n *atomic.Int32) DialFunc {
 	}
 }
 
+// timeoutSlack is how much longer than its timeout a probe may take in the
+// tests. A loaded machine runs the probe's goroutine late after the
+// deadline fires, so the bound is wide; a probe that ignores its timeout
+// takes far longer (a black-holed connect waits minutes).
+const timeoutSlack = 2 * time.Second
+
 // withTimeoutCtx returns t.Context() bounded by d.
 func withTimeoutCtx(t *testing.T, d time.Duration) context.Context {
 	t.Helper()

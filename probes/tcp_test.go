@@ -43,8 +43,8 @@ func TestTCP(t *testing.T) {
 			if !strings.Contains(m.Err, tt.wantErrMsg) || m.Up != (m.Err == "") {
 				t.Errorf("TCP(%q) Err = %q; want it to contain %q", tt.address, m.Err, tt.wantErrMsg)
 			}
-			if elapsed > timeout+150*time.Millisecond {
-				t.Errorf("TCP(%q) took %v; want at most its timeout %v (+150ms)", tt.address, elapsed, timeout)
+			if elapsed > timeout+timeoutSlack {
+				t.Errorf("TCP(%q) took %v; want at most its timeout %v (+%v)", tt.address, elapsed, timeout, timeoutSlack)
 			}
 			if dials.Load() != 1 {
 				t.Errorf("TCP(%q) called Dial %d times; want 1", tt.address, dials.Load())

@@ -40,7 +40,7 @@ func startServeInflux(t *testing.T, bin, addr, tokens string, srv *influxtest.Se
 		cmd.Process.Kill()
 		<-exited
 	})
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
@@ -53,7 +53,7 @@ func startServeInflux(t *testing.T, bin, addr, tokens string, srv *influxtest.Se
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("fibremon serve did not become ready in 20 s\n%s", stderr.String())
+	t.Fatalf("fibremon serve did not become ready in %v\n%s", waitLimit, stderr.String())
 	return nil
 }
 
@@ -78,6 +78,7 @@ func TestServeInflux(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary and influxd")
 	}
+	t.Parallel() // its own ports, files and processes
 	srv := influxtest.StartWithOptions(t, influxtest.Options{Auth: true})
 	bin, _ := buildBinaries(t)
 	dir := t.TempDir()
@@ -146,7 +147,7 @@ func TestServeInflux(t *testing.T) {
 
 	// /api/v1/sites: the status tracker reads Latest and Availability.
 	var site fibremon.SiteStatus
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for time.Now().Before(deadline) {
 		getJSONAs(t, base+"/api/v1/sites/municipio", reader, &site) // the full view: latest results
 		if len(site.Latest) == 3 {
@@ -178,10 +179,10 @@ func TestServeInflux(t *testing.T) {
 	// It comes back: the probe's retry (the refused batch with an
 	// acknowledged one) stores exactly what was missing.
 	srv.Restart(t)
-	deadline = time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(waitLimit)
 	for readyz(t, base) != http.StatusOK {
 		if time.Now().After(deadline) {
-			t.Fatal("/readyz not 200 within 10 s of influxd's restart")
+			t.Fatalf("/readyz not 200 within %v of influxd's restart", waitLimit)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

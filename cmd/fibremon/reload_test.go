@@ -23,6 +23,7 @@ func TestReloadOnHangup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
+	t.Parallel() // its own ports, files and processes
 	bin, _ := buildBinaries(t)
 	dir := t.TempDir()
 	comuneDir := filepath.Join(dir, "ripalta-cremasca")
@@ -58,7 +59,7 @@ func TestReloadOnHangup(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for lookup() != 200 {
 		if time.Now().After(deadline) {
 			t.Fatal("serve did not answer the lookup of Via Pombioli 3")
@@ -111,7 +112,7 @@ func TestReloadOnHangup(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(waitLimit)
 	for lookup() == 200 {
 		if time.Now().After(deadline) {
 			t.Fatal("after SIGHUP the old register still answers")
@@ -139,6 +140,7 @@ func TestAdminAPIServe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
+	t.Parallel() // its own ports, files and processes
 	bin, _ := buildBinaries(t)
 	dir := t.TempDir()
 	tokensFile := filepath.Join(dir, "tokens.json")
@@ -173,7 +175,7 @@ func TestAdminAPIServe(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for {
 		if code, _ := do(http.MethodGet, "/readyz", ""); code == http.StatusOK {
 			break

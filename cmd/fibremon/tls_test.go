@@ -53,6 +53,7 @@ func TestTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binaries")
 	}
+	t.Parallel() // its own ports, files and processes
 	fibremonBin, probeBin := buildBinaries(t)
 	dir := t.TempDir()
 	certFile, keyFile := writeSelfSigned(t, dir)
@@ -75,7 +76,7 @@ func TestTLS(t *testing.T) {
 	b, _ := os.ReadFile(certFile)
 	pool.AppendCertsFromPEM(b)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for {
 		resp, err := client.Get("https://" + addr + "/readyz")
 		if err == nil {

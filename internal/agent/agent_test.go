@@ -85,14 +85,17 @@ func TestNothingLostAcrossOutage(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 
-	time.Sleep(2 * time.Second)
-	line.SetDown(true)
-	time.Sleep(4 * time.Second)
-	if n := a.Spool().Results; n == 0 {
-		t.Errorf("nothing spooled during the outage")
+	// Each phase lasts until the agent has done what it is there for,
+	// however slowly a loaded machine runs it.
+	measured := func(outcome string) float64 {
+		return counterOrZero(t, reg, "http", outcome) + counterOrZero(t, reg, "tcp", outcome)
 	}
+	waitUntil(t, "results before the outage", func() bool { return measured("up") >= 2 })
+	line.SetDown(true)
+	waitUntil(t, "failed checks spooled during the outage", func() bool { return measured("down") >= 2 && a.Spool().Results > 0 })
 	line.SetDown(false)
-	time.Sleep(1500 * time.Millisecond)
+	after := measured("up")
+	waitUntil(t, "results after the outage", func() bool { return measured("up") >= after+2 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -137,8 +140,39 @@ func TestNothingLostAcrossOutage(t *testing.T) {
 	t.Logf("%d results made and stored, %d of them failures during the outage", len(stored), down)
 }
 
+// waitUntil polls cond until it holds, failing the test after a minute:
+// a bound far above what the phases take, so that only an agent that
+// never gets there reaches it.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within a minute", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// counterOrZero is counterValue, or 0 while the agent has not counted
+// that measurement and outcome yet.
+func counterOrZero(t *testing.T, g prometheus.Gatherer, measurement, outcome string) float64 {
+	t.Helper()
+	v, _ := counter(t, g, measurement, outcome)
+	return v
+}
+
 // counterValue reads fibreprobe_measurements_total{measurement,outcome}.
 func counterValue(t *testing.T, g prometheus.Gatherer, measurement, outcome string) float64 {
+	t.Helper()
+	v, ok := counter(t, g, measurement, outcome)
+	if !ok {
+		t.Fatalf("no fibreprobe_measurements_total{measurement=%q,outcome=%q}", measurement, outcome)
+	}
+	return v
+}
+
+func counter(t *testing.T, g prometheus.Gatherer, measurement, outcome string) (float64, bool) {
 	t.Helper()
 	mfs, err := g.Gather()
 	if err != nil {
@@ -154,12 +188,11 @@ func counterValue(t *testing.T, g prometheus.Gatherer, measurement, outcome stri
 				labels[l.GetName()] = l.GetValue()
 			}
 			if labels["measurement"] == measurement && labels["outcome"] == outcome {
-				return m.GetCounter().GetValue()
+				return m.GetCounter().GetValue(), true
 			}
 		}
 	}
-	t.Fatalf("no fibreprobe_measurements_total{measurement=%q,outcome=%q}", measurement, outcome)
-	return 0
+	return 0, false
 }
 
 // mustGeo loads the embedded Ripalta Cremasca data set.

@@ -74,7 +74,10 @@ func TestThroughputResults(t *testing.T) {
 		if !r.Up || r.Method != probes.MethodNDT7 {
 			t.Fatalf("%s result = %+v; want up, method ndt7", r.Kind, r)
 		}
-		if got := time.Duration(r.DurationSeconds * float64(time.Second)); got < want || got > want+2*time.Second {
+		// At least the configured duration; the upper bound leaves room
+		// for the handshakes on a loaded machine and still catches the
+		// default duration (10 s) used instead.
+		if got := time.Duration(r.DurationSeconds * float64(time.Second)); got < want || got > want+4*time.Second {
 			t.Errorf("%s took %v; want the configured %v plus the handshakes", r.Kind, got, want)
 		}
 		rtt, ok := r.Values[fibremon.MinRTTSeconds]

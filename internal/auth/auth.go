@@ -113,6 +113,10 @@ type Tokens struct {
 	entries  []Entry
 	byHash   map[[32]byte]int
 	onChange func(Counts)
+	// source is the SHA-256 of the file content the set was loaded from
+	// (zero for a missing file). Watch compares the file with it, so a
+	// rewrite that lands between Load and the start of Watch is not missed.
+	source [32]byte
 }
 
 // NewTokens returns an empty set.
@@ -303,6 +307,7 @@ func Load(path string) (*Tokens, error) {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
+	t.source = sha256.Sum256(b)
 	return t, nil
 }
 
@@ -346,10 +351,10 @@ func (t *Tokens) Save(path string) error {
 // replace swaps in o's entries.
 func (t *Tokens) replace(o *Tokens) {
 	o.mu.RLock()
-	entries, byHash := slices.Clone(o.entries), maps.Clone(o.byHash)
+	entries, byHash, source := slices.Clone(o.entries), maps.Clone(o.byHash), o.source
 	o.mu.RUnlock()
 	t.mu.Lock()
-	t.entries, t.byHash = entries, byHash
+	t.entries, t.byHash, t.source = entries, byHash, source
 	c := countEntries(t.entries)
 	t.mu.Unlock()
 	t.changed(c)
@@ -366,20 +371,26 @@ func (t *Tokens) Reload(path string) (int, error) {
 	return len(fresh.Entries()), nil
 }
 
-// Watch reloads the tokens file into t whenever its modification time or
-// size changes, checking every interval, until ctx is done. A file that
-// fails to load keeps the previous tokens and is logged.
+// Watch reloads the tokens file into t whenever its content differs from
+// what t was loaded from, checking every interval, until ctx is done. A file
+// that fails to load keeps the previous tokens and is logged once.
+//
+// The comparison is by content (SHA-256), against the content Load read:
+// a file rewritten between Load and Watch is picked up, and so is one
+// rewritten within the file system's timestamp granularity with the same size.
 //
 // Liveness: Watch returns when ctx is done; run it in the caller's errgroup.
 func (t *Tokens) Watch(ctx context.Context, path string, interval time.Duration, logger *slog.Logger) error {
-	stamp := func() (time.Time, int64) {
-		fi, err := os.Stat(path)
+	sum := func() [32]byte {
+		b, err := os.ReadFile(path)
 		if err != nil {
-			return time.Time{}, -1
+			return [32]byte{} // as Load records a missing file; Reload reports other errors
 		}
-		return fi.ModTime(), fi.Size()
+		return sha256.Sum256(b)
 	}
-	lastMod, lastSize := stamp()
+	t.mu.RLock()
+	last := t.source
+	t.mu.RUnlock()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
@@ -388,11 +399,11 @@ func (t *Tokens) Watch(ctx context.Context, path string, interval time.Duration,
 			return nil
 		case <-tick.C:
 		}
-		mod, size := stamp()
-		if mod.Equal(lastMod) && size == lastSize {
+		s := sum()
+		if s == last {
 			continue
 		}
-		lastMod, lastSize = mod, size
+		last = s
 		n, err := t.Reload(path)
 		if err != nil {
 			logger.Error("tokens file not reloaded; keeping the previous tokens", "path", path, "err", err)

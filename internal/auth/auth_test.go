@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,6 +110,57 @@ func TestLoadMissingAndMalformed(t *testing.T) {
 	}
 }
 
+// watchWait bounds the waits for Watch below. Watch checks every 10 ms;
+// the bound is far above that so a loaded machine, where the goroutine may
+// not run for a while, does not fail the test. Only a Watch that never
+// reloads reaches it.
+const watchWait = 20 * time.Second
+
+// startWatch runs live.Watch on path until the test ends and returns its log.
+func startWatch(t *testing.T, live *Tokens, path string) *logBuffer {
+	t.Helper()
+	logs := &logBuffer{}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- live.Watch(ctx, path, 10*time.Millisecond, slog.New(slog.NewTextHandler(logs, nil))) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return logs
+}
+
+// waitAccepted waits until live accepts tok.
+func waitAccepted(t *testing.T, live *Tokens, tok, what string) {
+	t.Helper()
+	deadline := time.Now().Add(watchWait)
+	for {
+		if _, err := live.Authenticate(tok); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: new token not accepted %v after the file changed", what, watchWait)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// logBuffer is an io.Writer for a slog handler that the test reads while
+// Watch writes.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 func TestWatchReloads(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tokens.json")
 	first := NewTokens()
@@ -120,10 +172,7 @@ func TestWatchReloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- live.Watch(ctx, path, 10*time.Millisecond, slog.New(slog.DiscardHandler)) }()
-	defer func() { cancel(); <-done }()
+	logs := startWatch(t, live, path)
 
 	// as `fibremon token add` does while the service runs
 	onDisk, _ := Load(path)
@@ -131,27 +180,98 @@ func TestWatchReloads(t *testing.T) {
 	if err := onDisk.Save(path); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := live.Authenticate(tok2); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("new token not accepted 5 s after the file changed")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitAccepted(t, live, tok2, "file rewritten while watched")
 	if _, err := live.Authenticate(tok1); err != nil {
 		t.Fatalf("old token lost on reload: %v", err)
 	}
-	// a broken file keeps the previous tokens
+	// A broken file keeps the previous tokens: wait until Watch has tried
+	// it (it logs the failure), then check.
 	if err := os.WriteFile(path, []byte("{broken"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	deadline := time.Now().Add(watchWait)
+	for !strings.Contains(logs.String(), "tokens file not reloaded") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload attempt logged %v after the file broke; log:\n%s", watchWait, logs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if _, err := live.Authenticate(tok2); err != nil {
 		t.Fatalf("tokens dropped after a broken file: %v", err)
 	}
+}
+
+// TestWatchSeesChangeBeforeStart: the file is rewritten after Load and
+// before Watch starts (the service loads the tokens, then starts its
+// goroutines; `fibremon token add` may run in between). Watch must compare
+// with what was loaded, not with what it first sees.
+func TestWatchSeesChangeBeforeStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	first := NewTokens()
+	if _, _, err := first.Issue("p1", []string{"s1"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	live, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok2, _, err := first.Issue("p2", []string{"s2"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	startWatch(t, live, path)
+	waitAccepted(t, live, tok2, "file rewritten between Load and Watch")
+}
+
+// TestWatchSeesSameSizeSameTime: a rewrite of the same size that keeps the
+// modification time (two writes within the file system's timestamp
+// granularity look like that) is still a change.
+func TestWatchSeesSameSizeSameTime(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tokens.json")
+	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	a, b := NewTokens(), NewTokens()
+	if _, _, err := a.Issue("p1", []string{"s1"}, created); err != nil {
+		t.Fatal(err)
+	}
+	tokB, _, err := b.Issue("p2", []string{"s2"}, created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startWatch(t, live, path)
+	// Prepare the new file aside and rename it in, so Watch never sees it
+	// with another time.
+	next := filepath.Join(dir, "next.json")
+	if err := b.Save(next); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(next, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(next, path); err != nil {
+		t.Fatal(err)
+	}
+	if fi2, err := os.Stat(path); err != nil || fi2.Size() != fi.Size() || !fi2.ModTime().Equal(fi.ModTime()) {
+		t.Fatalf("rewritten file %v, %v; want the size %d and time %v of the first", fi2, err, fi.Size(), fi.ModTime())
+	}
+	waitAccepted(t, live, tokB, "same size, same time")
 }
 
 func TestRevoke(t *testing.T) {

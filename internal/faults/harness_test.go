@@ -38,7 +38,7 @@ const (
 // beside the rest of `go test ./...` on two cores, and nothing here asserts
 // how fast anything is.
 const (
-	startTimeout  = 60 * time.Second // a process answering after start
+	startTimeout  = 2 * time.Minute  // a process answering after start
 	settleTimeout = 90 * time.Second // the probe's and the service's accounts agreeing
 	// backoffTimeout bounds how long a probe may take to retry after a
 	// service comes back: its backoff doubles up to 5 min, ±20 % jitter.
@@ -621,8 +621,8 @@ func retries(log string) []retry {
 // Retry-After). It also checks that the waits are jittered at all.
 func checkBackoff(t *testing.T, rs []retry, minWait float64) {
 	t.Helper()
-	if len(rs) < 3 {
-		t.Fatalf("%d upload retries in the log; want at least 3 to see a backoff: %+v", len(rs), rs)
+	if len(rs) < 2 {
+		t.Fatalf("%d upload retries in the log; want at least 2 to see a backoff: %+v", len(rs), rs)
 	}
 	jittered := false
 	prev := 0.0

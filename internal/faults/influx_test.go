@@ -48,15 +48,19 @@ func TestInfluxDown(t *testing.T) {
 	// acknowledged and nothing stored.
 	first := p.waitAccount("a refused upload", startTimeout, func(a account) bool { return a.failed >= 1 })
 	storedFirst := metrics(t, svc.base+fibrehttp.PathMetrics).sum("fibremon_ingest_results_total", `outcome="stored"`)
-	last := p.waitAccount("three refused uploads", backoffTimeout, func(a account) bool { return a.failed >= 3 })
+	// Two refusals show the backoff: the first retry waits the
+	// Retry-After, the second twice as long, with jitter. InfluxDB comes
+	// back before the third attempt, which then goes in (a third refusal
+	// would add a 20 s wait to the test and prove nothing more).
+	last := p.waitAccount("two refused uploads", backoffTimeout, func(a account) bool { return a.failed >= 2 })
 	m := metrics(t, svc.base+fibrehttp.PathMetrics)
 	switch {
 	case last.uploaded != first.uploaded:
 		t.Fatalf("the probe had results acknowledged with InfluxDB down: %d then %d", first.uploaded, last.uploaded)
 	case m.sum("fibremon_ingest_results_total", `outcome="stored"`) != storedFirst:
 		t.Fatalf("the service counted results stored with InfluxDB down")
-	case m.sum("fibremon_ingest_batches_total", `code="503"`) < 4:
-		t.Fatalf("the service answered %v POSTs with 503; want the probe's 3 and ours", m.sum("fibremon_ingest_batches_total", `code="503"`))
+	case m.sum("fibremon_ingest_batches_total", `code="503"`) < 3:
+		t.Fatalf("the service answered %v POSTs with 503; want the probe's 2 and ours", m.sum("fibremon_ingest_batches_total", `code="503"`))
 	case last.spooled == 0 || last.produced <= first.produced:
 		t.Fatalf("the probe stopped measuring or spooling with InfluxDB down: %+v then %+v", first, last)
 	}

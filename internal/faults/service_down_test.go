@@ -6,10 +6,12 @@ import (
 	"time"
 )
 
-// outage is how long TestServiceDown keeps the service away.
-const outage = 2 * time.Minute
+// outage is how long TestServiceDown keeps the service away: long enough
+// for five failed uploads backing off (after 1, 2, 4 and 8 s), against some
+// 40 attempts without a backoff at the probe's 500 ms upload interval.
+const outage = 20 * time.Second
 
-// TestServiceDown stops the service for two minutes while the probe keeps
+// TestServiceDown stops the service for 20 seconds while the probe keeps
 // measuring, then starts it again on the same database: every result the
 // probe made is stored exactly once, and the probe backed off with jitter
 // meanwhile instead of hammering the service.
@@ -57,13 +59,13 @@ func TestServiceDown(t *testing.T) {
 
 	// The backoff: one log line per failed upload, the waits doubling
 	// with jitter; at the configured 500 ms upload interval, retrying
-	// without a backoff would have made some 240 attempts.
+	// without a backoff would have made some 40 attempts.
 	rs := retries(p.log())
 	if len(rs) != acct.failed {
 		t.Errorf("%d upload retries logged; the probe counts %d failed uploads", len(rs), acct.failed)
 	}
 	checkBackoff(t, rs, 0)
 	if acct.failed >= 20 {
-		t.Errorf("%d failed uploads during a %v outage; a doubling backoff makes about 8", acct.failed, outage)
+		t.Errorf("%d failed uploads during a %v outage; a doubling backoff makes about 5", acct.failed, outage)
 	}
 }

@@ -134,7 +134,9 @@ func TestGracefulShutdown(t *testing.T) {
 func TestShutdownLameDuck(t *testing.T) {
 	long(t)
 	t.Parallel()
-	svc, _ := newService(t, serviceOptions{args: []string{"--web.shutdown-delay", "3s"}})
+	// The delay leaves room for a loaded machine to see /readyz fail and
+	// make the request below before the listener closes.
+	svc, _ := newService(t, serviceOptions{args: []string{"--web.shutdown-delay", "10s"}})
 	svc.start()
 	if code := svc.readyz(); code != http.StatusOK {
 		t.Fatalf("/readyz before the shutdown = %d; want 200", code)

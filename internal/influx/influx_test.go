@@ -171,6 +171,7 @@ func column(rows [][]string, i int) []string {
 // TestNewChecks: New refuses, with the URL in the message, a server that
 // does not answer, a bucket that does not exist and a wrong token.
 func TestNewChecks(t *testing.T) {
+	t.Parallel() // its own influxd (a start takes seconds of CPU: Flux)
 	srv := influxtest.StartWithOptions(t, influxtest.Options{Auth: true})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -210,6 +211,7 @@ func TestNewChecks(t *testing.T) {
 // a probe, which keeps its batch); after a restart the batch goes in and
 // what was written before is still there.
 func TestServerDown(t *testing.T) {
+	t.Parallel() // its own influxd (a start takes seconds of CPU: Flux)
 	srv := influxtest.Start(t)
 	s := open(t, srv, srv.Bucket)
 	now := time.Now().UTC()
@@ -265,6 +267,7 @@ func TestServerDown(t *testing.T) {
 // TestWriteRefused: a token that may not write gets a Transient error (a
 // probe keeps its results until an operator fixes the grant).
 func TestWriteRefused(t *testing.T) {
+	t.Parallel() // its own influxd (a start takes seconds of CPU: Flux)
 	srv := influxtest.StartWithOptions(t, influxtest.Options{Auth: true})
 	for _, q := range []string{"CREATE USER reader WITH PASSWORD 'pw'", "GRANT READ ON fibremon TO reader"} {
 		if err := srv.Query(q); err != nil {
@@ -413,6 +416,9 @@ func TestLatestAcrossReplicas(t *testing.T) {
 		return nil
 	}
 	old := write(b, storetest.Result("municipio", fibremon.KindHTTP, now.Add(-48*time.Hour), true))
+	// The full read happens within the first call: between these two
+	// times, however long a loaded machine takes over it.
+	before := time.Now()
 	if r := latest("municipio"); r == nil || r.ID != old.ID { // first call: the whole history
 		t.Fatalf("first Latest: %+v; want %s", r, old.ID)
 	}
@@ -426,7 +432,7 @@ func TestLatestAcrossReplicas(t *testing.T) {
 	if r := latest("municipio"); r == nil || r.ID != recent.ID {
 		t.Errorf("Latest after b's recent result: %+v; want %s", r, recent.ID)
 	}
-	if r := latest("zappello"); r != nil && time.Since(rescanned) < rescan {
+	if r := latest("zappello"); r != nil && time.Since(before) < rescan {
 		t.Errorf("b's old backlog seen before a full read: %+v (the test assumes it is not)", r)
 	}
 	time.Sleep(time.Until(rescanned.Add(rescan)))

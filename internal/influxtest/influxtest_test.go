@@ -50,6 +50,7 @@ func count(t *testing.T, s *influxtest.Server, bucket string) string {
 // TestStartWriteQueryRestart: the server takes a v2 write, answers Flux,
 // and keeps its data across Stop and Restart on the same ports.
 func TestStartWriteQueryRestart(t *testing.T) {
+	t.Parallel() // its own influxd, or its own databases on the shared one
 	s := influxtest.Start(t)
 	if s.Bucket != "fibremon/autogen" {
 		t.Errorf("Bucket = %q; want fibremon/autogen", s.Bucket)
@@ -75,6 +76,7 @@ func TestStartWriteQueryRestart(t *testing.T) {
 
 // TestAuth: with Options.Auth, requests need the admin's credentials.
 func TestAuth(t *testing.T) {
+	t.Parallel() // its own influxd, or its own databases on the shared one
 	s := influxtest.StartWithOptions(t, influxtest.Options{Auth: true})
 	if !strings.HasPrefix(s.Token, "admin:") {
 		t.Fatalf("Token = %q; want admin:<password>", s.Token)
@@ -92,6 +94,7 @@ func TestAuth(t *testing.T) {
 
 // TestSharedDatabases: tests on the shared server get distinct databases.
 func TestSharedDatabases(t *testing.T) {
+	t.Parallel() // its own influxd, or its own databases on the shared one
 	s := influxtest.Shared(t)
 	a, b := s.NewDatabase(t), s.NewDatabase(t)
 	if a == b || !strings.HasSuffix(a, "/autogen") {

@@ -8,7 +8,8 @@ import (
 )
 
 // TestStartRetriesTakenPort: when a chosen port is taken before influxd
-// binds it, start tries again on new ports instead of failing.
+// binds it, start tries again on new ports instead of failing. Not
+// parallel: it replaces pickPorts, which every start uses.
 func TestStartRetriesTakenPort(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -39,6 +39,7 @@ type conn struct {
 	inErrDue time.Time // when inErr reaches the application
 	out      queue     // from the application to the network
 	outErr   error     // the socket's write error, returned by later Writes
+	outLast  time.Time // when the last byte written is due at the far end
 }
 
 // queue is a FIFO of timestamped chunks, guarded by conn.mu.
@@ -371,14 +372,17 @@ func (c *conn) Write(b []byte) (int, error) {
 		buf := getBuf(n)
 		copy(buf, b[written:written+n])
 		c.mu.Lock()
-		c.out.push(chunk{b: buf, buf: buf, due: leave.Add(c.l.oneWay)})
+		c.outLast = leave.Add(c.l.oneWay)
+		c.out.push(chunk{b: buf, buf: buf, due: c.outLast})
 		c.mu.Unlock()
 		written += n
 	}
 }
 
 // Close closes the connection. Bytes already written are delivered first, as
-// after close(2) on a socket; Close waits for them at most RTT/2 plus 50 ms.
+// after close(2) on a socket; Close waits for them at most RTT/2 plus 1 s (a
+// far end that does not read; the second is wide so that a loaded machine,
+// which runs the goroutine writing them late, still delivers them all).
 // Closed during an outage, the socket is kept open (the far end sees
 // nothing) and reset when the outage ends. All of the connection's
 // goroutines have exited when Close returns.
@@ -390,10 +394,9 @@ func (c *conn) Close() error {
 	}
 	c.closed = true
 	close(c.done)
-	var last time.Time
-	if n := len(c.out.chunks); n > 0 {
-		last = c.out.chunks[n-1].due
-	}
+	// Not the queue's last chunk: writeLoop may hold bytes it has taken
+	// from the queue and not yet written.
+	last := c.outLast
 	c.mu.Unlock()
 	defer c.rd.set(time.Time{})
 	defer c.wd.set(time.Time{})

@@ -39,7 +39,7 @@
 //     end gets a TCP RST) and its Read and Write return [ErrReset], which
 //     also matches syscall.ECONNRESET.
 //   - Close lingers like close(2) on a socket: bytes already on the line are
-//     still delivered (for at most RTT/2 plus 50 ms), then the socket is
+//     still delivered (for at most RTT/2 plus 1 s), then the socket is
 //     closed. A connection closed during an outage keeps its socket open,
 //     unseen by the far end, until the outage ends and it is reset like the
 //     others (a line that never comes back keeps those sockets). Every

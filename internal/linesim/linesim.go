@@ -32,7 +32,7 @@ const (
 	rcvBuf        = 128 << 10 // SO_RCVBUF of the probe's socket (Linux doubles it)
 	initialRTO    = time.Second
 	maxSYNRetries = 6 // Linux net.ipv4.tcp_syn_retries
-	lingerGrace   = 50 * time.Millisecond
+	lingerGrace   = time.Second
 )
 
 // Line is an emulated access line. Create it with [New]; the zero value is

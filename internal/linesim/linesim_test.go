@@ -94,15 +94,8 @@ func echo(c net.Conn) { _, _ = io.Copy(c, c) }
 
 // sinkStats is what a sink saw on one connection.
 type sinkStats struct {
-	bytes       int64
-	firstBytes  int64 // bytes of the first read
-	first, last time.Time
-	err         error // the read error that ended it; nil at EOF
-}
-
-// rate is the receive rate after the first read, in bytes per second.
-func (s sinkStats) rate() float64 {
-	return float64(s.bytes-s.firstBytes) / s.last.Sub(s.first).Seconds()
+	bytes int64
+	err   error // the read error that ended it; nil at EOF
 }
 
 // sink returns a handler that reads until EOF and sends what it saw on ch.
@@ -112,14 +105,7 @@ func sink(ch chan<- sinkStats) func(net.Conn) {
 		buf := make([]byte, 64<<10)
 		for {
 			n, err := c.Read(buf)
-			if n > 0 {
-				now := time.Now()
-				if st.bytes == 0 {
-					st.first, st.firstBytes = now, int64(n)
-				}
-				st.bytes += int64(n)
-				st.last = now
-			}
+			st.bytes += int64(n)
 			if err != nil {
 				if !errors.Is(err, io.EOF) {
 					st.err = err
@@ -141,56 +127,110 @@ func mustDial(tb testing.TB, ctx context.Context, l *Line, addr string) net.Conn
 	return c
 }
 
-// download reads from c for d after the first byte and returns the rate.
-func download(tb testing.TB, c net.Conn, d time.Duration) (bytesPerSecond float64) {
-	tb.Helper()
-	buf := make([]byte, 64<<10)
-	if _, err := c.Read(buf); err != nil {
-		tb.Fatalf("first Read = %v", err)
-	}
-	start := time.Now()
-	var total int
-	for time.Since(start) < d {
-		n, err := c.Read(buf)
-		if err != nil {
-			tb.Fatalf("Read = %v", err)
-		}
-		total += n
-	}
-	return float64(total) / time.Since(start).Seconds()
+// transfer is what one side of a paced transfer saw: the bytes that went
+// through the line's pacer and the wall time that bounds them, from before
+// the first Read or Write to after the last one returned.
+type transfer struct {
+	bytes      int64
+	start, end time.Time
 }
 
-// upload writes to c for d and closes it.
-func upload(tb testing.TB, c net.Conn, d time.Duration) {
+func (x transfer) rate() float64 { return float64(x.bytes) / x.end.Sub(x.start).Seconds() }
+
+// download reads from c for d and returns what it read.
+func download(tb testing.TB, c net.Conn, d time.Duration) transfer {
 	tb.Helper()
 	buf := make([]byte, 64<<10)
-	c.SetWriteDeadline(time.Now().Add(d))
+	x := transfer{start: time.Now()}
+	for time.Since(x.start) < d {
+		n, err := c.Read(buf)
+		if err != nil {
+			tb.Errorf("Read = %v", err)
+			break
+		}
+		x.bytes += int64(n)
+	}
+	x.end = time.Now()
+	return x
+}
+
+// upload writes to c for d, closes it and returns what Write accepted.
+func upload(tb testing.TB, c net.Conn, d time.Duration) transfer {
+	tb.Helper()
+	buf := make([]byte, 64<<10)
+	x := transfer{start: time.Now()}
+	c.SetWriteDeadline(x.start.Add(d))
 	for {
-		if _, err := c.Write(buf); err != nil {
+		n, err := c.Write(buf)
+		x.bytes += int64(n)
+		if err != nil {
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
 				tb.Errorf("Write = %v; want a deadline error", err)
 			}
 			break
 		}
 	}
+	x.end = time.Now()
 	if err := c.Close(); err != nil {
 		tb.Errorf("Close = %v", err)
 	}
+	return x
 }
 
-func checkRate(t *testing.T, what string, got, want float64, lowOK bool) {
+// checkCeiling checks that the bytes of xs, which all went through pacer p,
+// fit in p's rate over the window that holds them all, plus one burst. The
+// pacer (GCRA) guarantees it whatever the load: a reservation goes ahead no
+// sooner than its bytes' line time after the window's start, less the
+// burst, and slow scheduling only makes the window longer. (One quantum
+// more covers the nanosecond rounding of each reservation's line time.)
+func checkCeiling(t *testing.T, what string, p *pacer, xs ...transfer) {
 	t.Helper()
-	t.Logf("%s: measured %.2f Mbit/s, profile %.2f Mbit/s (%+.1f %%)", what, got/mbit, want/mbit, 100*(got/want-1))
-	if got > 1.1*want || (!lowOK && got < 0.9*want) {
-		t.Errorf("%s rate = %.2f Mbit/s; want %.2f Mbit/s ±10 %%", what, got/mbit, want/mbit)
+	var n int64
+	start, end := xs[0].start, xs[0].end
+	for _, x := range xs {
+		n += x.bytes
+		start, end = minTime(start, x.start), maxTime(end, x.end)
+	}
+	window := end.Sub(start)
+	ceiling := p.rate*(window+p.burst).Seconds() + float64(p.quantum)
+	t.Logf("%s: %d bytes in %v = %.2f Mbit/s, profile %.2f Mbit/s (%+.1f %%)", what, n, window.Round(time.Millisecond),
+		float64(n)/window.Seconds()/mbit, p.rate/mbit, 100*(float64(n)/window.Seconds()/p.rate-1))
+	if float64(n) > ceiling {
+		t.Errorf("%s: %d bytes in %v; the line allows at most %.0f (%.2f Mbit/s plus one burst)", what, n, window, ceiling, p.rate/mbit)
 	}
 }
 
+// minRateShare is the floor of the throughput tests, as a share of the
+// profile's rate; the precise figure is BenchmarkProfileRate's. On a loaded
+// machine late wake-ups leave the line idle now and then (a pacer gives no
+// credit for time nobody asked for): with other work on a 2-core machine a
+// 3 Mbit/s line measured 88 %. A third fails only when pacing is broken (a
+// unit error, a stall, a connection that waits for another to finish).
+const minRateShare = 1.0 / 3
+
+func checkFloor(t *testing.T, what string, got, want float64) {
+	t.Helper()
+	if got < minRateShare*want {
+		t.Errorf("%s rate = %.2f Mbit/s; want at least a third of the profile's %.2f Mbit/s", what, got/mbit, want/mbit)
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// TestThroughput checks each profile's rate on one connection: never above
+// the line's rate (exact, whatever the load), and not far below it. The
+// profiles run in parallel: each has its own line, and the ceiling does not
+// depend on how much CPU a profile gets.
 func TestThroughput(t *testing.T) {
-	const d = 1500 * time.Millisecond
+	const d = time.Second
 	tests := []struct {
 		p        Profile
-		cpuBound bool // may be CPU-bound on a small machine under -race
+		cpuBound bool // CPU-bound on a small machine, more so under -race: no floor
 	}{
 		{p: adsl},
 		{p: fttc},
@@ -199,132 +239,132 @@ func TestThroughput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.p.Name, func(t *testing.T) {
+			t.Parallel()
 			if tt.cpuBound && testing.Short() {
 				t.Skip("CPU-bound rate skipped in -short mode")
 			}
-			lowOK := tt.cpuBound && raceEnabled
 			l := New(tt.p)
 
 			t.Run("down", func(t *testing.T) {
 				c := mustDial(t, t.Context(), l, mustServer(t, source))
-				checkRate(t, "down", download(t, c, d), tt.p.DownBytesPerSecond, lowOK)
+				x := download(t, c, d)
+				checkCeiling(t, "down", l.dnPacer, x)
+				if !tt.cpuBound {
+					checkFloor(t, "down", x.rate(), tt.p.DownBytesPerSecond)
+				} else if x.bytes == 0 {
+					t.Error("down: no bytes")
+				}
 			})
 			t.Run("up", func(t *testing.T) {
 				ch := make(chan sinkStats, 1)
 				c := mustDial(t, t.Context(), l, mustServer(t, sink(ch)))
-				upload(t, c, d)
+				x := upload(t, c, d)
 				st := <-ch
-				if st.err != nil {
-					t.Fatalf("sink read error %v; want EOF", st.err)
+				if st.err != nil || st.bytes != x.bytes {
+					t.Fatalf("sink read %d bytes, error %v; want the %d written, EOF", st.bytes, st.err, x.bytes)
 				}
-				checkRate(t, "up", st.rate(), tt.p.UpBytesPerSecond, lowOK)
+				checkCeiling(t, "up", l.upPacer, x)
+				if !tt.cpuBound {
+					checkFloor(t, "up", x.rate(), tt.p.UpBytesPerSecond)
+				} else if x.bytes == 0 {
+					t.Error("up: no bytes")
+				}
 			})
 		})
 	}
 }
 
-// TestSharedCapacity runs two transfers at once over one line, in a common
-// time window, so the total can be compared with the line rate.
+// TestSharedCapacity runs two transfers at once over one line: together
+// they never exceed the line's rate (one pacer for all connections), and
+// each gets a fair part of it.
 func TestSharedCapacity(t *testing.T) {
-	const d = 1500 * time.Millisecond
+	const d = time.Second
 	for _, p := range []Profile{adsl, fttc} {
 		t.Run(p.Name, func(t *testing.T) {
+			t.Parallel()
 			l := New(p)
 			t.Run("down", func(t *testing.T) {
 				addr := mustServer(t, source)
 				conns := []net.Conn{mustDial(t, t.Context(), l, addr), mustDial(t, t.Context(), l, addr)}
-				start := time.Now().Add(200 * time.Millisecond) // both transfers going
-				end := start.Add(d)
-				var rates [2]float64
+				var xs [2]transfer
 				var wg sync.WaitGroup
 				for i, c := range conns {
-					// Liveness: exits at end; waited for below.
-					wg.Go(func() {
-						buf := make([]byte, 64<<10)
-						var n int
-						for {
-							m, err := c.Read(buf)
-							if err != nil {
-								t.Errorf("Read = %v", err)
-								return
-							}
-							now := time.Now()
-							if now.After(end) {
-								break
-							}
-							if now.After(start) {
-								n += m
-							}
-						}
-						rates[i] = float64(n) / d.Seconds()
-					})
+					// Liveness: exits after d; waited for below.
+					wg.Go(func() { xs[i] = download(t, c, d) })
 				}
 				wg.Wait()
-				checkShares(t, "down", rates, rates[0]+rates[1], p.DownBytesPerSecond)
+				checkCeiling(t, "down total", l.dnPacer, xs[:]...)
+				checkShares(t, "down", xs, p.DownBytesPerSecond)
 			})
 			t.Run("up", func(t *testing.T) {
 				ch := make(chan sinkStats, 2)
 				addr := mustServer(t, sink(ch))
 				conns := []net.Conn{mustDial(t, t.Context(), l, addr), mustDial(t, t.Context(), l, addr)}
-				start := time.Now().Add(50 * time.Millisecond)
+				var xs [2]transfer
 				var wg sync.WaitGroup
-				for _, c := range conns {
+				for i, c := range conns {
 					// Liveness: exits after d; waited for below.
-					wg.Go(func() {
-						time.Sleep(time.Until(start))
-						upload(t, c, d)
-					})
+					wg.Go(func() { xs[i] = upload(t, c, d) })
 				}
 				wg.Wait()
 				st := [2]sinkStats{<-ch, <-ch}
-				rates := [2]float64{st[0].rate(), st[1].rate()}
-				first, last := st[0].first, st[0].last
-				if st[1].first.Before(first) {
-					first = st[1].first
+				if got, want := st[0].bytes+st[1].bytes, xs[0].bytes+xs[1].bytes; got != want || st[0].err != nil || st[1].err != nil {
+					t.Errorf("sinks read %d bytes (errors %v, %v); want the %d written", got, st[0].err, st[1].err, want)
 				}
-				if st[1].last.After(last) {
-					last = st[1].last
-				}
-				n := st[0].bytes - st[0].firstBytes + st[1].bytes - st[1].firstBytes
-				checkShares(t, "up", rates, float64(n)/last.Sub(first).Seconds(), p.UpBytesPerSecond)
+				checkCeiling(t, "up total", l.upPacer, xs[:]...)
+				checkShares(t, "up", xs, p.UpBytesPerSecond)
 			})
 		})
 	}
 }
 
-func checkShares(t *testing.T, what string, rates [2]float64, total, want float64) {
+// checkShares checks the floor of the total rate and that neither
+// connection starves. Pacing is first come, first served, so the shares are
+// about even; the bound is wide because on a loaded machine one connection's
+// goroutine can be kept off the CPU for a while, and the other then takes
+// its line time.
+func checkShares(t *testing.T, what string, xs [2]transfer, want float64) {
 	t.Helper()
-	checkRate(t, what+" total", total, want, false)
-	for i, r := range rates {
-		t.Logf("%s conn %d: %.2f Mbit/s", what, i, r/mbit)
-		if share := r / (rates[0] + rates[1]); share < 0.3 || share > 0.7 {
-			t.Errorf("%s share of conn %d = %.2f; want 0.3..0.7", what, i, share)
+	start, end := minTime(xs[0].start, xs[1].start), maxTime(xs[0].end, xs[1].end)
+	total := float64(xs[0].bytes+xs[1].bytes) / end.Sub(start).Seconds()
+	checkFloor(t, what+" total", total, want)
+	for i, x := range xs {
+		share := float64(x.bytes) / float64(xs[0].bytes+xs[1].bytes)
+		t.Logf("%s conn %d: %.2f Mbit/s, share %.2f", what, i, x.rate()/mbit, share)
+		if share < 0.2 || share > 0.8 {
+			t.Errorf("%s share of conn %d = %.2f; want 0.2..0.8", what, i, share)
 		}
 	}
 }
 
+// TestRTT checks the delay of a dial and of a request/response exchange.
+// The lower bound (the RTT) holds whatever the load. The upper one takes
+// the best of several tries, as a loaded machine delays some of them; the
+// slack covers loopback, -race and scheduling, and still catches an RTT
+// added twice on the slower profiles.
 func TestRTT(t *testing.T) {
-	const slack = 15 * time.Millisecond // loopback, scheduling, -race
+	const slack = 30 * time.Millisecond
 	for _, p := range []Profile{adsl, fttc, fwa, ftth} {
 		t.Run(p.Name, func(t *testing.T) {
+			t.Parallel()
 			l := New(p)
 			addr := mustServer(t, echo)
 
 			var c net.Conn
 			dial := time.Hour
-			for range 3 {
+			for range 5 {
 				start := time.Now()
 				c = mustDial(t, t.Context(), l, addr)
 				dial = min(dial, time.Since(start))
 			}
-			t.Logf("dial: best of 3 %v (RTT %v)", dial, p.RTT)
+			t.Logf("dial: best of 5 %v (RTT %v)", dial, p.RTT)
 			if dial < p.RTT || dial > p.RTT+slack {
 				t.Errorf("dial took %v; want %v..%v", dial, p.RTT, p.RTT+slack)
 			}
 
 			msg, buf := bytes.Repeat([]byte("x"), 100), make([]byte, 100)
 			best := time.Hour
-			for range 5 {
+			for range 10 {
 				start := time.Now()
 				if _, err := c.Write(msg); err != nil {
 					t.Fatalf("Write = %v", err)
@@ -334,7 +374,7 @@ func TestRTT(t *testing.T) {
 				}
 				best = min(best, time.Since(start))
 			}
-			t.Logf("request/response: best of 5 %v (RTT %v)", best, p.RTT)
+			t.Logf("request/response: best of 10 %v (RTT %v)", best, p.RTT)
 			if best < p.RTT || best > p.RTT+slack {
 				t.Errorf("round trip took %v; want %v..%v", best, p.RTT, p.RTT+slack)
 			}
@@ -399,7 +439,10 @@ func TestOutage(t *testing.T) {
 			if !errors.As(err, &ne) || !ne.Timeout() {
 				t.Errorf("%s error %v is not a net.Error timeout", s.name, err)
 			}
-			if took < s.timeout || took > s.timeout+100*time.Millisecond {
+			// At the deadline, not before; the upper bound only catches
+			// a deadline that is not honoured (the outage lasts until
+			// the test ends it), with room for a loaded machine.
+			if took < s.timeout || took > s.timeout+2*time.Second {
 				t.Errorf("%s took %v; want about %v", s.name, took, s.timeout)
 			}
 		})
@@ -436,14 +479,15 @@ func TestDialResumesAfterOutage(t *testing.T) {
 	addr := mustServer(t, echo)
 	l.SetDown(true)
 	time.AfterFunc(300*time.Millisecond, func() { l.SetDown(false) })
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
 	c := mustDial(t, ctx, l, addr)
 	took := time.Since(start)
 	t.Logf("dial across an outage took %v", took)
-	// The SYN retransmitted after 1 s gets through.
-	if want := initialRTO + 10*time.Millisecond; took < want || took > want+100*time.Millisecond {
+	// The SYN retransmitted after 1 s gets through, not the next one at
+	// 3 s; the room below 3 s is for a loaded machine.
+	if want := initialRTO + 10*time.Millisecond; took < want || took > want+time.Second {
 		t.Errorf("dial took %v; want about %v", took, want)
 	}
 	mustEcho(t, c)
@@ -522,6 +566,38 @@ func TestCloseDeliversWrittenBytes(t *testing.T) {
 	if _, err := c.Write(make([]byte, n)); err != nil {
 		t.Fatalf("Write = %v", err)
 	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	if st := <-ch; st.bytes != n || st.err != nil {
+		t.Errorf("server read %d bytes, error %v; want %d, EOF", st.bytes, st.err, n)
+	}
+}
+
+// TestCloseWaitsForSlowFarEnd: the bytes queued at Close still reach a far
+// end that takes a while to read, as they would after close(2). This is
+// also what a loaded machine looks like, where the goroutine that writes
+// them to the socket runs late.
+func TestCloseWaitsForSlowFarEnd(t *testing.T) {
+	release := make(chan struct{})
+	ch := make(chan sinkStats, 1)
+	read := sink(ch)
+	addr := mustServer(t, func(c net.Conn) {
+		<-release
+		read(c)
+	})
+	l := New(Profile{})
+	c := mustDial(t, t.Context(), l, addr)
+	// A small send buffer, so the far end's receive buffer and ours cannot
+	// hold what is queued: writing it waits for the far end to read.
+	if err := c.(*conn).nc.(*net.TCPConn).SetWriteBuffer(4 << 10); err != nil {
+		t.Fatal(err)
+	}
+	const n = minQueue // what one Write queues at once
+	if _, err := c.Write(make([]byte, n)); err != nil {
+		t.Fatalf("Write = %v", err)
+	}
+	time.AfterFunc(300*time.Millisecond, func() { close(release) })
 	if err := c.Close(); err != nil {
 		t.Fatalf("Close = %v", err)
 	}
@@ -647,4 +723,58 @@ func BenchmarkLine(b *testing.B) {
 			<-ch
 		})
 	}
+}
+
+// BenchmarkProfileRate measures how close each profile's line comes to its
+// rate on one connection, on this machine: Mbit/s and the share of the
+// profile's rate in %. The tests only check the ceiling (exact) and a
+// generous floor, as a loaded machine measures less; this gives the figure.
+//
+//	go test -run '^$' -bench ProfileRate -benchtime 3s ./internal/linesim
+func BenchmarkProfileRate(b *testing.B) {
+	for _, p := range []Profile{adsl, fttc, fwa, ftth} {
+		b.Run(p.Name+"/down", func(b *testing.B) {
+			l := New(p)
+			c := mustDial(b, b.Context(), l, mustServer(b, source))
+			buf := make([]byte, 64<<10)
+			if _, err := c.Read(buf); err != nil { // past the first RTT/2
+				b.Fatal(err)
+			}
+			var n int64
+			start := time.Now()
+			for b.Loop() {
+				m, err := c.Read(buf)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n += int64(m)
+			}
+			reportRate(b, n, time.Since(start), p.DownBytesPerSecond)
+		})
+		b.Run(p.Name+"/up", func(b *testing.B) {
+			ch := make(chan sinkStats, 1)
+			l := New(p)
+			c := mustDial(b, b.Context(), l, mustServer(b, sink(ch)))
+			buf := make([]byte, l.upQuanta)
+			var n int64
+			start := time.Now()
+			for b.Loop() {
+				m, err := c.Write(buf)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n += int64(m)
+			}
+			reportRate(b, n, time.Since(start), p.UpBytesPerSecond)
+			c.Close()
+			<-ch
+		})
+	}
+}
+
+func reportRate(b *testing.B, n int64, d time.Duration, want float64) {
+	got := float64(n) / d.Seconds()
+	b.ReportMetric(got/mbit, "Mbit/s")
+	b.ReportMetric(100*got/want, "%-of-profile")
+	b.ReportMetric(0, "ns/op")
 }

