@@ -362,7 +362,9 @@ func parseQuery(r *http.Request, now time.Time) (fibremon.Query, error) {
 	} else {
 		q.Limit = 1000
 	}
-	return q, nil
+	// A time the stores cannot hold (after 2262, before 1677) is refused:
+	// converted, it would wrap around and select the wrong results.
+	return q, q.Validate()
 }
 
 // SitesResponse is the body of GET /api/v1/sites.

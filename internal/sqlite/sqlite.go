@@ -725,11 +725,17 @@ func (s *Store) Results(ctx context.Context, q fibremon.Query) ([]fibremon.Resul
 	if q.Kind != "" {
 		where, args = append(where, "kind = ?"), append(args, string(q.Kind))
 	}
-	if !q.Since.IsZero() {
-		where, args = append(where, "start_ns >= ?"), append(args, q.Since.UnixNano())
+	// Times beyond what start_ns holds are clamped, not converted: their
+	// UnixNano wraps around and would select the wrong results.
+	lo, hi, ok := q.NanoRange()
+	if !ok {
+		return nil, nil
 	}
-	if !q.Until.IsZero() {
-		where, args = append(where, "start_ns < ?"), append(args, q.Until.UnixNano())
+	if lo != math.MinInt64 {
+		where, args = append(where, "start_ns >= ?"), append(args, lo)
+	}
+	if hi != math.MaxInt64 {
+		where, args = append(where, "start_ns < ?"), append(args, hi)
 	}
 	limit := q.Limit
 	if limit <= 0 || limit > fibremon.DefaultQueryLimit {
@@ -753,6 +759,9 @@ func (s *Store) Results(ctx context.Context, q fibremon.Query) ([]fibremon.Resul
 // summary, the part of since's minute from the results themselves.
 func (s *Store) Availability(ctx context.Context, since time.Time) (map[string]fibremon.Tally, error) {
 	var sinceNS int64 // results start after 1970 (they are at most MaxResultAge old)
+	if since.After(fibremon.MaxTime) {
+		return map[string]fibremon.Tally{}, nil // UnixNano would wrap around
+	}
 	if since.After(time.Unix(0, 0)) {
 		sinceNS = since.UnixNano()
 	}
