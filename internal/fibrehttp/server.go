@@ -125,6 +125,7 @@ func NewHandler(d Deps) *Server {
 		r.Use(d.Middleware)
 	}
 	r.Use(middleware.Recoverer)
+	r.Use(s.refuseRepeatedHeaders)
 	r.Get(PathHealthz, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -195,6 +196,10 @@ func errorResponse(err error) (int, ErrorResponse) {
 	}
 	if errors.Is(err, errRateLimited) {
 		return http.StatusTooManyRequests, ErrorResponse{Error: errRateLimited.Error()}
+	}
+	var mediaErr *mediaError
+	if errors.As(err, &mediaErr) {
+		return http.StatusUnsupportedMediaType, ErrorResponse{Error: mediaErr.msg, Field: mediaErr.header}
 	}
 	var e *fibremon.Error
 	if !errors.As(err, &e) {
@@ -274,8 +279,8 @@ func (s *Server) postResults(w http.ResponseWriter, r *http.Request) (err error)
 	if s.limiter != nil && s.limiter.OnLimit(w, r, principal.Probe) {
 		return errRateLimited
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return fibremon.FieldErrorf("", "Content-Type %q; want application/json", ct)
+	if err := checkJSONBody(r); err != nil {
+		return err
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
