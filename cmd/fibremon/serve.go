@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -55,6 +56,7 @@ type serveConfig struct {
 	rateLimit        int
 	contractInterval time.Duration
 	rateLimitWindow  time.Duration
+	maxInflightBody  int64
 	log              logFlags
 }
 
@@ -81,6 +83,8 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.tlsKeyFile, "web.tls-key-file", "", "private key (PEM) of --web.tls-cert-file")
 	fs.IntVar(&c.rateLimit, "web.rate-limit", 120, "POST /api/v1/results requests each probe may make per --web.rate-limit-window; more get 429 with Retry-After (0: no limit)")
 	fs.DurationVar(&c.rateLimitWindow, "web.rate-limit-window", time.Minute, "window of --web.rate-limit")
+	fs.Int64Var(&c.maxInflightBody, "web.max-inflight-body-bytes", fibrehttp.DefaultMaxInflightBodyBytes,
+		"bytes of POST /api/v1/results bodies read, decoded and stored at once, over all probes; more get 503 with Retry-After and the probes retry later (bounds the memory of ingestion; 0: no bound)")
 	c.log.register(fs)
 }
 
@@ -288,6 +292,9 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, token
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
+	if cfg.maxInflightBody < 0 {
+		return nil, cli.UsageError("--web.max-inflight-body-bytes must not be negative (0: no bound)")
+	}
 	if (cfg.tlsCertFile == "") != (cfg.tlsKeyFile == "") {
 		return nil, cli.UsageError("--web.tls-cert-file and --web.tls-key-file go together")
 	}
@@ -329,8 +336,10 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, token
 		NDTUpload:   ndt.Upload,
 		Middleware:  metrics.NewHTTP(reg, "fibremon").Middleware,
 		RateLimit:   fibrehttp.RateLimit{Requests: cfg.rateLimit, Window: cfg.rateLimitWindow},
-		Admin:       svc,
-		Contract:    checker,
+		// 0 on the command line is no bound; in Deps it is the default.
+		MaxInflightBodyBytes: cmp.Or(cfg.maxInflightBody, -1),
+		Admin:                svc,
+		Contract:             checker,
 	})
 	svc.handler = h
 	return svc, nil

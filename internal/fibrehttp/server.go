@@ -61,6 +61,13 @@ type Deps struct {
 	Middleware func(http.Handler) http.Handler
 	// RateLimit bounds each probe's POST /api/v1/results; zero: no limit.
 	RateLimit RateLimit
+	// MaxInflightBodyBytes bounds the bytes of POST /api/v1/results
+	// bodies being read, decoded and stored at once, over all probes; a
+	// POST beyond is answered 503 with Retry-After before its body is
+	// read. A body counts its Content-Length (MaxBodyBytes when unknown);
+	// one larger than the bound is taken when no other is in flight.
+	// Zero: DefaultMaxInflightBodyBytes; negative: no bound.
+	MaxInflightBodyBytes int64
 	// Admin serves the admin API (/api/v1/admin/...); nil: 404.
 	Admin AdminOps
 	// Contract checks sites against their contracts; nil: 404.
@@ -79,6 +86,7 @@ type Server struct {
 	batches  *prometheus.CounterVec
 	writeDur prometheus.Histogram
 	limiter  *httprate.RateLimiter
+	bodies   *bodyLimiter
 }
 
 // errRateLimited answers 429; the limiter has set Retry-After.
@@ -119,6 +127,7 @@ func NewHandler(d Deps) *Server {
 	if d.RateLimit.Requests > 0 && d.RateLimit.Window > 0 {
 		s.limiter = httprate.NewRateLimiter(d.RateLimit.Requests, d.RateLimit.Window)
 	}
+	s.bodies = newBodyLimiter(d.MaxInflightBodyBytes)
 
 	r := chi.NewRouter()
 	if d.Middleware != nil {
@@ -196,6 +205,9 @@ func errorResponse(err error) (int, ErrorResponse) {
 	}
 	if errors.Is(err, errRateLimited) {
 		return http.StatusTooManyRequests, ErrorResponse{Error: errRateLimited.Error()}
+	}
+	if errors.Is(err, errBusy) {
+		return http.StatusServiceUnavailable, ErrorResponse{Error: errBusy.Error()}
 	}
 	var mediaErr *mediaError
 	if errors.As(err, &mediaErr) {
@@ -282,7 +294,12 @@ func (s *Server) postResults(w http.ResponseWriter, r *http.Request) (err error)
 	if err := checkJSONBody(r); err != nil {
 		return err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	release, err := s.bodies.admit(r)
+	if err != nil {
+		return err
+	}
+	defer release()
+	body, err := readBody(w, r)
 	if err != nil {
 		return err
 	}
