@@ -33,6 +33,9 @@ func TestGetResultsTimesBeyondStorage(t *testing.T) {
 		{"since=1970-01-01T00:00:00Z&until=2262-04-11T00:00:00Z", 200, "", 3},
 		{"since=1678-01-01T00:00:00Z", 200, "", 3},
 		{"since=2262-04-10T00:00:00Z", 200, "", 0},
+		{"since=2026-01-01T00:00:00%2B24:00", 400, "since", 0},
+		{"until=2026-01-01T00:00:00-24:00", 400, "until", 0},
+		{"since=2000-01-01T00:00:00%2B23:59", 200, "", 3},
 	} {
 		resp, err := http.Get(f.srv.URL + fibrehttp.PathResults + "?" + tc.query)
 		if err != nil {

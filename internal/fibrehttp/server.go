@@ -369,7 +369,8 @@ func parseQuery(r *http.Request, now time.Time) (fibremon.Query, error) {
 	}{{"since", &q.Since}, {"until", &q.Until}} {
 		if s := v.Get(p.name); s != "" {
 			t, err := time.Parse(time.RFC3339, s)
-			if err != nil {
+			if _, offset := t.Zone(); err != nil || offset <= -24*3600 || offset >= 24*3600 {
+				// time.Parse takes an offset of 24 hours; RFC 3339 does not.
 				return q, fibremon.FieldErrorf(p.name, "not an RFC 3339 time: %.40q", s)
 			}
 			*p.dst = t
