@@ -5,6 +5,7 @@ import (
 	"math"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -145,6 +146,13 @@ const (
 	MaxDurationSecs = 3600
 )
 
+// A Result's ID is a lower-case UUID of version 4 (random) or 7
+// (time-ordered: what probes mint) with the RFC 9562 variant. The nil
+// UUID and the other versions (1, 3, 5, 6, 8: MAC- or name-derived, or
+// vendor-defined) are refused: no probe mints them, and an ID that is not
+// random is not a safe idempotency key. Only ingestion validates: the
+// stores never validate what they read back, so results stored before a
+// rule was added stay readable.
 var (
 	uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 	idRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
@@ -164,6 +172,10 @@ func (r *Result) Validate(now time.Time) error {
 		return FieldErrorf("id", "missing")
 	case !uuidRE.MatchString(r.ID):
 		return FieldErrorf("id", "not a lower-case UUID: %.80q", r.ID)
+	case r.ID[14] != '4' && r.ID[14] != '7':
+		return FieldErrorf("id", "UUID %s is of version %c; want 4 (random) or 7 (time-ordered)", r.ID, r.ID[14])
+	case strings.IndexByte("89ab", r.ID[19]) < 0:
+		return FieldErrorf("id", "UUID %s is not of the RFC 9562 variant (10xx: 8, 9, a or b at position 20)", r.ID)
 	case r.SiteID == "":
 		return FieldErrorf("site_id", "missing")
 	case !ValidID(r.SiteID):
@@ -208,8 +220,37 @@ func (r *Result) Validate(now time.Time) error {
 			return FieldErrorf(field, "%g above the maximum %g", v, max)
 		}
 	}
+	if v, ok := r.Values[Void]; ok {
+		return r.validateVoid(v)
+	}
 	return nil
 }
+
+// validateVoid checks a result carrying the value Void (v): a throughput
+// test that does not count is not up, says so in its error, and carries
+// only Void (1) and CrossTrafficRatio, so no speed of it is taken for a
+// measurement of the line.
+func (r *Result) validateVoid(v float64) error {
+	switch {
+	case v != 1:
+		return FieldErrorf("values."+Void, "%g: a void test has %s 1 (absent when the test counts)", v, Void)
+	case r.Kind != KindDownload && r.Kind != KindUpload:
+		return FieldErrorf("values."+Void, "only a throughput test (download, upload) can be void, not %s", r.Kind)
+	case r.Up:
+		return FieldErrorf("up", "a void test is not up")
+	case !strings.HasPrefix(r.Error, VoidErrorPrefix):
+		return FieldErrorf("error", "a void test's error starts %q", VoidErrorPrefix)
+	}
+	for _, name := range sortedKeys(r.Values) {
+		if name != Void && name != CrossTrafficRatio {
+			return FieldErrorf("values."+name, "a void test carries only %s and %s", Void, CrossTrafficRatio)
+		}
+	}
+	return nil
+}
+
+// VoidErrorPrefix starts the error of a void test.
+const VoidErrorPrefix = "void: "
 
 // ValidateBatch validates every result of a batch and rejects duplicate IDs
 // within it. Fields are named "results[i].field".

@@ -104,3 +104,41 @@ func TestSiteState(t *testing.T) {
 		}
 	}
 }
+
+func TestQueryTimes(t *testing.T) {
+	inside := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		q     Query
+		field string
+	}{
+		{Query{}, ""},
+		{Query{Since: MinTime, Until: MaxTime}, ""},
+		{Query{Since: MinTime.Add(-time.Nanosecond)}, "since"},
+		{Query{Until: MaxTime.Add(time.Nanosecond)}, "until"},
+		{Query{Since: inside, Until: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)}, "until"},
+		{Query{Since: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)}, "since"},
+		{Query{Limit: -1}, "limit"},
+	} {
+		if err := tc.q.Validate(); FieldOf(err) != tc.field || (tc.field != "" && KindOf(err) != Invalid) {
+			t.Errorf("%+v.Validate() = %v; want field %q", tc.q, err, tc.field)
+		}
+	}
+	for _, tc := range []struct {
+		q      Query
+		lo, hi int64
+		ok     bool
+	}{
+		{Query{}, math.MinInt64, math.MaxInt64, true},
+		{Query{Since: inside}, inside.UnixNano(), math.MaxInt64, true},
+		{Query{Until: inside}, math.MinInt64, inside.UnixNano(), true},
+		{Query{Since: inside, Until: inside}, inside.UnixNano(), inside.UnixNano(), false},
+		{Query{Since: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), Until: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}, math.MinInt64, math.MaxInt64, true},
+		{Query{Since: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)}, 0, 0, false},
+		{Query{Until: time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)}, 0, 0, false},
+	} {
+		lo, hi, ok := tc.q.NanoRange()
+		if ok != tc.ok || (ok && (lo != tc.lo || hi != tc.hi)) {
+			t.Errorf("%+v.NanoRange() = %d, %d, %v; want %d, %d, %v", tc.q, lo, hi, ok, tc.lo, tc.hi, tc.ok)
+		}
+	}
+}

@@ -90,9 +90,17 @@ type report struct {
 	verified time.Duration
 	// verifyErr is the first error reading results back, if any.
 	verifyErr string
+	// big is the outcome of a big-batch run (--big-batches), which
+	// replaces the load's figures.
+	big *bigReport
 }
 
-func (r *report) ok() bool { return len(r.errors) == 0 && r.acked == r.stored }
+func (r *report) ok() bool {
+	if r.big != nil {
+		return r.big.ok()
+	}
+	return len(r.errors) == 0 && r.acked == r.stored
+}
 
 // load runs cfg's load against base with one simulated probe per cred,
 // then verifies what the service stored.

@@ -92,6 +92,39 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+// bigLine matches the big-batch run's outcome line.
+var bigLine = regexp.MustCompile(`(?m)^sqlite: (\d+) results acknowledged, (\d+) stored, (\d+) in doubt; verdict (\w+)$`)
+
+// TestBigBatches runs the big-batch mode against the real service with
+// its bound on the bytes in flight set to one batch: the batches posted at
+// once are all acknowledged in the end (retried on 503) and stored exactly
+// once, and the service's memory is read. It asserts no memory figure:
+// the figures of a full run are in docs/RELIABILITY.md.
+func TestBigBatches(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs fibremon serve")
+	}
+	bin := buildFibremon(t)
+	t.Setenv("FIBREMON_WEB_MAX_INFLIGHT_BODY_BYTES", "400000")
+	args := []string{"--fibremon", bin, "--big-batches", "6", "--batch", "200", "--big-bytes", "300000", "--duration", "5m"}
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), args, func(string) string { return "" }, &stdout, &stderr)
+	t.Logf("fibreload %v:\n%s%s", args, stdout.String(), stderr.String())
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	m := bigLine.FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatal("no outcome line in the output")
+	}
+	if acked, stored := atoi(t, m[1]), atoi(t, m[2]); acked != 6*200 || stored != acked || m[3] != "0" || m[4] != "ok" {
+		t.Errorf("acknowledged %d, stored %d, in doubt %s, verdict %s; want 1200 stored once, ok", acked, stored, m[3], m[4])
+	}
+	if !regexp.MustCompile(`peak VmHWM \d+\.\d MiB`).MatchString(stdout.String()) {
+		t.Error("the service's peak memory is not reported")
+	}
+}
+
 func atoi(t *testing.T, s string) int {
 	t.Helper()
 	n, err := strconv.Atoi(s)

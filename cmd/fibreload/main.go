@@ -45,6 +45,17 @@
 // for such a run. The self-contained service runs with a limit so high it
 // never refuses, which keeps the limiter's cost in the measured path.
 //
+// # Big batches
+//
+// --big-batches N posts, instead of the load, N batches of --batch results
+// at once on one token, each body about --big-bytes (7.6 MiB), retrying
+// each on 503 after Retry-After until it is acknowledged, and reports the
+// self-contained service's peak resident memory (VmHWM of
+// /proc/<pid>/status; --big-pid for a service given with --url), then
+// checks that every result is stored once:
+//
+//	go run ./cmd/fibreload --big-batches 100 --batch 5000 --timeout 8m --duration 9m
+//
 // The load is bounded: --duration is at most 10 minutes, --concurrency
 // goroutines post (at most one batch per probe in flight) and memory grows
 // only with the results acknowledged (16 bytes each, for the final check).
@@ -66,6 +77,7 @@ import (
 	"github.com/google/uuid"
 
 	"fibremon/internal/cli"
+	"fibremon/internal/fibrehttp"
 )
 
 func main() {
@@ -110,6 +122,10 @@ type config struct {
 	influxToken  string
 	influxBucket string
 	logLevel     string
+
+	bigBatches int // > 0: the big-batch run instead of the load (big.go)
+	bigBytes   int
+	bigPid     int
 }
 
 func parse(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -131,6 +147,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (config,
 	fs.StringVar(&c.influxToken, "influx.token", "", "InfluxDB token (user:password for 1.8 with auth)")
 	fs.StringVar(&c.influxBucket, "influx.bucket", "", "InfluxDB bucket (default: a new 1.8 database fibreload_<random>, bucket <db>/autogen)")
 	fs.StringVar(&c.logLevel, "log.level", "warn", "log level of the self-contained service")
+	fs.IntVar(&c.bigBatches, "big-batches", 0, "instead of the load: post this many batches of --batch results at once on one token, each body about --big-bytes, retried on 503 until acknowledged, and report the service's peak memory")
+	fs.IntVar(&c.bigBytes, "big-bytes", 7969177, "with --big-batches: bytes of each body (default 7.6 MiB; at most the service's 8 MiB)")
+	fs.IntVar(&c.bigPid, "big-pid", 0, "with --big-batches and --url: process id of the service, whose memory to read from /proc")
 	if err := cli.Parse(fs, args, getenv, "FIBRELOAD_"); err != nil {
 		return c, err
 	}
@@ -151,6 +170,15 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (config,
 		return c, cli.UsageError("--progress must not be negative")
 	case (c.url == "") != (c.tokens == ""):
 		return c, cli.UsageError("--url and --tokens go together")
+	case c.bigBatches < 0 || c.bigBatches > 1000:
+		return c, cli.UsageError(fmt.Sprintf("--big-batches %d: want 0..1000", c.bigBatches))
+	case c.bigBytes < 1 || c.bigBytes > fibrehttp.MaxBodyBytes:
+		return c, cli.UsageError(fmt.Sprintf("--big-bytes %d: want 1..%d", c.bigBytes, fibrehttp.MaxBodyBytes))
+	case c.bigBatches > 0 && c.store == "both":
+		return c, cli.UsageError("--big-batches runs against one store: --store sqlite or influx")
+	}
+	if c.bigBatches > 0 {
+		c.probes = 1 // one token
 	}
 	if c.url == "" {
 		switch c.store {
@@ -180,12 +208,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if len(creds) < cfg.probes {
 			cfg.probes = len(creds)
 		}
-		fmt.Fprintf(stderr, "loading %s with %d probes for %v\n", cfg.url, cfg.probes, cfg.duration)
-		rep, err := load(ctx, cfg, cfg.url, creds[:cfg.probes], cfg.url, stderr)
-		if err != nil {
-			return err
+		if cfg.bigBatches > 0 {
+			rep, err := bigLoad(ctx, cfg, cfg.url, creds[0], cfg.bigPid, cfg.url, stderr)
+			if err != nil {
+				return err
+			}
+			reports = append(reports, &report{store: cfg.url, big: rep})
+		} else {
+			fmt.Fprintf(stderr, "loading %s with %d probes for %v\n", cfg.url, cfg.probes, cfg.duration)
+			rep, err := load(ctx, cfg, cfg.url, creds[:cfg.probes], cfg.url, stderr)
+			if err != nil {
+				return err
+			}
+			reports = append(reports, rep)
 		}
-		reports = append(reports, rep)
 	} else {
 		stores := []string{cfg.store}
 		if cfg.store == "both" {

@@ -73,8 +73,15 @@ func (h *histogram) quantile(q float64) time.Duration {
 	return h.max
 }
 
-// printReports prints one line per store, then the errors by kind.
+// printReports prints one line per store, then the errors by kind; or
+// the outcome of each big-batch run.
 func printReports(w io.Writer, reps []*report) {
+	if len(reps) > 0 && reps[0].big != nil {
+		for _, r := range reps {
+			printBigReport(w, r.big)
+		}
+		return
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "store\tprobes\tbatch\tseconds\tresults/s\tbatches/s\tp50\tp99\tmax\terrors\tacknowledged\tstored\tverdict\t")
 	for _, r := range reps {

@@ -231,7 +231,15 @@ func loadStore(ctx context.Context, cfg config, bin, dir, store string, stderr i
 	}
 	fmt.Fprintf(stderr, "%s: fibremon serve on %s (%s); %d probes, %d results a batch, %v\n",
 		store, svc.url, where, cfg.probes, cfg.batch, cfg.duration)
-	rep, err := load(ctx, cfg, svc.url, creds, store, stderr)
+	var rep *report
+	if cfg.bigBatches > 0 {
+		var big *bigReport
+		if big, err = bigLoad(ctx, cfg, svc.url, creds[0], svc.cmd.Process.Pid, store, stderr); big != nil {
+			rep = &report{store: store, big: big}
+		}
+	} else {
+		rep, err = load(ctx, cfg, svc.url, creds, store, stderr)
+	}
 	if serr := svc.stop(); serr != nil {
 		return rep, errors.Join(err, serr)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -58,6 +59,7 @@ type serveConfig struct {
 	rateLimitWindow  time.Duration
 	publicRead       bool
 	metricsAuth      string
+	maxInflightBody  int64
 	log              logFlags
 }
 
@@ -86,6 +88,8 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.rateLimitWindow, "web.rate-limit-window", time.Minute, "window of --web.rate-limit")
 	fs.BoolVar(&c.publicRead, "web.public-read", false, "serve raw results, contracts and their evidence, and full site statuses to anyone, not only to reader and admin tokens (for a comune that publishes its monitoring data); /metrics follows --web.metrics-auth")
 	fs.StringVar(&c.metricsAuth, "web.metrics-auth", fibrehttp.MetricsAuthNone, "what GET /metrics needs: none, or read-token (a reader or admin token, as Prometheus' authorization.credentials_file sends it); the metrics carry per-site state and contract figures")
+	fs.Int64Var(&c.maxInflightBody, "web.max-inflight-body-bytes", fibrehttp.DefaultMaxInflightBodyBytes,
+		"bytes of POST /api/v1/results bodies read, decoded and stored at once, over all probes; more get 503 with Retry-After and the probes retry later (bounds the memory of ingestion; 0: no bound)")
 	c.log.register(fs)
 }
 
@@ -290,6 +294,9 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, token
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
+	if cfg.maxInflightBody < 0 {
+		return nil, cli.UsageError("--web.max-inflight-body-bytes must not be negative (0: no bound)")
+	}
 	if (cfg.tlsCertFile == "") != (cfg.tlsKeyFile == "") {
 		return nil, cli.UsageError("--web.tls-cert-file and --web.tls-key-file go together")
 	}
@@ -335,9 +342,11 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, token
 		NDTUpload:   ndt.Upload,
 		Middleware:  metrics.NewHTTP(reg, "fibremon").Middleware,
 		RateLimit:   fibrehttp.RateLimit{Requests: cfg.rateLimit, Window: cfg.rateLimitWindow},
-		Admin:       svc,
-		Contract:    checker,
-		Access:      access,
+		// 0 on the command line is no bound; in Deps it is the default.
+		MaxInflightBodyBytes: cmp.Or(cfg.maxInflightBody, -1),
+		Admin:                svc,
+		Contract:             checker,
+		Access:               access,
 	})
 	svc.handler = h
 	return svc, nil
@@ -377,6 +386,7 @@ func (s *service) Serve(ctx context.Context, ln net.Listener) error {
 		WriteTimeout: 60 * time.Second,
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		TLSConfig:    serverTLSConfig(),
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.tracker.Run(gctx, s.cfg.refreshInterval) })
@@ -412,6 +422,26 @@ func (s *service) Serve(ctx context.Context, ln net.Listener) error {
 	err := g.Wait()
 	s.logger.Info("fibremon stopped")
 	return err
+}
+
+// serverTLSConfig is the TLS of the service: TLS 1.3, or TLS 1.2 with
+// ECDHE key exchange and an AEAD cipher only (forward secrecy; none of
+// the CBC suites with SHA-1 MACs that Go still offers by default, which
+// are exposed to padding-oracle attacks such as Lucky Thirteen). TLS 1.3
+// suites are all AEAD and not configurable. Every probe (Go) and browser
+// of the last decade speaks one of these.
+func serverTLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, // HTTP/2 requires it (RFC 7540, 9.2.2)
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+	}
 }
 
 // Close closes the store.

@@ -89,6 +89,42 @@ func TestTLS(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// TLS 1.2 only with ECDHE and AEAD: a client offering nothing but a
+	// CBC suite with a SHA-1 MAC, or only TLS 1.1, fails the handshake;
+	// one offering an AEAD suite of TLS 1.2 succeeds.
+	for _, c := range []struct {
+		name   string
+		config *tls.Config
+		ok     bool
+	}{
+		{"TLS 1.2 ECDHE-ECDSA-AES128-SHA (CBC)", &tls.Config{MaxVersion: tls.VersionTLS12,
+			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}}, false},
+		{"TLS 1.2 ECDHE-ECDSA-AES256-SHA (CBC)", &tls.Config{MaxVersion: tls.VersionTLS12,
+			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA}}, false},
+		{"TLS 1.1", &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}, false},
+		{"TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256", &tls.Config{MaxVersion: tls.VersionTLS12,
+			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}}, true},
+		{"TLS 1.2 ECDHE-ECDSA-CHACHA20-POLY1305", &tls.Config{MaxVersion: tls.VersionTLS12,
+			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}}, true},
+		{"TLS 1.3", &tls.Config{MinVersion: tls.VersionTLS13}, true},
+	} {
+		cfg := c.config.Clone()
+		cfg.RootCAs = pool
+		conn, err := tls.Dial("tcp", addr, cfg)
+		if err == nil {
+			st := conn.ConnectionState()
+			conn.Close()
+			if !c.ok {
+				t.Errorf("%s: handshake succeeded with %s over %s; want it refused", c.name,
+					tls.CipherSuiteName(st.CipherSuite), tls.VersionName(st.Version))
+			}
+			continue
+		}
+		if c.ok {
+			t.Errorf("%s: handshake failed: %v", c.name, err)
+		}
+	}
+
 	config := func(name, caLine string) string {
 		p := filepath.Join(dir, name+".yml")
 		os.WriteFile(p, []byte(fmt.Sprintf(`probe: p

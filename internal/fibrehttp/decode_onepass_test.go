@@ -24,6 +24,10 @@ func FuzzDecodeOnePass(f *testing.F) {
 	f.Add([]byte(`{"results":[null]}`))
 	f.Add([]byte(`{"Results":[]}`))
 	f.Add([]byte(`{"results":[{"ID":"0b6c3f2e-9d1a-4c5e-8f00-1234567890ab"}]}`))
+	f.Add([]byte(`{"results":[{"id":"a","id":"a"}]}`))
+	f.Add([]byte(`{"results":[{"target":"\ud800\udc00"}],"results":null}`))
+	f.Add([]byte(`{"results":[{"values":{"void":1,"vo\u0069d":1}}]}`))
+	f.Add([]byte(`{"results":[{"start":"2026-11-25T11:00:00-24:00"}]}`))
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if !utf8.Valid(body) {

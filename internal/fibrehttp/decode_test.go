@@ -14,6 +14,24 @@ import (
 // seedNow is the present the seed batches in testdata were written for.
 var seedNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
+// seedFields is the field each invalid seed batch must be refused on.
+var seedFields = map[string]string{
+	"invalid-case-folded-key.json":   "results[0].Site_ID",
+	"invalid-duplicate-id.json":      "results[1].id",
+	"invalid-duplicate-key.json":     "results[0].id",
+	"invalid-duplicate-results.json": "results",
+	"invalid-duplicate-value.json":   "results[0].values.dns_answers",
+	"invalid-lone-surrogate.json":    "results[0].probe",
+	"invalid-nan.json":               "results[0].duration_seconds",
+	"invalid-nil-uuid.json":          "results[0].id",
+	"invalid-offset-24h.json":        "results[0].start",
+	"invalid-truncated.json":         "results[0].start",
+	"invalid-uuid-v1.json":           "results[0].id",
+	"invalid-void-half.json":         "results[0].values.void",
+	"invalid-void-up.json":           "results[0].up",
+	"invalid-wrong-type.json":        "results[0].duration_seconds",
+}
+
 func TestSeedBatches(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*.json")
 	if len(files) < 3 {
@@ -34,6 +52,14 @@ func TestSeedBatches(t *testing.T) {
 		}
 		if err != nil && fibremon.KindOf(err) != fibremon.Invalid {
 			t.Errorf("%s: error kind %v; want Invalid", f, fibremon.KindOf(err))
+		}
+		if !valid {
+			want, ok := seedFields[filepath.Base(f)]
+			if !ok {
+				t.Errorf("%s: no expected field in seedFields", f)
+			} else if got := fibremon.FieldOf(err); got != want {
+				t.Errorf("%s: refused on %q (%v); want %q", f, got, err, want)
+			}
 		}
 	}
 }

@@ -65,6 +65,13 @@ type Deps struct {
 	Middleware func(http.Handler) http.Handler
 	// RateLimit bounds each probe's POST /api/v1/results; zero: no limit.
 	RateLimit RateLimit
+	// MaxInflightBodyBytes bounds the bytes of POST /api/v1/results
+	// bodies being read, decoded and stored at once, over all probes; a
+	// POST beyond is answered 503 with Retry-After before its body is
+	// read. A body counts its Content-Length (MaxBodyBytes when unknown);
+	// one larger than the bound is taken when no other is in flight.
+	// Zero: DefaultMaxInflightBodyBytes; negative: no bound.
+	MaxInflightBodyBytes int64
 	// Admin serves the admin API (/api/v1/admin/...); nil: 404.
 	Admin AdminOps
 	// Contract checks sites against their contracts; nil: 404.
@@ -86,6 +93,7 @@ type Server struct {
 	batches  *prometheus.CounterVec
 	writeDur prometheus.Histogram
 	limiter  *httprate.RateLimiter
+	bodies   *bodyLimiter
 }
 
 // errRateLimited answers 429; the limiter has set Retry-After.
@@ -126,12 +134,14 @@ func NewHandler(d Deps) *Server {
 	if d.RateLimit.Requests > 0 && d.RateLimit.Window > 0 {
 		s.limiter = httprate.NewRateLimiter(d.RateLimit.Requests, d.RateLimit.Window)
 	}
+	s.bodies = newBodyLimiter(d.MaxInflightBodyBytes)
 
 	r := chi.NewRouter()
 	if d.Middleware != nil {
 		r.Use(d.Middleware)
 	}
 	r.Use(middleware.Recoverer)
+	r.Use(s.refuseRepeatedHeaders)
 	r.Get(PathHealthz, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -208,6 +218,13 @@ func errorResponse(err error) (int, ErrorResponse) {
 	}
 	if errors.Is(err, errRateLimited) {
 		return http.StatusTooManyRequests, ErrorResponse{Error: errRateLimited.Error()}
+	}
+	if errors.Is(err, errBusy) {
+		return http.StatusServiceUnavailable, ErrorResponse{Error: errBusy.Error()}
+	}
+	var mediaErr *mediaError
+	if errors.As(err, &mediaErr) {
+		return http.StatusUnsupportedMediaType, ErrorResponse{Error: mediaErr.msg, Field: mediaErr.header}
 	}
 	var e *fibremon.Error
 	if !errors.As(err, &e) {
@@ -297,10 +314,15 @@ func (s *Server) postResults(w http.ResponseWriter, r *http.Request) (err error)
 	if s.limiter != nil && s.limiter.OnLimit(w, r, principal.Probe) {
 		return errRateLimited
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return fibremon.FieldErrorf("", "Content-Type %q; want application/json", ct)
+	if err := checkJSONBody(r); err != nil {
+		return err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	release, err := s.bodies.admit(r)
+	if err != nil {
+		return err
+	}
+	defer release()
+	body, err := readBody(w, r)
 	if err != nil {
 		return err
 	}
@@ -370,7 +392,8 @@ func parseQuery(r *http.Request, now time.Time) (fibremon.Query, error) {
 	}{{"since", &q.Since}, {"until", &q.Until}} {
 		if s := v.Get(p.name); s != "" {
 			t, err := time.Parse(time.RFC3339, s)
-			if err != nil {
+			if _, offset := t.Zone(); err != nil || offset <= -24*3600 || offset >= 24*3600 {
+				// time.Parse takes an offset of 24 hours; RFC 3339 does not.
 				return q, fibremon.FieldErrorf(p.name, "not an RFC 3339 time: %.40q", s)
 			}
 			*p.dst = t
@@ -385,7 +408,9 @@ func parseQuery(r *http.Request, now time.Time) (fibremon.Query, error) {
 	} else {
 		q.Limit = 1000
 	}
-	return q, nil
+	// A time the stores cannot hold (after 2262, before 1677) is refused:
+	// converted, it would wrap around and select the wrong results.
+	return q, q.Validate()
 }
 
 // SitesResponse is the body of GET /api/v1/sites in the full view (a read

@@ -3,6 +3,7 @@ package influx
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -23,6 +24,23 @@ var valueNames = func() map[string]bool {
 // stop is the end of the time range of queries without one: a result may
 // start up to fibremon.MaxClockSkew after the moment it is received.
 func stop() time.Time { return time.Now().Add(fibremon.MaxClockSkew + time.Hour) }
+
+// span is the time range of the query q in Flux, clamped to the times a
+// result can have: from 1970 (no result is older: fibremon.MaxResultAge)
+// to stop(). A time beyond is not passed on: Flux times are int64
+// nanoseconds too, and a range beyond them fails or wraps around. ok is
+// false when the range is empty.
+func span(q fibremon.Query) (start, end time.Time, ok bool) {
+	lo, hi, ok := q.NanoRange()
+	if !ok {
+		return start, end, false
+	}
+	start, end = time.Unix(0, max(lo, 0)), stop()
+	if hi != math.MaxInt64 && hi < end.UnixNano() {
+		end = time.Unix(0, hi)
+	}
+	return start, end, end.After(start)
+}
 
 // fromResults is the start of every query of whole results.
 func (s *Store) fromResults(start, stop time.Time) string {
@@ -48,14 +66,8 @@ func (s *Store) Results(ctx context.Context, q fibremon.Query) ([]fibremon.Resul
 	if limit <= 0 || limit > fibremon.DefaultQueryLimit {
 		limit = fibremon.DefaultQueryLimit
 	}
-	start, end := time.Unix(0, 0), q.Until
-	if !q.Since.IsZero() {
-		start = q.Since
-	}
-	if end.IsZero() {
-		end = stop()
-	}
-	if !end.After(start) {
+	start, end, ok := span(q)
+	if !ok {
 		return nil, nil
 	}
 	var b strings.Builder
@@ -108,6 +120,12 @@ func (s *Store) Availability(ctx context.Context, since time.Time) (map[string]f
   |> count()
   |> yield(name: %q)
 `, s.bucket, fluxTime(since), fluxTime(stop()), Measurement, FieldUp, anyOf(TagKind, kinds), extra, name)
+	}
+	if since.Before(time.Unix(0, 0)) {
+		since = time.Unix(0, 0)
+	}
+	if !since.Before(stop()) {
+		return map[string]fibremon.Tally{}, nil
 	}
 	res, err := s.reader.Query(ctx, count("total", "")+count("up", " and r._value == true"))
 	if err != nil {

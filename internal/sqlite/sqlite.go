@@ -47,7 +47,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	msqlite "modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"fibremon"
 )
@@ -69,6 +70,16 @@ type Store struct {
 	// connection may be stuck in a transaction, so Ping fails from then on
 	// (/readyz tells) and writes answer Transient.
 	broken atomic.Pointer[error]
+	// writeFault holds why the last write failed for a reason of the
+	// storage — a full disk, a read-only file or file system, an I/O
+	// error, corruption — which fails every write until it is cured. Ping
+	// reports it (/readyz fails) until a write commits: a batch, or the
+	// one-row write Ping itself makes through the committer (checks), so
+	// that readiness comes back with room on the disk even when no batch
+	// arrives meanwhile (a load balancer sends none to a service that is
+	// not ready).
+	writeFault atomic.Pointer[error]
+	checks     chan chan error
 
 	// latestMu guards latest, the committed content of the table latest
 	// with each result in full: Latest, read by the status tracker after
@@ -183,7 +194,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	ck.SetMaxOpenConns(1)
 	s := &Store{path: path, write: w, read: r, ckpt: ck,
-		reqs: make(chan *writeReq, 1024), closing: make(chan struct{}), done: make(chan struct{}),
+		reqs: make(chan *writeReq, 1024), checks: make(chan chan error), closing: make(chan struct{}), done: make(chan struct{}),
 		ckptDone: make(chan struct{})}
 	if err := s.loadLatest(ctx); err != nil {
 		errors.Join(w.Close(), r.Close(), ck.Close()) //nolint:errcheck // the load error is reported
@@ -280,10 +291,92 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := s.broken.Load(); err != nil {
 		return fibremon.Errorf(fibremon.Transient, "%w", *err)
 	}
+	if s.writeFault.Load() != nil {
+		if err := s.checkWrite(ctx); err != nil {
+			if fault := s.writeFault.Load(); fault != nil {
+				err = *fault
+			}
+			return fibremon.Errorf(fibremon.Transient, "%w", err)
+		}
+	}
 	var n int
 	if err := s.read.QueryRowContext(ctx, "SELECT 1").Scan(&n); err != nil {
 		return fibremon.Errorf(fibremon.Transient, "sqlite ping: %w", err)
 	}
+	return nil
+}
+
+// checkWrite has the committer commit a one-row write, to learn whether
+// the storage takes writes again after a fault.
+func (s *Store) checkWrite(ctx context.Context) error {
+	reply := make(chan error, 1)
+	select {
+	case s.checks <- reply:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.closing:
+		return errors.New("sqlite: store closed")
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err() // the committer answers into the buffer
+	}
+}
+
+// storageFault names the failures of the storage that fail every write
+// until cured, or returns "" for other errors (a busy database, a
+// cancelled call, a bad batch).
+func storageFault(err error) string {
+	var se *msqlite.Error
+	if !errors.As(err, &se) {
+		return ""
+	}
+	switch se.Code() & 0xff { // the primary result code
+	case sqlite3.SQLITE_FULL:
+		return "disk full"
+	case sqlite3.SQLITE_READONLY:
+		return "read-only"
+	case sqlite3.SQLITE_IOERR:
+		return "I/O error"
+	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+		return "database corrupt"
+	case sqlite3.SQLITE_CANTOPEN:
+		return "cannot open the database file"
+	}
+	return ""
+}
+
+// noteFailure remembers err as the store's write fault if it is a
+// failure of the storage.
+func (c *committer) noteFailure(err error) {
+	if kind := storageFault(err); kind != "" {
+		fault := fmt.Errorf("sqlite: the last write failed: %s: %w", kind, err)
+		c.s.writeFault.Store(&fault)
+	}
+}
+
+// checkWrite commits a one-row write (the time of the check, in meta),
+// which clears the write fault when it succeeds.
+func (c *committer) checkWrite() error {
+	ctx := context.Background()
+	if _, err := c.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		c.noteFailure(err)
+		return err
+	}
+	if _, err := c.conn.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('write_checked', ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+		c.abort()
+		c.noteFailure(err)
+		return err
+	}
+	if _, err := c.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		c.abort()
+		c.noteFailure(err)
+		return err
+	}
+	c.s.writeFault.Store(nil)
 	return nil
 }
 
@@ -367,6 +460,9 @@ func (s *Store) commitLoop(c *committer) {
 		select {
 		case req := <-s.reqs:
 			group = append(group, req)
+		case reply := <-s.checks:
+			reply <- c.checkWrite()
+			continue
 		case <-s.closing:
 			for {
 				select {
@@ -501,6 +597,7 @@ func (c *committer) commit(group []*writeReq) {
 func (c *committer) transaction(batches []*writeReq) (counts []int, failed int, err error) {
 	ctx := context.Background() // one caller's cancellation must not abort the others' commit
 	if _, err := c.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		c.noteFailure(err)
 		return nil, -1, fibremon.Errorf(fibremon.Transient, "sqlite begin: %w", err)
 	}
 	clear(c.latest)
@@ -510,6 +607,7 @@ func (c *committer) transaction(batches []*writeReq) (counts []int, failed int, 
 	for i, req := range batches {
 		n, err := c.writeBatch(ctx, req.rs)
 		if err != nil {
+			c.noteFailure(err)
 			c.abort()
 			req.done <- writeReply{err: err}
 			return nil, i, nil
@@ -518,13 +616,16 @@ func (c *committer) transaction(batches []*writeReq) (counts []int, failed int, 
 		c.mergeSummaries()
 	}
 	if err := c.writeSummaries(ctx); err != nil {
+		c.noteFailure(err)
 		c.abort()
 		return nil, -1, fibremon.Errorf(fibremon.Transient, "sqlite summaries: %w", err)
 	}
 	if _, err := c.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		c.noteFailure(err)
 		c.abort()
 		return nil, -1, fibremon.Errorf(fibremon.Transient, "sqlite commit: %w", err)
 	}
+	c.s.writeFault.Store(nil)
 	c.s.wroteLatest(c.latest)
 	return counts, -1, nil
 }
@@ -725,11 +826,17 @@ func (s *Store) Results(ctx context.Context, q fibremon.Query) ([]fibremon.Resul
 	if q.Kind != "" {
 		where, args = append(where, "kind = ?"), append(args, string(q.Kind))
 	}
-	if !q.Since.IsZero() {
-		where, args = append(where, "start_ns >= ?"), append(args, q.Since.UnixNano())
+	// Times beyond what start_ns holds are clamped, not converted: their
+	// UnixNano wraps around and would select the wrong results.
+	lo, hi, ok := q.NanoRange()
+	if !ok {
+		return nil, nil
 	}
-	if !q.Until.IsZero() {
-		where, args = append(where, "start_ns < ?"), append(args, q.Until.UnixNano())
+	if lo != math.MinInt64 {
+		where, args = append(where, "start_ns >= ?"), append(args, lo)
+	}
+	if hi != math.MaxInt64 {
+		where, args = append(where, "start_ns < ?"), append(args, hi)
 	}
 	limit := q.Limit
 	if limit <= 0 || limit > fibremon.DefaultQueryLimit {
@@ -753,6 +860,9 @@ func (s *Store) Results(ctx context.Context, q fibremon.Query) ([]fibremon.Resul
 // summary, the part of since's minute from the results themselves.
 func (s *Store) Availability(ctx context.Context, since time.Time) (map[string]fibremon.Tally, error) {
 	var sinceNS int64 // results start after 1970 (they are at most MaxResultAge old)
+	if since.After(fibremon.MaxTime) {
+		return map[string]fibremon.Tally{}, nil // UnixNano would wrap around
+	}
 	if since.After(time.Unix(0, 0)) {
 		sinceNS = since.UnixNano()
 	}

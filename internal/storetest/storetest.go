@@ -172,6 +172,61 @@ func Run(t *testing.T, newStore func(t *testing.T) Store, reopen func(t *testing
 		}
 	})
 
+	t.Run("TimesBeyondStorage", func(t *testing.T) {
+		// Times a store cannot represent (before 1677 or after 2262 in
+		// int64 nanoseconds) are clamped, never wrapped around into a
+		// wrong answer.
+		s := newStore(t)
+		var batch []fibremon.Result
+		for i := range 5 {
+			batch = append(batch, Result("ripalta-nuova", fibremon.KindHTTP, now.Add(-time.Duration(i+1)*time.Minute), true))
+		}
+		if _, err := s.WriteResults(t.Context(), batch); err != nil {
+			t.Fatal(err)
+		}
+		far := time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+		y2300 := time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)
+		ancient := time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC)
+		y1600 := time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)
+		for _, tc := range []struct {
+			name string
+			q    fibremon.Query
+			want int
+		}{
+			{"until 9999", fibremon.Query{Until: far}, 5},
+			{"since an hour ago until 9999", fibremon.Query{Since: now.Add(-time.Hour), Until: far}, 5},
+			{"since 2300", fibremon.Query{Since: y2300}, 0},
+			{"since 2300 until 9999", fibremon.Query{Since: y2300, Until: far}, 0},
+			{"since year 1", fibremon.Query{Since: ancient}, 5},
+			{"since 1600 until 9999", fibremon.Query{Since: y1600, Until: far}, 5},
+			{"until 1600", fibremon.Query{Until: y1600}, 0},
+			{"since 1600 until 1601", fibremon.Query{Since: y1600, Until: y1600.AddDate(1, 0, 0)}, 0},
+			{"since 1600 until now - 3m30s", fibremon.Query{Since: y1600, Until: now.Add(-3*time.Minute - 30*time.Second)}, 2},
+		} {
+			got, err := s.Results(t.Context(), tc.q)
+			if err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+				continue
+			}
+			if len(got) != tc.want {
+				t.Errorf("%s: %d results; want %d", tc.name, len(got), tc.want)
+			}
+		}
+		for _, tc := range []struct {
+			since time.Time
+			want  fibremon.Tally
+		}{{y2300, fibremon.Tally{}}, {far, fibremon.Tally{}}, {ancient, fibremon.Tally{Up: 5, Total: 5}}, {y1600, fibremon.Tally{Up: 5, Total: 5}}} {
+			got, err := s.Availability(t.Context(), tc.since)
+			if err != nil {
+				t.Errorf("Availability(%v): %v", tc.since, err)
+				continue
+			}
+			if got["ripalta-nuova"] != tc.want {
+				t.Errorf("Availability(%v) = %+v; want %+v", tc.since, got["ripalta-nuova"], tc.want)
+			}
+		}
+	})
+
 	t.Run("Availability", func(t *testing.T) {
 		s := newStore(t)
 		var batch []fibremon.Result
