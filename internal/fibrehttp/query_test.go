@@ -37,7 +37,12 @@ func TestGetResultsTimesBeyondStorage(t *testing.T) {
 		{"until=2026-01-01T00:00:00-24:00", 400, "until", 0},
 		{"since=2000-01-01T00:00:00%2B23:59", 200, "", 3},
 	} {
-		resp, err := http.Get(f.srv.URL + fibrehttp.PathResults + "?" + tc.query)
+		req, err := http.NewRequest(http.MethodGet, f.srv.URL+fibrehttp.PathResults+"?"+tc.query, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+f.reader) // raw results need a read token
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
