@@ -21,6 +21,7 @@ import (
 	"fibremon"
 	"fibremon/internal/fibrehttp"
 	"fibremon/internal/influxtest"
+	"fibremon/internal/wire"
 )
 
 // The proof that the InfluxDB dashboards work: a real influxd 1.8 with
@@ -202,7 +203,7 @@ func (e *influxEnv) postFailures(t *testing.T, bin, dir string) {
 			Start: start, DurationSeconds: 0.002, Up: false, Error: postedError,
 		})
 	}
-	probe := &fibrehttp.Client{BaseURL: base, Token: strings.TrimSpace(string(out))}
+	probe := &wire.Client{BaseURL: base, Token: strings.TrimSpace(string(out))}
 	resp, err := probe.PostResults(t.Context(), rs)
 	if err != nil || resp.Stored != len(rs) {
 		t.Fatalf("POST %d failed results: %+v, %v", len(rs), resp, err)

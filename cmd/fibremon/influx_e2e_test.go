@@ -18,6 +18,7 @@ import (
 	"fibremon/internal/fibrehttp"
 	"fibremon/internal/influxtest"
 	"fibremon/internal/storetest"
+	"fibremon/internal/wire"
 )
 
 // startServeInflux starts `fibremon serve` on the InfluxDB store of srv
@@ -116,7 +117,7 @@ func TestServeInflux(t *testing.T) {
 	base := "http://" + addr
 	startServeInflux(t, bin, addr, tokens, srv)
 	token := strings.TrimSpace(string(out))
-	probe := &fibrehttp.Client{BaseURL: base, Token: token}
+	probe := &wire.Client{BaseURL: base, Token: token}
 
 	now := time.Now().UTC()
 	batch := func(from time.Duration, n int) []fibremon.Result {
@@ -168,7 +169,7 @@ func TestServeInflux(t *testing.T) {
 	srv.Stop()
 	during := batch(30*time.Minute, 20)
 	_, err = probe.PostResults(t.Context(), during)
-	var pe *fibrehttp.PostError
+	var pe *wire.PostError
 	if !errors.As(err, &pe) || pe.Code != http.StatusServiceUnavailable || pe.RetryAfter <= 0 {
 		t.Fatalf("POST with influxd down: %v; want 503 with Retry-After", err)
 	}

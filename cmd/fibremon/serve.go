@@ -340,7 +340,7 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, token
 		Web:         web.Handler(webOpts),
 		NDTDownload: ndt.Download,
 		NDTUpload:   ndt.Upload,
-		Middleware:  metrics.NewHTTP(reg, "fibremon").Middleware,
+		Middleware:  fibrehttp.NewHTTPMetrics(reg, "fibremon").Middleware,
 		RateLimit:   fibrehttp.RateLimit{Requests: cfg.rateLimit, Window: cfg.rateLimitWindow},
 		// 0 on the command line is no bound; in Deps it is the default.
 		MaxInflightBodyBytes: cmp.Or(cfg.maxInflightBody, -1),

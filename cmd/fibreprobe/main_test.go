@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -113,5 +114,22 @@ func TestSpoolRequeue(t *testing.T) {
 	t.Logf("spool requeue:\n%s", out)
 	if _, err := spoolCmd("bogus"); err == nil {
 		t.Error("spool bogus accepted")
+	}
+}
+
+// TestLinksNoServerCode: the probe agent links the wire contract, not the
+// service: no router, no geometry, no server package.
+func TestLinksNoServerCode(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, banned := range []string{"github.com/go-chi/", "github.com/paulmach/orb", "fibremon/geo",
+			"fibremon/internal/fibrehttp", "fibremon/internal/auth", "fibremon/internal/sqlite", "fibremon/internal/influx"} {
+			if strings.HasPrefix(dep, banned) {
+				t.Errorf("fibreprobe links %s", dep)
+			}
+		}
 	}
 }

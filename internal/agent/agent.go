@@ -20,8 +20,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"fibremon"
-	"fibremon/internal/fibrehttp"
 	"fibremon/internal/spool"
+	"fibremon/internal/wire"
 	"fibremon/probes"
 )
 
@@ -45,7 +45,7 @@ type Agent struct {
 	logger *slog.Logger
 	dial   probes.DialFunc // nil: probes dial directly
 	queue  *spool.Queue
-	client *fibrehttp.Client
+	client *wire.Client
 	m      *agentMetrics
 	// line is held by the throughput test in progress, so that tests
 	// never overlap on one line (a one-slot semaphore: a waiter can give
@@ -103,7 +103,7 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 		logger: opts.Logger.With("component", "agent", "probe", cfg.Probe),
 		dial:   opts.Dial,
 		queue:  q,
-		client: &fibrehttp.Client{
+		client: &wire.Client{
 			BaseURL: cfg.Service.URL,
 			Token:   token,
 			HTTPClient: &http.Client{
@@ -345,7 +345,7 @@ func (a *Agent) upload(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return nil
 		default:
-			backoff = nextBackoff(backoff, fibrehttp.RetryAfter(err))
+			backoff = nextBackoff(backoff, wire.RetryAfter(err))
 			wait = backoff
 			a.logger.Warn("upload failed; will retry", "err", err, "retry_in_seconds", wait.Seconds(),
 				"spooled_results", a.queue.Len().Results)
@@ -418,7 +418,7 @@ func (a *Agent) Flush(ctx context.Context) error {
 			a.m.uploaded.Add(float64(len(b.Results)))
 			a.m.lastUpload.SetToCurrentTime()
 			a.logger.Debug("uploaded", "results", len(b.Results), "stored", resp.Stored, "duplicates", resp.Duplicates)
-		case fibrehttp.Permanent(err):
+		case wire.Permanent(err):
 			a.m.uploads.WithLabelValues("rejected").Inc()
 			a.logger.Error("service refused a batch; moved to the spool's dead letters", "results", len(b.Results), "err", err)
 			if rerr := a.queue.Reject(b, err.Error()); rerr != nil {
@@ -427,10 +427,10 @@ func (a *Agent) Flush(ctx context.Context) error {
 		default:
 			a.queue.Release(b)
 			switch {
-			case fibrehttp.Refused(err):
+			case wire.Refused(err):
 				a.m.uploads.WithLabelValues("unauthorized").Inc()
 				a.logger.Error("service refused the probe's token; the batch stays spooled and is retried", "results", len(b.Results), "err", err)
-			case fibrehttp.Misdirected(err):
+			case wire.Misdirected(err):
 				a.m.uploads.WithLabelValues("misdirected").Inc()
 				a.logger.Error("the service URL does not reach fibremon's results API; the batch stays spooled and is retried",
 					"service_url", a.cfg.Service.URL, "results", len(b.Results), "err", err)

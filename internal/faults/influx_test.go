@@ -11,6 +11,7 @@ import (
 	"fibremon/internal/fibrehttp"
 	"fibremon/internal/influxtest"
 	"fibremon/internal/storetest"
+	"fibremon/internal/wire"
 )
 
 // TestInfluxDown kills InfluxDB (SIGKILL, as a crash would) under a
@@ -33,13 +34,13 @@ func TestInfluxDown(t *testing.T) {
 
 	db.Kill()
 	waitFor(t, "/readyz to answer 503 with InfluxDB down", func() bool { return svc.readyz() == http.StatusServiceUnavailable })
-	client := &fibrehttp.Client{BaseURL: svc.base, Token: token}
+	client := &wire.Client{BaseURL: svc.base, Token: token}
 	refused := make([]fibremon.Result, 10)
 	for i := range refused {
 		refused[i] = storetest.Result(siteID, fibremon.KindHTTP, time.Now(), true)
 	}
 	_, err := client.PostResults(t.Context(), refused)
-	var pe *fibrehttp.PostError
+	var pe *wire.PostError
 	if !errors.As(err, &pe) || pe.Code != http.StatusServiceUnavailable || pe.RetryAfter < time.Second {
 		t.Fatalf("POST with InfluxDB down: %v; want 503 with Retry-After", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"fibremon"
 	"fibremon/internal/fibrehttp"
 	"fibremon/internal/storetest"
+	"fibremon/internal/wire"
 )
 
 // TestServiceKilledDuringUploads posts batches from many goroutines at
@@ -32,7 +33,7 @@ func TestServiceKilledDuringUploads(t *testing.T) {
 	since := time.Now().Add(-time.Minute)
 	svc, token := newService(t, serviceOptions{})
 	svc.start()
-	client := &fibrehttp.Client{BaseURL: svc.base, Token: token, HTTPClient: &http.Client{Timeout: 10 * time.Second}}
+	client := &wire.Client{BaseURL: svc.base, Token: token, HTTPClient: &http.Client{Timeout: 10 * time.Second}}
 
 	var (
 		mu       sync.Mutex
@@ -72,7 +73,7 @@ func TestServiceKilledDuringUploads(t *testing.T) {
 					if err == nil {
 						break
 					}
-					if fibrehttp.Permanent(err) {
+					if wire.Permanent(err) {
 						t.Errorf("batch refused: %v", err)
 						return
 					}

@@ -27,6 +27,7 @@ import (
 	"fibremon/internal/sqlite"
 	"fibremon/internal/storetest"
 	"fibremon/internal/testing/powerfs"
+	"fibremon/internal/wire"
 )
 
 // Shape of TestPowerCut. The run takes 30 to 50 s on a loaded two-core
@@ -92,7 +93,7 @@ func TestPowerCut(t *testing.T) {
 	spoolDir := filepath.Join(disk.dir, "probe", "spool")
 	// No rate limit: the posters post as fast as the service answers.
 	svc, token := newService(t, serviceOptions{dbPath: dbPath, args: []string{"--web.rate-limit", "0"}})
-	client := &fibrehttp.Client{BaseURL: svc.base, Token: token, HTTPClient: &http.Client{Timeout: 5 * time.Second}}
+	client := &wire.Client{BaseURL: svc.base, Token: token, HTTPClient: &http.Client{Timeout: 5 * time.Second}}
 
 	led := newLedger()
 	posters := make([]*poster, powerPosters)
@@ -242,7 +243,7 @@ func newLedger() *ledger {
 // this power cycle or the next.
 type poster struct {
 	rng     *rand.Rand
-	client  *fibrehttp.Client
+	client  *wire.Client
 	led     *ledger
 	pending []fibremon.Result // the batch not yet acknowledged
 }
@@ -258,7 +259,7 @@ func (p *poster) run(ctx context.Context) {
 			p.led.posted(p.pending)
 		}
 		resp, err := p.client.PostResults(ctx, p.pending)
-		if fibrehttp.Permanent(err) {
+		if wire.Permanent(err) {
 			p.led.refused(err)
 			p.pending = nil
 			continue
@@ -440,7 +441,7 @@ func TestSpoolWriterProcess(t *testing.T) {
 		// reads whole lines or, if the kill cut one short, ignores it.
 		os.Stdout.Write(append([]byte(verb+" "+string(b)), '\n')) //nolint:errcheck // the reader is the test
 	}
-	client := &fibrehttp.Client{BaseURL: cfg.URL, Token: cfg.Token, HTTPClient: &http.Client{Timeout: 5 * time.Second}}
+	client := &wire.Client{BaseURL: cfg.URL, Token: cfg.Token, HTTPClient: &http.Client{Timeout: 5 * time.Second}}
 	go func() { // Liveness: runs until the process is killed.
 		for {
 			b, err := q.Peek(50)
@@ -453,7 +454,7 @@ func TestSpoolWriterProcess(t *testing.T) {
 			}
 			_, err = client.PostResults(context.Background(), b.Results)
 			switch {
-			case fibrehttp.Permanent(err): // as the agent does; the test fails on files in dead/
+			case wire.Permanent(err): // as the agent does; the test fails on files in dead/
 				fmt.Fprintln(os.Stderr, "spool writer: refused:", err)
 				q.Reject(b, err.Error()) //nolint:errcheck // the test looks in dead/
 				continue

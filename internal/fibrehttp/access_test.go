@@ -24,6 +24,7 @@ import (
 	"fibremon/internal/status"
 	"fibremon/internal/storetest"
 	"fibremon/internal/web"
+	"fibremon/internal/wire"
 	"fibremon/probes/ndt7"
 )
 
@@ -397,8 +398,8 @@ func TestZeroTokens(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("upload with 0 tokens = %d (Retry-After %q); want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	c := &fibrehttp.Client{BaseURL: f.srv.URL, Token: f.token}
-	if _, err := c.PostResults(t.Context(), []fibremon.Result{good(time.Now())}); err == nil || fibrehttp.Permanent(err) {
+	c := &wire.Client{BaseURL: f.srv.URL, Token: f.token}
+	if _, err := c.PostResults(t.Context(), []fibremon.Result{good(time.Now())}); err == nil || wire.Permanent(err) {
 		t.Errorf("the agent's client sees %v; want a transient error, so it keeps the batch", err)
 	}
 	if n := f.count(t); n != before {

@@ -15,6 +15,7 @@ import (
 	"fibremon"
 	"fibremon/internal/auth"
 	"fibremon/internal/fibrehttp"
+	"fibremon/internal/wire"
 )
 
 // gatedStore is the real store with a gate before each write: a write
@@ -67,7 +68,7 @@ func TestPostResultsBoundedBodies(t *testing.T) {
 		d.Store = gate
 		d.MaxInflightBodyBytes = limit
 	})
-	client := &fibrehttp.Client{BaseURL: f.srv.URL, Token: f.token}
+	client := &wire.Client{BaseURL: f.srv.URL, Token: f.token}
 
 	// A (2 MiB) is admitted and held in the store's gate.
 	a, aBody := bigBatch(t, 2000, 2<<20)
@@ -91,9 +92,9 @@ func TestPostResultsBoundedBodies(t *testing.T) {
 	c, _ := bigBatch(t, 2000, 2<<20)
 	for _, batch := range [][]fibremon.Result{b, c} {
 		_, err := client.PostResults(ctx, batch)
-		var pe *fibrehttp.PostError
-		if !errors.As(err, &pe) || pe.Code != http.StatusServiceUnavailable || fibrehttp.Permanent(err) ||
-			fibrehttp.RetryAfter(err) != fibrehttp.RetryAfterSecs*time.Second {
+		var pe *wire.PostError
+		if !errors.As(err, &pe) || pe.Code != http.StatusServiceUnavailable || wire.Permanent(err) ||
+			wire.RetryAfter(err) != fibrehttp.RetryAfterSecs*time.Second {
 			t.Fatalf("POST beyond the bound: %v; want a transient 503 with Retry-After", err)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"fibremon/internal/coverage"
 	"fibremon/internal/fibrehttp"
 	"fibremon/internal/storetest"
+	"fibremon/internal/wire"
 )
 
 func get(t *testing.T, u string) (int, []byte) {
@@ -250,7 +251,7 @@ func TestRolloutAndGaps(t *testing.T) {
 		r.Probe = "p-municipio"
 		batch = append(batch, r)
 	}
-	if _, err := (&fibrehttp.Client{BaseURL: f.srv.URL, Token: f.token}).PostResults(t.Context(), batch); err != nil {
+	if _, err := (&wire.Client{BaseURL: f.srv.URL, Token: f.token}).PostResults(t.Context(), batch); err != nil {
 		t.Fatal(err)
 	}
 	code, body = get(t, f.srv.URL+fibrehttp.PathGaps)

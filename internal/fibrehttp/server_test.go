@@ -23,6 +23,7 @@ import (
 	"fibremon/internal/sqlite"
 	"fibremon/internal/status"
 	"fibremon/internal/storetest"
+	"fibremon/internal/wire"
 )
 
 type fixture struct {
@@ -67,7 +68,7 @@ func newFixture(t testing.TB, opts ...func(*fibrehttp.Deps, *auth.Tokens)) *fixt
 	deps := fibrehttp.Deps{
 		Logger: logger, Registry: reg, Metrics: metrics.Handler(reg), Store: store, Auth: tokens, Status: tr,
 		Geo:        mustGeo(t),
-		Middleware: metrics.NewHTTP(reg, "fibremon").Middleware,
+		Middleware: fibrehttp.NewHTTPMetrics(reg, "fibremon").Middleware,
 	}
 	for _, o := range opts {
 		o(&deps, tokens)
@@ -245,7 +246,7 @@ func TestClientRoundTripIdempotent(t *testing.T) {
 	f := newFixture(t)
 	now := time.Now()
 	batch := []fibremon.Result{good(now), good(now), good(now)}
-	c := &fibrehttp.Client{BaseURL: f.srv.URL, Token: f.token}
+	c := &wire.Client{BaseURL: f.srv.URL, Token: f.token}
 	got, err := c.PostResults(t.Context(), batch)
 	if err != nil || got.Stored != 3 || got.Duplicates != 0 {
 		t.Fatalf("first post = %+v, %v; want 3 stored", got, err)
@@ -261,24 +262,24 @@ func TestClientRoundTripIdempotent(t *testing.T) {
 	invalid := good(now)
 	invalid.Values = map[string]float64{fibremon.LossRatio: 1.5}
 	_, err = c.PostResults(t.Context(), []fibremon.Result{invalid})
-	if !fibrehttp.Permanent(err) || fibrehttp.Refused(err) || fibrehttp.Misdirected(err) {
+	if !wire.Permanent(err) || wire.Refused(err) || wire.Misdirected(err) {
 		t.Fatalf("invalid batch: err %v; want permanent", err)
 	}
-	bad := &fibrehttp.Client{BaseURL: f.srv.URL, Token: "fmp_unknown"}
+	bad := &wire.Client{BaseURL: f.srv.URL, Token: "fmp_unknown"}
 	_, err = bad.PostResults(t.Context(), batch)
-	if fibrehttp.Permanent(err) || !fibrehttp.Refused(err) {
+	if wire.Permanent(err) || !wire.Refused(err) {
 		t.Fatalf("unknown token: err %v; want refused, not permanent", err)
 	}
-	down := &fibrehttp.Client{BaseURL: "http://127.0.0.1:1", Token: f.token}
+	down := &wire.Client{BaseURL: "http://127.0.0.1:1", Token: f.token}
 	_, err = down.PostResults(t.Context(), batch)
-	if err == nil || fibrehttp.Permanent(err) {
+	if err == nil || wire.Permanent(err) {
 		t.Fatalf("service down: err %v; want transient", err)
 	}
 }
 
 func TestSitesAndMetricsAfterIngest(t *testing.T) {
 	f := newFixture(t)
-	c := &fibrehttp.Client{BaseURL: f.srv.URL, Token: f.token}
+	c := &wire.Client{BaseURL: f.srv.URL, Token: f.token}
 	if _, err := c.PostResults(t.Context(), []fibremon.Result{good(time.Now())}); err != nil {
 		t.Fatal(err)
 	}

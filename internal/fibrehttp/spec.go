@@ -1,17 +1,17 @@
 // Package fibrehttp is fibremon's HTTP surface: the chi router with every
-// route of the service, its handlers and middleware, and the Client the
-// probe agent uses to post results, so the v1 wire format has one owner
-// (see SPEC.md beside this file).
+// route of the service, its handlers and middleware (see SPEC.md beside
+// this file). The results contract and the Client the probe agent posts
+// with live in package wire, which links none of this.
 package fibrehttp
 
-import "fibremon"
+import "fibremon/internal/wire"
 
 // Paths of the v1 API. Outside tools rely on them: only add.
 const (
 	PathHealthz  = "/healthz"
 	PathReadyz   = "/readyz"
 	PathMetrics  = "/metrics"
-	PathResults  = "/api/v1/results"
+	PathResults  = wire.PathResults
 	PathSites    = "/api/v1/sites"
 	PathCoverage = "/api/v1/coverage.geojson"
 	PathDownload = "/ndt/v7/download"
@@ -20,9 +20,9 @@ const (
 
 // Limits of the ingestion API.
 const (
-	MaxBodyBytes    = 8 << 20 // a POST body larger than this gets 413
-	MaxBatchResults = 5000    // results per POST
-	RetryAfterSecs  = 5       // advertised on 503
+	MaxBodyBytes    = wire.MaxBodyBytes
+	MaxBatchResults = wire.MaxBatchResults
+	RetryAfterSecs  = 5 // advertised on 503
 	// DefaultMaxInflightBodyBytes bounds the bytes of POST bodies being
 	// read, decoded and stored at once (Deps.MaxInflightBodyBytes);
 	// beyond, 503 with Retry-After. Two of the largest batches: with it,
@@ -32,20 +32,10 @@ const (
 	DefaultMaxInflightBodyBytes = 2 * MaxBodyBytes
 )
 
-// ResultsRequest is the body of POST /api/v1/results.
-type ResultsRequest struct {
-	Results []fibremon.Result `json:"results"`
-}
-
-// ResultsResponse is the body of a 2xx answer to POST /api/v1/results.
-// Stored + Duplicates = the number of results posted.
-type ResultsResponse struct {
-	Stored     int `json:"stored"`
-	Duplicates int `json:"duplicates"`
-}
-
-// ErrorResponse is the body of every error a client can cause.
-type ErrorResponse struct {
-	Error string `json:"error"`
-	Field string `json:"field,omitempty"`
-}
+// The v1 results contract, owned by package wire (the probe's side links
+// no server code); named here too for the server's code and tests.
+type (
+	ResultsRequest  = wire.ResultsRequest
+	ResultsResponse = wire.ResultsResponse
+	ErrorResponse   = wire.ErrorResponse
+)

@@ -18,6 +18,7 @@ import (
 	"fibremon/internal/fibrehttp"
 	"fibremon/internal/influxtest"
 	"fibremon/internal/status"
+	"fibremon/internal/wire"
 )
 
 const (
@@ -133,7 +134,7 @@ func BenchmarkWriteThroughService(b *testing.B) {
 	})
 	ts := httptest.NewServer(h)
 	defer ts.Close()
-	client := &fibrehttp.Client{BaseURL: ts.URL, Token: token}
+	client := &wire.Client{BaseURL: ts.URL, Token: token}
 	batches := benchBatches(b.N)
 	b.ResetTimer()
 	for i := range b.N {

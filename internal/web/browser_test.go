@@ -37,6 +37,7 @@ import (
 	"fibremon/internal/status"
 	"fibremon/internal/storetest"
 	"fibremon/internal/web"
+	"fibremon/internal/wire"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -73,7 +74,7 @@ func startService(t *testing.T) *service {
 		Status:     tracker,
 		Geo:        &live,
 		Web:        web.Handler(web.Options{}),
-		Middleware: metrics.NewHTTP(reg, "fibremon").Middleware,
+		Middleware: fibrehttp.NewHTTPMetrics(reg, "fibremon").Middleware,
 	})
 	requests := &requestLog{}
 	srv := httptest.NewServer(requests.wrap(api))
@@ -200,7 +201,7 @@ func (s *service) post(t *testing.T, site string, rs ...fibremon.Result) {
 	for i := range rs {
 		rs[i].Probe = probe
 	}
-	c := &fibrehttp.Client{BaseURL: s.URL, Token: tok}
+	c := &wire.Client{BaseURL: s.URL, Token: tok}
 	if _, err := c.PostResults(t.Context(), rs); err != nil {
 		t.Fatalf("posting results of %s: %v", site, err)
 	}

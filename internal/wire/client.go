@@ -1,4 +1,4 @@
-package fibrehttp
+package wire
 
 import (
 	"bytes"
