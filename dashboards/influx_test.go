@@ -20,12 +20,12 @@ import (
 
 	"fibremon"
 	"fibremon/internal/fibrehttp"
-	"fibremon/internal/influxtest"
+	"fibremon/internal/testing/influxtest"
 	"fibremon/internal/wire"
 )
 
 // The proof that the InfluxDB dashboards work: a real influxd 1.8 with
-// authentication (internal/influxtest), `fibremon demo` (built from this
+// authentication (internal/testing/influxtest), `fibremon demo` (built from this
 // module) storing its eleven sites' results in it, a failed check per site
 // posted through the API of a `fibremon serve` on the same bucket, and then
 // every Flux query of every InfluxDB dashboard — its query variables first,

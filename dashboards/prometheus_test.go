@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"fibremon/internal/testnet"
+	"fibremon/internal/testing/testnet"
 )
 
 // The proof that the dashboards and rules work: `fibremon demo` (built from

@@ -19,7 +19,7 @@ import (
 
 	"fibremon"
 	"fibremon/internal/cli"
-	"fibremon/internal/netlab"
+	"fibremon/internal/testing/netlab"
 )
 
 // The accuracy targets the table marks.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"fibremon/internal/cli"
-	"fibremon/internal/netlab"
+	"fibremon/internal/testing/netlab"
 )
 
 // capacityRow is iperf3 and ping through an unshaped lab.

@@ -1,5 +1,5 @@
 // Command fibrelab measures how accurately fibreprobe measures a line. It
-// builds emulated access lines in network namespaces (internal/netlab:
+// builds emulated access lines in network namespaces (internal/testing/netlab:
 // tbf rate, a TUN delay line, iptables loss), runs the real fibremon and
 // fibreprobe binaries and iperf3 over each, and prints a table of the set
 // and measured rates, RTTs and losses with pass/miss marks, and
@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"fibremon/internal/cli"
-	"fibremon/internal/netlab"
+	"fibremon/internal/testing/netlab"
 )
 
 func main() {

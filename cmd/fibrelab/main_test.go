@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"fibremon/internal/cli"
-	"fibremon/internal/netlab"
+	"fibremon/internal/testing/netlab"
 )
 
 func TestMain(m *testing.M) {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"fibremon/internal/influxtest"
+	"fibremon/internal/testing/influxtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(influxtest.Main(m)) }

@@ -20,7 +20,7 @@ import (
 
 	"fibremon"
 	"fibremon/internal/auth"
-	"fibremon/internal/testnet"
+	"fibremon/internal/testing/testnet"
 )
 
 // cred is one simulated probe: its name, its site and its token in clear.

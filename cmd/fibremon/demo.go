@@ -19,8 +19,8 @@ import (
 	"fibremon/internal/agent"
 	"fibremon/internal/auth"
 	"fibremon/internal/cli"
-	"fibremon/internal/linesim"
 	"fibremon/internal/metrics"
+	"fibremon/internal/testing/linesim"
 )
 
 // lineProfile is the emulated access line of a site: its contracted speeds

@@ -88,7 +88,7 @@ func TestDemo(t *testing.T) {
 	// line, and a best RTT 144 ms on a 4 ms line. So no floor here but a
 	// real transfer; accuracy against a reference meter is measured by
 	// cmd/fibrelab (docs/ACCURACY.md), the shaper's by
-	// BenchmarkProfileRate in internal/linesim.
+	// BenchmarkProfileRate in internal/testing/linesim.
 	speeds := map[float64]bool{} // the lines' speeds
 	for _, s := range sites.Sites {
 		p := lineProfile(s.Site)

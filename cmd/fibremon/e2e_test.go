@@ -20,7 +20,7 @@ import (
 	"fibremon/geo"
 	"fibremon/internal/auth"
 	"fibremon/internal/fibrehttp"
-	"fibremon/internal/testnet"
+	"fibremon/internal/testing/testnet"
 )
 
 // TestMain removes the binaries the end-to-end tests built.

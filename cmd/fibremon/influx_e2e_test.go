@@ -16,8 +16,8 @@ import (
 
 	"fibremon"
 	"fibremon/internal/fibrehttp"
-	"fibremon/internal/influxtest"
-	"fibremon/internal/storetest"
+	"fibremon/internal/testing/influxtest"
+	"fibremon/internal/testing/storetest"
 	"fibremon/internal/wire"
 )
 

@@ -126,7 +126,8 @@ func TestLinksNoServerCode(t *testing.T) {
 	}
 	for _, dep := range strings.Fields(string(out)) {
 		for _, banned := range []string{"github.com/go-chi/", "github.com/paulmach/orb", "fibremon/geo",
-			"fibremon/internal/fibrehttp", "fibremon/internal/auth", "fibremon/internal/sqlite", "fibremon/internal/influx"} {
+			"fibremon/internal/fibrehttp", "fibremon/internal/auth", "fibremon/internal/sqlite", "fibremon/internal/influx",
+			"fibremon/internal/testing/"} {
 			if strings.HasPrefix(dep, banned) {
 				t.Errorf("fibreprobe links %s", dep)
 			}

@@ -17,10 +17,10 @@ import (
 	"fibremon/internal/agent"
 	"fibremon/internal/auth"
 	"fibremon/internal/fibrehttp"
-	"fibremon/internal/linesim"
 	"fibremon/internal/metrics"
 	"fibremon/internal/sqlite"
 	"fibremon/internal/status"
+	"fibremon/internal/testing/linesim"
 )
 
 // service starts a real fibremon HTTP handler over a real SQLite store.

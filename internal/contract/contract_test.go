@@ -13,7 +13,7 @@ import (
 	"fibremon"
 	"fibremon/internal/contract"
 	"fibremon/internal/sqlite"
-	"fibremon/internal/storetest"
+	"fibremon/internal/testing/storetest"
 )
 
 var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)

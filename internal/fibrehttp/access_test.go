@@ -22,7 +22,7 @@ import (
 	"fibremon/internal/contract"
 	"fibremon/internal/fibrehttp"
 	"fibremon/internal/status"
-	"fibremon/internal/storetest"
+	"fibremon/internal/testing/storetest"
 	"fibremon/internal/web"
 	"fibremon/internal/wire"
 	"fibremon/probes/ndt7"

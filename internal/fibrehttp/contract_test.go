@@ -13,7 +13,7 @@ import (
 	"fibremon/internal/auth"
 	"fibremon/internal/contract"
 	"fibremon/internal/fibrehttp"
-	"fibremon/internal/storetest"
+	"fibremon/internal/testing/storetest"
 )
 
 // TestContractAPI: results posted through the API are checked against the

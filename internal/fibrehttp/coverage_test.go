@@ -17,7 +17,7 @@ import (
 	"fibremon/geo"
 	"fibremon/internal/coverage"
 	"fibremon/internal/fibrehttp"
-	"fibremon/internal/storetest"
+	"fibremon/internal/testing/storetest"
 	"fibremon/internal/wire"
 )
 

@@ -22,7 +22,7 @@ import (
 	"fibremon/internal/metrics"
 	"fibremon/internal/sqlite"
 	"fibremon/internal/status"
-	"fibremon/internal/storetest"
+	"fibremon/internal/testing/storetest"
 	"fibremon/internal/wire"
 )
 

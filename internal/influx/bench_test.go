@@ -16,8 +16,8 @@ import (
 	"fibremon/geo"
 	"fibremon/internal/auth"
 	"fibremon/internal/fibrehttp"
-	"fibremon/internal/influxtest"
 	"fibremon/internal/status"
+	"fibremon/internal/testing/influxtest"
 	"fibremon/internal/wire"
 )
 

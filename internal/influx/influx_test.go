@@ -12,8 +12,8 @@ import (
 
 	"fibremon"
 	"fibremon/internal/influx"
-	"fibremon/internal/influxtest"
-	"fibremon/internal/storetest"
+	"fibremon/internal/testing/influxtest"
+	"fibremon/internal/testing/storetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(influxtest.Main(m)) }

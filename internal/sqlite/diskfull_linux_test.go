@@ -14,7 +14,7 @@ import (
 
 	"fibremon"
 	"fibremon/internal/sqlite"
-	"fibremon/internal/storetest"
+	"fibremon/internal/testing/storetest"
 )
 
 // TestPingFailsOnFullDisk: on a full disk every write fails, and Ping —

@@ -12,7 +12,7 @@ import (
 
 	"fibremon"
 	"fibremon/internal/sqlite"
-	"fibremon/internal/storetest"
+	"fibremon/internal/testing/storetest"
 )
 
 func mustOpen(t *testing.T, path string) *sqlite.Store {

@@ -20,7 +20,7 @@ import (
 	"fibremon/internal/metrics"
 	"fibremon/internal/sqlite"
 	"fibremon/internal/status"
-	"fibremon/internal/storetest"
+	"fibremon/internal/testing/storetest"
 )
 
 // BenchmarkIngest measures the ingest path of the service on the embedded

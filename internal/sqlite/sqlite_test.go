@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"fibremon/internal/sqlite"
-	"fibremon/internal/storetest"
+	"fibremon/internal/testing/storetest"
 )
 
 func TestConformance(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"fibremon"
 	"fibremon/internal/sqlite"
 	"fibremon/internal/status"
-	"fibremon/internal/storetest"
+	"fibremon/internal/testing/storetest"
 )
 
 func TestTrackerStatesAndMetrics(t *testing.T) {

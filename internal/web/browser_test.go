@@ -35,7 +35,7 @@ import (
 	"fibremon/internal/metrics"
 	"fibremon/internal/sqlite"
 	"fibremon/internal/status"
-	"fibremon/internal/storetest"
+	"fibremon/internal/testing/storetest"
 	"fibremon/internal/web"
 	"fibremon/internal/wire"
 )

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"fibremon/internal/linesim"
+	"fibremon/internal/testing/linesim"
 	"fibremon/probes/ndt7"
 )
 

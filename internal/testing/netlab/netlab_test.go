@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"fibremon/internal/netlab"
+	"fibremon/internal/testing/netlab"
 )
 
 func TestMain(m *testing.M) {

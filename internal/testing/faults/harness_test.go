@@ -23,8 +23,8 @@ import (
 
 	"fibremon"
 	"fibremon/internal/fibrehttp"
-	"fibremon/internal/influxtest"
-	"fibremon/internal/testnet"
+	"fibremon/internal/testing/influxtest"
+	"fibremon/internal/testing/testnet"
 )
 
 // The site and probe every scenario uses; each scenario has its own

@@ -14,7 +14,7 @@ import (
 
 	"fibremon"
 	"fibremon/internal/fibrehttp"
-	"fibremon/internal/storetest"
+	"fibremon/internal/testing/storetest"
 )
 
 // TestGracefulShutdown sends SIGTERM to the service while a POST of

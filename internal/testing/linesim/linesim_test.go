@@ -730,7 +730,7 @@ func BenchmarkLine(b *testing.B) {
 // profile's rate in %. The tests only check the ceiling (exact) and a
 // generous floor, as a loaded machine measures less; this gives the figure.
 //
-//	go test -run '^$' -bench ProfileRate -benchtime 3s ./internal/linesim
+//	go test -run '^$' -bench ProfileRate -benchtime 3s ./internal/testing/linesim
 func BenchmarkProfileRate(b *testing.B) {
 	for _, p := range []Profile{adsl, fttc, fwa, ftth} {
 		b.Run(p.Name+"/down", func(b *testing.B) {

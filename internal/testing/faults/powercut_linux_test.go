@@ -25,8 +25,8 @@ import (
 	"fibremon/internal/fibrehttp"
 	"fibremon/internal/spool"
 	"fibremon/internal/sqlite"
-	"fibremon/internal/storetest"
 	"fibremon/internal/testing/powerfs"
+	"fibremon/internal/testing/storetest"
 	"fibremon/internal/wire"
 )
 

@@ -2,9 +2,9 @@
 // processes and real faults. It holds tests only.
 //
 // TestMain builds the real binaries once; each test starts `fibremon
-// serve` (SQLite, or a real influxd from internal/influxtest) and
+// serve` (SQLite, or a real influxd from internal/testing/influxtest) and
 // `fibreprobe run` as child processes on loopback ports from
-// internal/testnet, with a token issued by `fibremon token add`. The probe
+// internal/testing/testnet, with a token issued by `fibremon token add`. The probe
 // measures four cheap things every second — an HTTP server and a TCP
 // listener of the test process, a port where nothing listens, and TCP
 // latency — so it makes about four results a second, up and down alike.
@@ -72,7 +72,7 @@
 // (up to a few minutes more after a two-minute outage). Run the suite
 // alone with
 //
-//	go test -race -count=1 -v ./internal/faults
+//	go test -race -count=1 -v ./internal/testing/faults
 //
 // -v prints each scenario's figures (results made, stored, dropped).
 // TestSpoolDiskFull needs root to mount its tmpfs, TestPowerCut root and

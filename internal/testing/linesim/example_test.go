@@ -8,7 +8,7 @@ import (
 	"net/http/httptest"
 	"time"
 
-	"fibremon/internal/linesim"
+	"fibremon/internal/testing/linesim"
 )
 
 // A probe's HTTP client dials through its line, so every request pays the

@@ -10,7 +10,7 @@ import (
 
 	"fibremon"
 	"fibremon/internal/fibrehttp"
-	"fibremon/internal/storetest"
+	"fibremon/internal/testing/storetest"
 	"fibremon/internal/wire"
 )
 

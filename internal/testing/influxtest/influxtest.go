@@ -40,7 +40,7 @@ import (
 	"testing"
 	"time"
 
-	"fibremon/internal/testnet"
+	"fibremon/internal/testing/testnet"
 )
 
 // DefaultDatabase is the database Start creates.

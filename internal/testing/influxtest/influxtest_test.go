@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"fibremon/internal/influxtest"
+	"fibremon/internal/testing/influxtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(influxtest.Main(m)) }

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"fibremon/internal/netlab"
+	"fibremon/internal/testing/netlab"
 )
 
 // TestSweep removes the namespaces of a dead owner and keeps those of a
