@@ -10,12 +10,12 @@ import (
 )
 
 // WriteDirect writes rs with the client in one blocking write, as
-// WriteResults does, but without looking up stored IDs: the baseline of
-// the write benchmarks.
+// WriteResults does, without counting duplicates: the baseline of the
+// write benchmarks.
 func (s *Store) WriteDirect(ctx context.Context, rs []fibremon.Result) error {
 	points := make([]*write.Point, len(rs))
 	for i := range rs {
-		points[i] = point(&rs[i], 0)
+		points[i] = point(&rs[i])
 	}
 	return s.writer.WritePoint(ctx, points...)
 }

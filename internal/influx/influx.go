@@ -8,21 +8,23 @@
 // is "database/retention-policy" and the org is ignored).
 //
 // Schema: one point per result in measurement probe_result, tagged
-// site_id, probe and kind, timestamped with the result's start, with the
-// result's UUID in the field result_id. SCHEMA.md, beside this file, is
-// the reference for dashboards.
+// site_id, probe and kind, timestamped within the second the result
+// started (the sub-second part drawn from its UUID, see PointTime), with
+// the UUID in the field result_id and the true start given by
+// start_offset_ns. SCHEMA.md, beside this file, is the reference for
+// dashboards.
 //
 // Durability: writes are blocking (WriteAPIBlocking): WriteResults returns
 // only after InfluxDB has answered 2xx to one write request holding the
 // whole batch, so a 2xx to a probe means InfluxDB accepted its results.
 //
-// Idempotency: a retried result is written to the same series and the same
-// timestamp as before, so InfluxDB overwrites it with itself; results whose
-// ID is already stored are not written again. See WriteResults.
+// Idempotency without reading: a result's point identity (series and
+// timestamp) is a function of the result alone, so a retried result,
+// written by any replica, overwrites itself, and nothing is read before a
+// write. See WriteResults.
 //
 // Concurrency: a Store is safe for concurrent use, and several fibremon
-// replicas may share one bucket (see WriteResults for the one thing a race
-// between them can change).
+// replicas may share one bucket.
 package influx
 
 import (
@@ -76,6 +78,7 @@ type Store struct {
 	// bucket is cfg.Bucket as a Flux string literal.
 	bucket string
 	latest latestCache
+	recent recentIDs
 }
 
 // New connects to the InfluxDB of cfg and checks, before returning, that

@@ -48,12 +48,14 @@ func TestConformance(t *testing.T) {
 }
 
 // TestSameStart: different results of one site, probe and kind that start
-// in the same nanosecond are all kept (the later ones are moved a few
-// nanoseconds, and read back with their true start); retrying them stores
-// nothing new.
+// in the same nanosecond are all kept (their IDs put them on different
+// points) and read back with their true start; retrying them stores
+// nothing new, through the same store (counted as duplicates) or another
+// replica's (counted as stored: it cannot tell, but overwrites).
 func TestSameStart(t *testing.T) {
 	srv := influxtest.Shared(t)
-	s := open(t, srv, srv.NewDatabase(t))
+	bucket := srv.NewDatabase(t)
+	s, replica := open(t, srv, bucket), open(t, srv, bucket)
 	start := time.Now().UTC().Add(-time.Minute).Truncate(time.Millisecond)
 	mk := func(up bool) fibremon.Result { return storetest.Result("zappello", fibremon.KindHTTP, start, up) }
 	a, b, c := mk(true), mk(false), mk(true)
@@ -65,6 +67,9 @@ func TestSameStart(t *testing.T) {
 	}
 	if n, err := s.WriteResults(t.Context(), []fibremon.Result{a, b, c}); err != nil || n != 0 {
 		t.Fatalf("retry of a, b, c = %d, %v; want 0, nil", n, err)
+	}
+	if n, err := replica.WriteResults(t.Context(), []fibremon.Result{a, b, c}); err != nil || n != 3 {
+		t.Fatalf("retry of a, b, c through another replica = %d, %v; want 3 (it cannot tell), nil", n, err)
 	}
 	got, err := s.Results(t.Context(), fibremon.Query{SiteID: "zappello"})
 	if err != nil {
@@ -86,17 +91,107 @@ func TestSameStart(t *testing.T) {
 	if !slices.Equal(ids, want) {
 		t.Fatalf("stored IDs %v; want %v", ids, want)
 	}
+	db, _, _ := strings.Cut(bucket, "/")
+	if rows := srv.QueryResult(t, db, `SELECT "result_id" FROM "probe_result"`); len(rows) != 3 {
+		t.Fatalf("InfluxDB holds %d points; want 3: %v", len(rows), rows)
+	}
+	latest, err := replica.Latest(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// same start: the tie goes to the greatest ID
+	if l := latest["zappello"]; len(l) != 1 || !l[0].Start.Equal(start) || l[0].ID != want[2] {
+		t.Fatalf("Latest[zappello] = %+v; want http result %s at %v", l, want[2], start)
+	}
+}
+
+// TestSameSecond: many results of one series in one second, whose points
+// lie in that second in the order of their IDs, not of their starts. Reads
+// still go by true start: a time range that cuts the second, a limit that
+// cuts it, the newest result, availability since a moment within it.
+func TestSameSecond(t *testing.T) {
+	srv := influxtest.Shared(t)
+	s := open(t, srv, srv.NewDatabase(t))
+	sec := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	var batch []fibremon.Result // newest first, 50 ms apart
+	for i := range 20 {
+		batch = append(batch, storetest.Result("bolzone", fibremon.KindTCP, sec.Add(time.Duration(19-i)*50*time.Millisecond), i%4 != 0))
+	}
+	// and one result a second before and after
+	before := storetest.Result("bolzone", fibremon.KindTCP, sec.Add(-700*time.Millisecond), true)
+	after := storetest.Result("bolzone", fibremon.KindTCP, sec.Add(1200*time.Millisecond), false)
+	if _, err := s.WriteResults(t.Context(), append([]fibremon.Result{before, after}, batch...)); err != nil {
+		t.Fatal(err)
+	}
+	all := append(append([]fibremon.Result{after}, batch...), before)
+	for _, c := range []struct {
+		name string
+		q    fibremon.Query
+		want []fibremon.Result
+	}{
+		{"all", fibremon.Query{SiteID: "bolzone"}, all},
+		{"since within the second", fibremon.Query{SiteID: "bolzone", Since: sec.Add(420 * time.Millisecond)}, all[:1+11]},
+		{"until within the second", fibremon.Query{SiteID: "bolzone", Until: sec.Add(420 * time.Millisecond)}, all[1+11:]},
+		{"both within the second", fibremon.Query{Since: sec.Add(100 * time.Millisecond), Until: sec.Add(300 * time.Millisecond)}, batch[14:18]},
+		{"limit cuts the second", fibremon.Query{SiteID: "bolzone", Limit: 5}, all[:5]},
+		{"limit cuts the second, whole seconds", fibremon.Query{SiteID: "bolzone", Since: sec.Add(-time.Second), Until: sec.Add(2 * time.Second), Limit: 7}, all[:7]},
+		{"since on the second, limit", fibremon.Query{Since: sec, Limit: 3}, all[:3]},
+	} {
+		got, err := s.Results(t.Context(), c.q)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if !slices.EqualFunc(got, c.want, same) {
+			t.Errorf("%s: got %d results %v; want %d %v", c.name, len(got), starts(got), len(c.want), starts(c.want))
+		}
+	}
+	// The newest of the series is after, in the next second; without it,
+	// the newest of the crowded second.
 	latest, err := s.Latest(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l := latest["zappello"]; len(l) != 1 || !l[0].Start.Equal(start) {
-		t.Fatalf("Latest[zappello] = %+v; want one http result at %v", l, start)
+	if l := latest["bolzone"]; len(l) != 1 || l[0].ID != after.ID {
+		t.Errorf("Latest[bolzone] = %v; want %s", l, after.ID)
+	}
+	s2 := open(t, srv, srv.NewDatabase(t))
+	if _, err := s2.WriteResults(t.Context(), append([]fibremon.Result{before}, batch...)); err != nil {
+		t.Fatal(err)
+	}
+	if latest, err = s2.Latest(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if l := latest["bolzone"]; len(l) != 1 || l[0].ID != batch[0].ID {
+		t.Errorf("Latest[bolzone] of the crowded second = %v; want %s, started last", l, batch[0].ID)
+	}
+	// Availability since 420 ms into the second: the 11 newest of the
+	// second (up unless i%4 == 0) and after (down).
+	avail, err := s.Availability(t.Context(), sec.Add(420*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fibremon.Tally{Total: 12}
+	for _, r := range all[:12] {
+		if r.Up {
+			want.Up++
+		}
+	}
+	if avail["bolzone"] != want {
+		t.Errorf("Availability since 420 ms into the second = %+v; want %+v", avail["bolzone"], want)
 	}
 }
 
+func starts(rs []fibremon.Result) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Start.Format("05.000"))
+	}
+	return out
+}
+
 // TestLongBatch: a batch spread over days (a probe back from a long
-// outage) is looked up in several time spans and still deduplicated.
+// outage) is written in one request and read back whole; sent again, the
+// results this store wrote before are counted as duplicates.
 func TestLongBatch(t *testing.T) {
 	srv := influxtest.Shared(t)
 	s := open(t, srv, srv.NewDatabase(t))

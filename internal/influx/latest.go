@@ -2,9 +2,16 @@ package influx
 
 import (
 	"context"
+	"fmt"
 	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/influxdata/influxdb-client-go/v2/api/query"
 
 	"fibremon"
 )
@@ -51,26 +58,34 @@ func (c *latestCache) wrote(rs []fibremon.Result) {
 	}
 }
 
+// latestTail is how many of each series' newest points Latest reads.
+const latestTail = 4
+
+// maxParts bounds the parts (yields) of one Flux query that reads whole
+// seconds for Latest.
+const maxParts = 32
+
 // Latest returns, per site, the newest result of each kind (by start, not
 // by order of writing). Errors are Transient.
 //
-// Flux: the last value of every field of every series, pivoted into rows.
-// The row at a series' newest timestamp holds exactly the fields of its
-// newest point; rows at older timestamps hold the last values of fields
-// the newest point lacks (a failed download has no speed) and are
-// dropped. Of a site's series of one kind (one per probe), the newest
-// wins.
+// Flux: the newest latestTail values of every field of every series,
+// pivoted into rows; the rows holding a result_id are whole points (see
+// Results). A point's timestamp orders it by start except within its
+// second, so of a series the newest result is the one starting last in
+// the second of its newest point. When all latestTail points read are of
+// that second (a series with more results in one second), the second is
+// read again whole. Of a site's series of one kind (one per probe), the
+// newest wins.
 //
-// Cost: InfluxDB 1.8 reads every point in the range for last(), so reading
-// the whole history on every call (the status tracker calls after every
-// ingest, up to four times a second) would grow with the retention. The
-// store reads the whole history on its first call and then once every
-// latestRescan, and otherwise only the last latestWindow, merged into the
-// newest results it remembers per series (with those it writes itself).
-// What this can miss, until the next full read: a result written by
-// another replica that is older than latestWindow yet newer than every
-// other result of its series (a backlog of old results from a probe that
-// has sent nothing newer) — at most latestRescan late.
+// Cost: InfluxDB 1.8 reads every point in the range for tail(), so
+// reading the whole history on every call would grow with the retention.
+// The store reads the whole history on its first call and then once
+// every latestRescan, and otherwise only the last latestWindow, merged
+// into the newest results it remembers per series (with those it writes
+// itself). What this can miss, until the next full read: a result
+// written by another replica that is older than latestWindow yet newer
+// than every other result of its series (a backlog of old results from a
+// probe that has sent nothing newer) — at most latestRescan late.
 func (s *Store) Latest(ctx context.Context) (map[string][]fibremon.Result, error) {
 	c := &s.latest
 	c.mu.Lock()
@@ -81,15 +96,7 @@ func (s *Store) Latest(ctx context.Context) (map[string][]fibremon.Result, error
 	if full {
 		start = time.Unix(0, 0)
 	}
-	flux := s.fromResults(start, stop()) + `
-  |> last()` + pivot
-	found := make(map[series]fibremon.Result)
-	err := s.each(ctx, "latest", flux, func(r fibremon.Result, _ time.Time) {
-		k := series{r.SiteID, r.Probe, string(r.Kind)}
-		if old, ok := found[k]; !ok || newer(r, old) {
-			found[k] = r
-		}
-	})
+	found, err := s.newest(ctx, start)
 	if err != nil {
 		return nil, err
 	}
@@ -118,4 +125,82 @@ func (s *Store) Latest(ctx context.Context) (map[string][]fibremon.Result, error
 		fibremon.SortLatest(v)
 	}
 	return out, nil
+}
+
+// newest returns the newest result (by start) of every series with a
+// point at or after start.
+func (s *Store) newest(ctx context.Context, start time.Time) (map[series]fibremon.Result, error) {
+	type row struct {
+		r  fibremon.Result
+		ts int64 // the point's timestamp
+	}
+	tails := make(map[series][]row)
+	flux := s.fromResults(start, stop()) + fmt.Sprintf("\n  |> tail(n: %d)", latestTail) + pivot
+	err := s.each(ctx, "latest", flux, func(r fibremon.Result, rec *query.FluxRecord) {
+		k := series{r.SiteID, r.Probe, string(r.Kind)}
+		tails[k] = append(tails[k], row{r, rec.Time().UnixNano()})
+	})
+	if err != nil {
+		return nil, err
+	}
+	found := make(map[series]fibremon.Result, len(tails))
+	again := make(map[int64]map[series]bool) // seconds to read whole, and for which series
+	for k, rows := range tails {
+		sec, oldest := int64(math.MinInt64), int64(math.MaxInt64)
+		for _, x := range rows {
+			sec, oldest = max(sec, floorSecond(x.ts)), min(oldest, floorSecond(x.ts))
+		}
+		if len(rows) >= latestTail && oldest == sec {
+			if again[sec] == nil {
+				again[sec] = make(map[series]bool)
+			}
+			again[sec][k] = true
+			continue
+		}
+		for _, x := range rows {
+			if floorSecond(x.ts) != sec {
+				continue
+			}
+			if old, ok := found[k]; !ok || newer(x.r, old) {
+				found[k] = x.r
+			}
+		}
+	}
+	if err := s.wholeSeconds(ctx, again, found); err != nil {
+		return nil, err
+	}
+	return found, nil
+}
+
+// wholeSeconds reads the seconds of again whole and notes in found the
+// newest result of each series named for its second.
+func (s *Store) wholeSeconds(ctx context.Context, again map[int64]map[series]bool, found map[series]fibremon.Result) error {
+	secs := slices.Sorted(maps.Keys(again))
+	for len(secs) > 0 {
+		n := min(len(secs), maxParts)
+		var flux strings.Builder
+		for i, sec := range secs[:n] {
+			flux.WriteString(s.fromResults(time.Unix(0, sec), time.Unix(0, sec+second)) + pivot)
+			fmt.Fprintf(&flux, "\n  |> yield(name: \"%d\")\n", i)
+		}
+		part := secs[:n]
+		secs = secs[n:]
+		err := s.each(ctx, "latest", flux.String(), func(r fibremon.Result, rec *query.FluxRecord) {
+			i, err := strconv.Atoi(rec.Result())
+			if err != nil || i >= len(part) {
+				return
+			}
+			k := series{r.SiteID, r.Probe, string(r.Kind)}
+			if !again[part[i]][k] {
+				return
+			}
+			if old, ok := found[k]; !ok || newer(r, old) {
+				found[k] = r
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
