@@ -28,6 +28,8 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-kind.yml":                          `testdata/invalid-kind.yml:11: measurements[1].kind: "speedtest": want one of [download upload latency http tcp dns]`,
 		"invalid-option-of-other-kind.yml":          "testdata/invalid-option-of-other-kind.yml:11: measurements[0].count: not an option of kind http",
 		"invalid-no-url.yml":                        "testdata/invalid-no-url.yml:3: service.url: missing",
+		"invalid-url-and-urls.yml":                  "testdata/invalid-url-and-urls.yml:5: service.urls: set url or urls, not both",
+		"invalid-urls-scheme.yml":                   `testdata/invalid-urls-scheme.yml:6: service.urls[1]: "ftp://fibremon-b": want an http(s) or ws(s) URL`,
 		"invalid-bad-duration.yml":                  "testdata/invalid-bad-duration.yml:11: measurements[0].duration: 1m0s out of range [1s, 15s] (ndt7)",
 		"invalid-syntax.yml":                        "testdata/invalid-syntax.yml:5: mapping values are not allowed in this context",
 		"invalid-site-id.yml":                       `testdata/invalid-site-id.yml:2: site_id: "Town Hall": use lower-case letters, digits, '.', '_', '-'`,
