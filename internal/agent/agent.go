@@ -113,8 +113,8 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 		queue:   q,
 		clients: clients,
 		queued:  make(chan struct{}, 1),
-		line:   make(chan struct{}, 1),
-		splay:  opts.Splay,
+		line:    make(chan struct{}, 1),
+		splay:   opts.Splay,
 	}
 	a.rereadToken = opts.Token == "" && cfg.Service.TokenFile != ""
 	a.measure = a.probe
