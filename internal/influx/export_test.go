@@ -27,3 +27,10 @@ func (s *Store) SetLatestTimes(window, rescan time.Duration) {
 	defer s.latest.mu.Unlock()
 	s.latest.window, s.latest.rescan = window, rescan
 }
+
+// UsesInfluxQL reports whether Latest reads through InfluxQL.
+func (s *Store) UsesInfluxQL() bool { return s.useQL }
+
+// UseFlux makes Latest read through Flux, as against a server where
+// /query does not answer.
+func (s *Store) UseFlux() { s.useQL = false }

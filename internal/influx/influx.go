@@ -79,6 +79,8 @@ type Store struct {
 	bucket string
 	latest latestCache
 	recent recentIDs
+	// useQL: /query answers for the bucket, and Latest uses it.
+	useQL bool
 }
 
 // New connects to the InfluxDB of cfg and checks, before returning, that
@@ -104,11 +106,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	secs := uint((cfg.Timeout + time.Second - 1) / time.Second)
-	opts := influxdb2.DefaultOptions().
-		SetHTTPRequestTimeout(secs).
-		SetLogLevel(0). // errors only; blocking writes return theirs
-		SetApplicationName("fibremon")
+	opts := clientOptions(cfg)
 	client := influxdb2.NewClientWithOptions(strings.TrimRight(cfg.URL, "/"), cfg.Token, opts)
 	s := &Store{
 		cfg:    cfg,
@@ -123,7 +121,17 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		client.Close()
 		return nil, err
 	}
+	s.useQL = s.checkInfluxQL(ctx)
 	return s, nil
+}
+
+// clientOptions are the client's options for cfg (whose Timeout is set).
+func clientOptions(cfg Config) *influxdb2.Options {
+	secs := uint((cfg.Timeout + time.Second - 1) / time.Second)
+	return influxdb2.DefaultOptions().
+		SetHTTPRequestTimeout(secs).
+		SetLogLevel(0). // errors only; blocking writes return theirs
+		SetApplicationName("fibremon")
 }
 
 // check proves the server answers and the token may write and query.

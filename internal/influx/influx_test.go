@@ -31,20 +31,41 @@ func open(t testing.TB, srv *influxtest.Server, bucket string) *influx.Store {
 
 // TestConformance runs the suite the SQLite store passes against a real
 // influxd: a fresh database per subtest, and a new Store on the same
-// bucket for SurvivesReopen.
+// bucket for SurvivesReopen; with Latest reading through InfluxQL (as it
+// does on InfluxDB 1.8), and through Flux (as on a server whose /query
+// does not answer for the bucket).
 func TestConformance(t *testing.T) {
 	srv := influxtest.Shared(t)
-	storetest.Run(t,
-		func(t *testing.T) storetest.Store {
-			return open(t, srv, srv.NewDatabase(t))
-		},
-		func(t *testing.T, s storetest.Store) storetest.Store {
-			st := s.(*influx.Store)
-			if err := st.Close(); err != nil {
-				t.Fatal(err)
-			}
-			return open(t, srv, st.Config().Bucket)
+	for _, flux := range []bool{false, true} {
+		name := map[bool]string{false: "InfluxQL", true: "Flux"}[flux]
+		t.Run(name, func(t *testing.T) {
+			storetest.Run(t,
+				func(t *testing.T) storetest.Store {
+					return openWith(t, srv, srv.NewDatabase(t), flux)
+				},
+				func(t *testing.T, s storetest.Store) storetest.Store {
+					st := s.(*influx.Store)
+					if err := st.Close(); err != nil {
+						t.Fatal(err)
+					}
+					return openWith(t, srv, st.Config().Bucket, flux)
+				})
 		})
+	}
+}
+
+// openWith opens a store as open does; with flux, Latest reads through
+// Flux. Without, it checks that the store found InfluxQL.
+func openWith(t testing.TB, srv *influxtest.Server, bucket string, flux bool) *influx.Store {
+	t.Helper()
+	s := open(t, srv, bucket)
+	if !s.UsesInfluxQL() {
+		t.Fatal("the store does not read through InfluxQL on InfluxDB 1.8")
+	}
+	if flux {
+		s.UseFlux()
+	}
+	return s
 }
 
 // TestSameStart: different results of one site, probe and kind that start
@@ -95,13 +116,15 @@ func TestSameStart(t *testing.T) {
 	if rows := srv.QueryResult(t, db, `SELECT "result_id" FROM "probe_result"`); len(rows) != 3 {
 		t.Fatalf("InfluxDB holds %d points; want 3: %v", len(rows), rows)
 	}
-	latest, err := replica.Latest(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// same start: the tie goes to the greatest ID
-	if l := latest["zappello"]; len(l) != 1 || !l[0].Start.Equal(start) || l[0].ID != want[2] {
-		t.Fatalf("Latest[zappello] = %+v; want http result %s at %v", l, want[2], start)
+	for _, flux := range []bool{false, true} {
+		latest, err := openWith(t, srv, bucket, flux).Latest(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// same start: the tie goes to the greatest ID
+		if l := latest["zappello"]; len(l) != 1 || !l[0].Start.Equal(start) || l[0].ID != want[2] {
+			t.Fatalf("flux %v: Latest[zappello] = %+v; want http result %s at %v", flux, l, want[2], start)
+		}
 	}
 }
 
@@ -146,23 +169,28 @@ func TestSameSecond(t *testing.T) {
 		}
 	}
 	// The newest of the series is after, in the next second; without it,
-	// the newest of the crowded second.
-	latest, err := s.Latest(t.Context())
-	if err != nil {
+	// the newest of the crowded second. Through InfluxQL and Flux, each
+	// store's first call (a full read).
+	crowded := srv.NewDatabase(t)
+	if _, err := open(t, srv, crowded).WriteResults(t.Context(), append([]fibremon.Result{before}, batch...)); err != nil {
 		t.Fatal(err)
 	}
-	if l := latest["bolzone"]; len(l) != 1 || l[0].ID != after.ID {
-		t.Errorf("Latest[bolzone] = %v; want %s", l, after.ID)
-	}
-	s2 := open(t, srv, srv.NewDatabase(t))
-	if _, err := s2.WriteResults(t.Context(), append([]fibremon.Result{before}, batch...)); err != nil {
-		t.Fatal(err)
-	}
-	if latest, err = s2.Latest(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if l := latest["bolzone"]; len(l) != 1 || l[0].ID != batch[0].ID {
-		t.Errorf("Latest[bolzone] of the crowded second = %v; want %s, started last", l, batch[0].ID)
+	for _, flux := range []bool{false, true} {
+		r := openWith(t, srv, s.Config().Bucket, flux)
+		latest, err := r.Latest(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := latest["bolzone"]; len(l) != 1 || l[0].ID != after.ID {
+			t.Errorf("flux %v: Latest[bolzone] = %v; want %s", flux, l, after.ID)
+		}
+		r2 := openWith(t, srv, crowded, flux)
+		if latest, err = r2.Latest(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if l := latest["bolzone"]; len(l) != 1 || l[0].ID != batch[0].ID {
+			t.Errorf("flux %v: Latest[bolzone] of the crowded second = %v; want %s, started last", flux, l, batch[0].ID)
+		}
 	}
 	// Availability since 420 ms into the second: the 11 newest of the
 	// second (up unless i%4 == 0) and after (down).
@@ -298,8 +326,10 @@ func TestNewChecks(t *testing.T) {
 			}
 		})
 	}
-	// and accepts the right token
-	open(t, srv, srv.Bucket)
+	// and accepts the right token, with which InfluxQL answers too
+	if !open(t, srv, srv.Bucket).UsesInfluxQL() {
+		t.Error("with auth-enabled, the store does not read through InfluxQL")
+	}
 }
 
 // TestServerDown: with influxd stopped every call fails Transient (503 to

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,11 +16,17 @@ import (
 )
 
 // Latest reads only recent data, plus the whole history now and then.
+// The status tracker calls it every refresh interval (15 s by default);
+// what its own replica writes it learns without reading, so the window
+// is there for other replicas' writes, which carry recent starts but for
+// a probe's backlog.
 const (
 	// latestWindow is how far back Latest reads on most calls.
-	latestWindow = 2 * time.Hour
-	// latestRescan is how often Latest reads the whole history.
-	latestRescan = time.Hour
+	latestWindow = 15 * time.Minute
+	// latestRescan is how often Latest reads the whole history, whose
+	// cost grows with it (about 2.5 s of InfluxDB 1.8's time per million
+	// points on a 2-core machine).
+	latestRescan = 6 * time.Hour
 )
 
 // series identifies a series of ours.
@@ -45,17 +50,34 @@ func (c *latestCache) note(r fibremon.Result) {
 }
 
 // wrote tells the cache about results this store has just written, so a
-// result older than latestWindow (a probe's backlog) is seen at once.
+// result older than latestWindow (a probe's backlog) is seen at once. Only
+// the newest result of each series in rs is looked at (and copied).
 func (c *latestCache) wrote(rs []fibremon.Result) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.rescanAt.IsZero() {
 		return // not loaded: the first Latest reads everything
 	}
-	for _, r := range rs {
-		r.Values = maps.Clone(r.Values)
-		c.note(r)
+	newest := make(map[series]int)
+	for i := range rs {
+		k := series{rs[i].SiteID, rs[i].Probe, string(rs[i].Kind)}
+		if j, ok := newest[k]; !ok || newer(rs[i], rs[j]) {
+			newest[k] = i
+		}
 	}
+	for _, i := range newest {
+		if r := rs[i]; c.isNewer(r) {
+			r.Values = maps.Clone(r.Values)
+			c.note(r)
+		}
+	}
+}
+
+// isNewer reports whether r is newer than the newest result of its
+// series; c.mu is held.
+func (c *latestCache) isNewer(r fibremon.Result) bool {
+	old, ok := c.newest[series{r.SiteID, r.Probe, string(r.Kind)}]
+	return !ok || newer(r, old)
 }
 
 // latestTail is how many of each series' newest points Latest reads.
@@ -68,17 +90,21 @@ const maxParts = 32
 // Latest returns, per site, the newest result of each kind (by start, not
 // by order of writing). Errors are Transient.
 //
-// Flux: the newest latestTail values of every field of every series,
-// pivoted into rows; the rows holding a result_id are whole points (see
-// Results). A point's timestamp orders it by start except within its
+// InfluxQL (where /query answers, see influxql.go): each series' newest
+// latestTail points, read backwards from its end (ORDER BY time DESC
+// LIMIT, grouped by every tag). Else Flux: the newest latestTail values
+// of every field of every series, pivoted into rows; the rows holding a
+// result_id are whole points (see Results). A point's timestamp orders it by start except within its
 // second, so of a series the newest result is the one starting last in
 // the second of its newest point. When all latestTail points read are of
 // that second (a series with more results in one second), the second is
 // read again whole. Of a site's series of one kind (one per probe), the
 // newest wins.
 //
-// Cost: InfluxDB 1.8 reads every point in the range for tail(), so
-// reading the whole history on every call would grow with the retention.
+// Cost: with Flux, InfluxDB 1.8 reads every point in the range for
+// tail(); with InfluxQL the cost grows with the series and the shards in
+// the range. Either way reading the whole history on every call would
+// grow with the retention.
 // The store reads the whole history on its first call and then once
 // every latestRescan, and otherwise only the last latestWindow, merged
 // into the newest results it remembers per series (with those it writes
@@ -135,13 +161,27 @@ func (s *Store) newest(ctx context.Context, start time.Time) (map[series]fibremo
 		ts int64 // the point's timestamp
 	}
 	tails := make(map[series][]row)
-	flux := s.fromResults(start, stop()) + fmt.Sprintf("\n  |> tail(n: %d)", latestTail) + pivot
-	err := s.each(ctx, "latest", flux, func(r fibremon.Result, rec *query.FluxRecord) {
+	add := func(r fibremon.Result, ts int64) {
 		k := series{r.SiteID, r.Probe, string(r.Kind)}
-		tails[k] = append(tails[k], row{r, rec.Time().UnixNano()})
-	})
+		tails[k] = append(tails[k], row{r, ts})
+	}
+	var err error
+	if s.useQL {
+		q := fmt.Sprintf(`SELECT * FROM %q WHERE time >= %s AND time < %s GROUP BY * ORDER BY time DESC LIMIT %d`,
+			Measurement, qlTime(start), qlTime(stop()), latestTail)
+		err = s.influxQL(ctx, "latest", q, func(x qlRow) {
+			if r, ts, ok := qlDecode(x); ok {
+				add(r, ts)
+			}
+		})
+	} else {
+		flux := s.fromResults(start, stop()) + fmt.Sprintf("\n  |> tail(n: %d)", latestTail) + pivot
+		err = s.each(ctx, "latest", flux, func(r fibremon.Result, rec *query.FluxRecord) {
+			add(r, rec.Time().UnixNano())
+		})
+	}
 	if err != nil {
-		return nil, err
+		return nil, transient(err)
 	}
 	found := make(map[series]fibremon.Result, len(tails))
 	again := make(map[int64]map[series]bool) // seconds to read whole, and for which series
@@ -175,31 +215,44 @@ func (s *Store) newest(ctx context.Context, start time.Time) (map[series]fibremo
 // wholeSeconds reads the seconds of again whole and notes in found the
 // newest result of each series named for its second.
 func (s *Store) wholeSeconds(ctx context.Context, again map[int64]map[series]bool, found map[series]fibremon.Result) error {
+	note := func(r fibremon.Result, ts int64) {
+		k := series{r.SiteID, r.Probe, string(r.Kind)}
+		if !again[floorSecond(ts)][k] {
+			return
+		}
+		if old, ok := found[k]; !ok || newer(r, old) {
+			found[k] = r
+		}
+	}
 	secs := slices.Sorted(maps.Keys(again))
 	for len(secs) > 0 {
 		n := min(len(secs), maxParts)
-		var flux strings.Builder
-		for i, sec := range secs[:n] {
-			flux.WriteString(s.fromResults(time.Unix(0, sec), time.Unix(0, sec+second)) + pivot)
-			fmt.Fprintf(&flux, "\n  |> yield(name: \"%d\")\n", i)
-		}
 		part := secs[:n]
 		secs = secs[n:]
-		err := s.each(ctx, "latest", flux.String(), func(r fibremon.Result, rec *query.FluxRecord) {
-			i, err := strconv.Atoi(rec.Result())
-			if err != nil || i >= len(part) {
-				return
+		var err error
+		if s.useQL {
+			var stmts []string
+			for _, sec := range part {
+				stmts = append(stmts, fmt.Sprintf(`SELECT * FROM %q WHERE time >= %d AND time < %d GROUP BY *`,
+					Measurement, sec, sec+second))
 			}
-			k := series{r.SiteID, r.Probe, string(r.Kind)}
-			if !again[part[i]][k] {
-				return
+			err = s.influxQL(ctx, "latest", strings.Join(stmts, "; "), func(x qlRow) {
+				if r, ts, ok := qlDecode(x); ok {
+					note(r, ts)
+				}
+			})
+		} else {
+			var flux strings.Builder
+			for i, sec := range part {
+				flux.WriteString(s.fromResults(time.Unix(0, sec), time.Unix(0, sec+second)) + pivot)
+				fmt.Fprintf(&flux, "\n  |> yield(name: \"%d\")\n", i)
 			}
-			if old, ok := found[k]; !ok || newer(r, old) {
-				found[k] = r
-			}
-		})
+			err = s.each(ctx, "latest", flux.String(), func(r fibremon.Result, rec *query.FluxRecord) {
+				note(r, rec.Time().UnixNano())
+			})
+		}
 		if err != nil {
-			return err
+			return transient(err)
 		}
 	}
 	return nil

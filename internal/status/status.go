@@ -290,34 +290,42 @@ func (t *Tracker) publish() {
 
 // Run rebuilds the view from the store every interval (and soon after
 // SetSites), and publishes what Observe merged at most every 250 ms,
-// until ctx is done.
+// until ctx is done. A slow rebuild (a store with a long history) does
+// not hold back the publishing of observed results.
 //
-// Liveness: Run is owned by the caller's errgroup and returns when ctx is done.
+// Liveness: Run is owned by the caller's errgroup and returns when ctx is
+// done, after its publisher goroutine, which it owns, has returned.
 func (t *Tracker) Run(ctx context.Context, interval time.Duration) error {
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.changed:
+			}
+			// coalesce bursts of ingests
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(publishDelay):
+			}
+			t.publish()
+		}
+	}()
+	defer func() { <-published }()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		if err := t.Refresh(ctx); err != nil && ctx.Err() == nil {
 			t.logger.Warn("status refresh failed", "err", err)
 		}
-	wait:
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-tick.C:
-				break wait
-			case <-t.rebuild:
-				break wait
-			case <-t.changed:
-				// coalesce bursts of ingests
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(publishDelay):
-				}
-				t.publish()
-			}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case <-t.rebuild:
 		}
 	}
 }

@@ -100,6 +100,11 @@ func StartWithOptions(t testing.TB, opts Options) *Server {
 	return s
 }
 
+// StartIn starts an influxd outside a test (a benchmark command), with
+// its configuration, data and log under dir, and creates DefaultDatabase.
+// The caller stops it with Stop and removes dir.
+func StartIn(dir string, opts Options) (*Server, error) { return start(dir, opts) }
+
 var shared struct {
 	once sync.Once
 	s    *Server
