@@ -347,14 +347,22 @@ func (p *probe) newBatch(n int) *batch {
 	return &batch{body: appendRequest(make([]byte, 0, 400*n), rs), ids: ids}
 }
 
-// newResults makes the n results of a new batch, and their UUIDs.
+// newResults makes the n results of a new batch, and their UUIDs, their
+// starts spread evenly over the time since the probe's previous batch (at
+// most 10 s; the first batch: the last 10 s), as a probe's batch holds
+// what it measured since its last upload.
 func (p *probe) newResults(n int) ([]fibremon.Result, []uuid.UUID) {
 	rs := make([]fibremon.Result, n)
 	ids := make([]uuid.UUID, n)
 	now := time.Now().UTC()
+	from := now.Add(-10 * time.Second)
+	if p.last.After(from) {
+		from = p.last
+	}
+	step := now.Sub(from) / time.Duration(n)
 	for i := range rs {
 		ids[i] = newID() // as the probe mints them
-		start := now.Add(-time.Duration(n-i) * time.Millisecond)
+		start := from.Add(step * time.Duration(i+1))
 		if !start.After(p.last) {
 			start = p.last.Add(time.Microsecond)
 		}

@@ -15,7 +15,7 @@ import (
 func (s *Store) WriteDirect(ctx context.Context, rs []fibremon.Result) error {
 	points := make([]*write.Point, len(rs))
 	for i := range rs {
-		points[i] = point(&rs[i])
+		points[i] = point(&rs[i], PointTime(rs[i].Start.UnixNano(), rs[i].ID))
 	}
 	return s.writer.WritePoint(ctx, points...)
 }

@@ -77,33 +77,58 @@ func TestFloorCeilSecond(t *testing.T) {
 	}
 }
 
-func TestRecentIDs(t *testing.T) {
-	var c recentIDs
-	mk := func(n int) []fibremon.Result {
+func TestRecentPoints(t *testing.T) {
+	var c recentPoints
+	// each result a second after the one before: no two on one point
+	// by chance
+	start := time.Now().UnixNano()
+	mk := func(n int) ([]fibremon.Result, []int64) {
 		rs := make([]fibremon.Result, n)
+		ts := make([]int64, n)
 		for i := range rs {
-			rs[i].ID = uuid.NewString()
+			rs[i] = fibremon.Result{ID: uuid.NewString(), SiteID: "municipio", Probe: "probe-municipio", Kind: fibremon.KindHTTP}
+			ts[i] = PointTime(start, rs[i].ID)
+			start += int64(time.Second)
 		}
-		return rs
+		return rs, ts
 	}
-	a := mk(10)
-	if d := c.add(a); d != 0 {
-		t.Fatalf("first add: %d duplicates; want 0", d)
+	a, at := mk(10)
+	if d, col := c.add(a, at); d != 0 || len(col) != 0 {
+		t.Fatalf("first add: %d duplicates, %v collisions; want none", d, col)
 	}
-	if d := c.add(append(mk(5), a[3:]...)); d != 7 {
-		t.Fatalf("add of 5 new and 7 written: %d duplicates; want 7", d)
+	b, bt := mk(5)
+	if d, col := c.add(append(b, a[3:]...), append(bt, at[3:]...)); d != 7 || len(col) != 0 {
+		t.Fatalf("add of 5 new and 7 written: %d duplicates, %v collisions; want 7, none", d, col)
 	}
-	// After two generations of newer results, a is forgotten.
+	// A result on the point of another (forced here: the same timestamp),
+	// in another batch or the same one.
+	x, xt := mk(2)
+	xt[0], xt[1] = at[0], bt[0]
+	if d, col := c.add(x, xt); d != 0 || len(col) != 2 || col[0] != (collision{0, a[0].ID}) || col[1] != (collision{1, b[0].ID}) {
+		t.Fatalf("add of 2 onto others' points: %d duplicates, %+v collisions; want 0, on %s and %s", d, col, a[0].ID, b[0].ID)
+	}
+	y, yt := mk(2)
+	yt[1] = yt[0]
+	if d, col := c.add(y, yt); d != 0 || len(col) != 1 || col[0] != (collision{1, y[0].ID}) {
+		t.Fatalf("add of 2 on one point: %d duplicates, %+v collisions; want 0, 1 on %s", d, col, y[0].ID)
+	}
+	// Another series at the same time is another point.
+	z := []fibremon.Result{a[1]}
+	z[0].Kind = fibremon.KindTCP
+	if d, col := c.add(z, at[1:2]); d != 0 || len(col) != 0 {
+		t.Fatalf("same time, another series: %d duplicates, %v collisions; want none", d, col)
+	}
+	// After two generations of newer points, a is forgotten.
 	for range 2 {
 		c.add(mk(recentGeneration))
 	}
-	if d := c.add(a); d != 0 {
-		t.Fatalf("after 2 generations: %d duplicates; want 0 (forgotten)", d)
+	if d, col := c.add(a, at); d != 0 || len(col) != 0 {
+		t.Fatalf("after 2 generations: %d duplicates, %v collisions; want none (forgotten)", d, col)
 	}
 	if _, ok := idKey("not-a-uuid"); ok {
 		t.Error("idKey took a non-UUID")
 	}
-	if d := c.add([]fibremon.Result{{ID: "x"}, {ID: "x"}}); d != 0 {
-		t.Errorf("IDs that are not UUIDs: %d duplicates; want 0 (not remembered)", d)
+	if k, ok := idKey(a[0].ID); !ok || idString(k) != a[0].ID {
+		t.Errorf("idString(idKey(%s)) = %s", a[0].ID, idString(k))
 	}
 }

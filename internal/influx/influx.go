@@ -32,9 +32,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
@@ -66,6 +68,9 @@ type Config struct {
 	// Timeout bounds each request to InfluxDB; 0 means DefaultTimeout.
 	// It is applied in whole seconds, rounded up.
 	Timeout time.Duration
+	// Logger receives what the store reports on its own (a collision);
+	// nil: nothing is logged.
+	Logger *slog.Logger
 }
 
 // Store is a result store in an InfluxDB bucket.
@@ -78,7 +83,9 @@ type Store struct {
 	// bucket is cfg.Bucket as a Flux string literal.
 	bucket string
 	latest latestCache
-	recent recentIDs
+	recent recentPoints
+	// collisions counts results written onto another's point.
+	collisions atomic.Int64
 	// useQL: /query answers for the bucket, and Latest uses it.
 	useQL bool
 }
@@ -106,6 +113,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.Logger = cfg.Logger.With("component", "influx")
 	opts := clientOptions(cfg)
 	client := influxdb2.NewClientWithOptions(strings.TrimRight(cfg.URL, "/"), cfg.Token, opts)
 	s := &Store{

@@ -418,7 +418,7 @@ func ExampleConfig() {
 	// InfluxDB 1.8 with auth: the token is user:password, the bucket
 	// database/retention-policy.
 	fmt.Printf("%+v\n", influx.Config{URL: "http://influxdb:8086", Token: "fibremon:secret", Bucket: "fibremon/autogen"})
-	// Output: {URL:http://influxdb:8086 Token:fibremon:secret Org: Bucket:fibremon/autogen Timeout:0s}
+	// Output: {URL:http://influxdb:8086 Token:fibremon:secret Org: Bucket:fibremon/autogen Timeout:0s Logger:<nil>}
 }
 
 // same reports whether a and b are the same result, field by field.
@@ -563,5 +563,43 @@ func TestLatestAcrossReplicas(t *testing.T) {
 	time.Sleep(time.Until(rescanned.Add(rescan)))
 	if r := latest("zappello"); r == nil || r.ID != backlog.ID {
 		t.Errorf("Latest after a full read: %+v; want b's backlog %s", r, backlog.ID)
+	}
+}
+
+// TestLatestWhileWriting: writes go on while Latest reads (they do not wait
+// for it), and what they wrote is in the next Latest, also when written
+// during a full read that replaced what the store remembered.
+func TestLatestWhileWriting(t *testing.T) {
+	srv := influxtest.Shared(t)
+	s := open(t, srv, srv.NewDatabase(t))
+	s.SetLatestTimes(time.Minute, 0) // every read a full read
+	now := time.Now().UTC()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 10 {
+			if _, err := s.Latest(context.Background()); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	var last fibremon.Result
+	for i := range 40 {
+		// an old backlog: older than the window, so only the store's
+		// memory of its own writes shows it
+		last = storetest.Result("fonderia-allanconi", fibremon.KindTCP, now.Add(-2*time.Hour+time.Duration(i)*time.Second), true)
+		if _, err := s.WriteResults(t.Context(), []fibremon.Result{last}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+	s.SetLatestTimes(time.Minute, time.Hour) // windowed from here on
+	got, err := s.Latest(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := got["fonderia-allanconi"]; len(l) != 1 || l[0].ID != last.ID {
+		t.Fatalf("Latest after writes during reads = %v; want %s", l, last.ID)
 	}
 }

@@ -36,16 +36,23 @@ type series struct{ site, probe, kind string }
 type latestCache struct {
 	window, rescan time.Duration // latestWindow, latestRescan; tests shorten them
 
+	// reads lets one Latest read InfluxDB at a time. Writes never wait
+	// for a read: mu is held only to merge.
+	reads sync.Mutex
+
 	mu       sync.Mutex
 	newest   map[series]fibremon.Result
 	rescanAt time.Time // when the whole history was last read; zero: never
+	// during holds what was written while a read is in flight, to merge
+	// over what the read returns; nil when no read is.
+	during map[series]fibremon.Result
 }
 
-// note records r as its series' newest result if it is newer; c.mu is held.
-func (c *latestCache) note(r fibremon.Result) {
+// note records r in m as its series' newest result if it is newer.
+func note(m map[series]fibremon.Result, r fibremon.Result) {
 	k := series{r.SiteID, r.Probe, string(r.Kind)}
-	if old, ok := c.newest[k]; !ok || newer(r, old) {
-		c.newest[k] = r
+	if old, ok := m[k]; !ok || newer(r, old) {
+		m[k] = r
 	}
 }
 
@@ -53,11 +60,6 @@ func (c *latestCache) note(r fibremon.Result) {
 // result older than latestWindow (a probe's backlog) is seen at once. Only
 // the newest result of each series in rs is looked at (and copied).
 func (c *latestCache) wrote(rs []fibremon.Result) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.rescanAt.IsZero() {
-		return // not loaded: the first Latest reads everything
-	}
 	newest := make(map[series]int)
 	for i := range rs {
 		k := series{rs[i].SiteID, rs[i].Probe, string(rs[i].Kind)}
@@ -65,19 +67,25 @@ func (c *latestCache) wrote(rs []fibremon.Result) {
 			newest[k] = i
 		}
 	}
-	for _, i := range newest {
-		if r := rs[i]; c.isNewer(r) {
-			r.Values = maps.Clone(r.Values)
-			c.note(r)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, i := range newest {
+		r := rs[i]
+		old, ok := c.newest[k]
+		toNewest := !c.rescanAt.IsZero() && (!ok || newer(r, old))
+		old, ok = c.during[k]
+		toDuring := c.during != nil && (!ok || newer(r, old))
+		if !toNewest && !toDuring {
+			continue
+		}
+		r.Values = maps.Clone(r.Values)
+		if toNewest {
+			c.newest[k] = r
+		}
+		if toDuring {
+			c.during[k] = r
 		}
 	}
-}
-
-// isNewer reports whether r is newer than the newest result of its
-// series; c.mu is held.
-func (c *latestCache) isNewer(r fibremon.Result) bool {
-	old, ok := c.newest[series{r.SiteID, r.Probe, string(r.Kind)}]
-	return !ok || newer(r, old)
 }
 
 // latestTail is how many of each series' newest points Latest reads.
@@ -114,15 +122,22 @@ const maxParts = 32
 // probe that has sent nothing newer) — at most latestRescan late.
 func (s *Store) Latest(ctx context.Context) (map[string][]fibremon.Result, error) {
 	c := &s.latest
+	c.reads.Lock()
+	defer c.reads.Unlock()
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	now := time.Now()
 	start := now.Add(-c.window)
 	full := c.rescanAt.IsZero() || now.Sub(c.rescanAt) >= c.rescan
 	if full {
 		start = time.Unix(0, 0)
 	}
+	c.during = make(map[series]fibremon.Result)
+	c.mu.Unlock()
 	found, err := s.newest(ctx, start)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	during := c.during
+	c.during = nil
 	if err != nil {
 		return nil, err
 	}
@@ -132,8 +147,11 @@ func (s *Store) Latest(ctx context.Context) (map[string][]fibremon.Result, error
 		c.newest, c.rescanAt = found, now
 	} else {
 		for _, r := range found {
-			c.note(r)
+			note(c.newest, r)
 		}
+	}
+	for _, r := range during {
+		note(c.newest, r)
 	}
 	newest := make(map[[2]string]fibremon.Result)
 	for _, r := range c.newest {

@@ -37,7 +37,7 @@ func NewRawWriter(cfg Config) *RawWriter {
 func (w *RawWriter) Write(ctx context.Context, rs []fibremon.Result) error {
 	points := make([]*write.Point, len(rs))
 	for i := range rs {
-		points[i] = point(&rs[i])
+		points[i] = point(&rs[i], PointTime(rs[i].Start.UnixNano(), rs[i].ID))
 	}
 	return w.writer.WritePoint(ctx, points...)
 }

@@ -99,14 +99,16 @@ func ceilSecond(ns int64) int64 {
 // back.
 //
 // Duplicates. InfluxDB does not say whether a write replaced a point, so
-// the count is this store's own: it remembers the IDs of the last
-// 2 × recentGeneration results it has written (about 6 MiB), and a result
-// among them is a duplicate. A retry to the same replica soon after the
+// the count is this store's own: it remembers the points of the last
+// 2 × recentGeneration results it has written and the ID on each (about
+// 8 MiB), and a result written onto its own point is a duplicate. A retry to the same replica soon after the
 // first write (a lost acknowledgement, a timeout) is counted as a
 // duplicate; a retry to another replica, after a restart or after
 // recentGeneration newer results is counted as stored, though it only
 // overwrote itself. "stored" thus means "written, and not known to have
-// been written before", "duplicates" a lower bound of the rewrites.
+// been written before", "duplicates" a lower bound of the rewrites. A
+// result written onto a remembered point of another result (a collision,
+// SCHEMA.md) is logged and counted (Collisions).
 //
 // Atomicity and acknowledgement. The batch is sent in one blocking write
 // request; WriteResults returns nil only after InfluxDB answered 2xx. On
@@ -131,21 +133,34 @@ func (s *Store) WriteResults(ctx context.Context, rs []fibremon.Result) (int, er
 		}
 	}
 	points := make([]*write.Point, len(rs))
+	times := make([]int64, len(rs))
 	for i := range rs {
-		points[i] = point(&rs[i])
+		times[i] = PointTime(rs[i].Start.UnixNano(), rs[i].ID)
+		points[i] = point(&rs[i], times[i])
 	}
 	if err := s.writer.WritePoint(ctx, points...); err != nil {
 		return 0, transient(s.errorf("write", err))
 	}
-	dups := s.recent.add(rs)
+	dups, collided := s.recent.add(rs, times)
+	for _, c := range collided {
+		s.collisions.Add(1)
+		r := &rs[c.i]
+		s.cfg.Logger.Error("result written onto the point of another result, which it replaced (see SCHEMA.md)",
+			"result_id", r.ID, "other_result_id", c.other, "site_id", r.SiteID, "probe", r.Probe, "kind", r.Kind,
+			"start", r.Start, "point_time", time.Unix(0, times[c.i]).UTC())
+	}
 	s.latest.wrote(rs)
 	return len(rs) - dups, nil
 }
 
-// point is the point of r.
-func point(r *fibremon.Result) *write.Point {
+// Collisions returns how many results this store has written onto the
+// point of another result it had written (which they replaced). The
+// point time makes this improbable (SCHEMA.md); this counts what happens.
+func (s *Store) Collisions() int64 { return s.collisions.Load() }
+
+// point is the point of r, at the timestamp ts (PointTime).
+func point(r *fibremon.Result, ts int64) *write.Point {
 	start := r.Start.UnixNano()
-	ts := PointTime(start, r.ID)
 	p := write.NewPointWithMeasurement(Measurement).
 		AddTag(TagSiteID, r.SiteID).
 		AddTag(TagProbe, r.Probe).
