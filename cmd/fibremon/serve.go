@@ -208,6 +208,10 @@ func (s *service) Reload() error {
 	return err
 }
 
+// The InfluxDB store lets the status tracker read only the configured
+// sites.
+var _ status.SiteReader = (*influx.Store)(nil)
+
 // resultStore is what the service calls on its result store (the API's,
 // the status tracker's, and Close): *sqlite.Store or *influx.Store.
 type resultStore interface {

@@ -603,3 +603,56 @@ func TestLatestWhileWriting(t *testing.T) {
 		t.Fatalf("Latest after writes during reads = %v; want %s", l, last.ID)
 	}
 }
+
+// TestOfSites: LatestOf and AvailabilityOf read only the sites asked for
+// (the status tracker's configured sites); asking for other sites reads
+// the whole history again, so a site added sees its old results.
+func TestOfSites(t *testing.T) {
+	srv := influxtest.Shared(t)
+	for _, flux := range []bool{false, true} {
+		s := openWith(t, srv, srv.NewDatabase(t), flux)
+		s.SetLatestTimes(time.Hour, time.Hour)
+		now := time.Now().UTC()
+		batch := []fibremon.Result{
+			storetest.Result("municipio", fibremon.KindHTTP, now.Add(-time.Minute), true),
+			storetest.Result("bolzone", fibremon.KindHTTP, now.Add(-time.Minute), false),
+			storetest.Result("zappello", fibremon.KindHTTP, now.Add(-48*time.Hour), true), // before the window
+		}
+		if _, err := s.WriteResults(t.Context(), batch); err != nil {
+			t.Fatal(err)
+		}
+		keys := func(m map[string][]fibremon.Result) []string {
+			var out []string
+			for k := range m {
+				out = append(out, k)
+			}
+			slices.Sort(out)
+			return out
+		}
+		for _, c := range []struct {
+			sites []string
+			want  []string
+		}{
+			{[]string{"municipio", "bolzone"}, []string{"bolzone", "municipio"}},
+			{[]string{"municipio", "bolzone"}, []string{"bolzone", "municipio"}}, // windowed
+			{[]string{"municipio", "zappello"}, []string{"municipio", "zappello"}}, // other sites: full again
+			{[]string{}, nil},
+			{nil, []string{"bolzone", "municipio", "zappello"}},
+		} {
+			got, err := s.LatestOf(t.Context(), c.sites)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(keys(got), c.want) {
+				t.Errorf("flux %v: LatestOf(%v) has sites %v; want %v", flux, c.sites, keys(got), c.want)
+			}
+		}
+		avail, err := s.AvailabilityOf(t.Context(), now.Add(-72*time.Hour), []string{"bolzone", "zappello"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(avail) != 2 || avail["bolzone"] != (fibremon.Tally{Total: 1}) || avail["zappello"] != (fibremon.Tally{Up: 1, Total: 1}) {
+			t.Errorf("flux %v: AvailabilityOf(bolzone, zappello) = %v", flux, avail)
+		}
+	}
+}

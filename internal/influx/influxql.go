@@ -147,3 +147,8 @@ func (s *Store) checkInfluxQL(ctx context.Context) bool {
 	err := s.influxQL(ctx, "influxql check", fmt.Sprintf(`SELECT "%s" FROM "%s" LIMIT 1`, FieldResultID, Measurement), func(qlRow) {})
 	return err == nil
 }
+
+// qlString quotes s as an InfluxQL string literal.
+func qlString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}

@@ -43,9 +43,37 @@ type latestCache struct {
 	mu       sync.Mutex
 	newest   map[series]fibremon.Result
 	rescanAt time.Time // when the whole history was last read; zero: never
+	// sites are the sites newest holds (sorted, joined by commas; "*":
+	// all); a read for other sites is a full read.
+	sites string
 	// during holds what was written while a read is in flight, to merge
 	// over what the read returns; nil when no read is.
 	during map[series]fibremon.Result
+}
+
+// holds reports whether newest holds site's series; c.mu is held.
+func (c *latestCache) holds(site string) bool {
+	if c.sites == "*" {
+		return true
+	}
+	for s := range strings.SplitSeq(c.sites, ",") {
+		if s == site {
+			return true
+		}
+	}
+	return false
+}
+
+// siteSet is the set of sites; nil for nil (every site).
+func siteSet(sites []string) map[string]bool {
+	if sites == nil {
+		return nil
+	}
+	m := make(map[string]bool, len(sites))
+	for _, s := range sites {
+		m[s] = true
+	}
+	return m
 }
 
 // note records r in m as its series' newest result if it is newer.
@@ -72,7 +100,7 @@ func (c *latestCache) wrote(rs []fibremon.Result) {
 	for k, i := range newest {
 		r := rs[i]
 		old, ok := c.newest[k]
-		toNewest := !c.rescanAt.IsZero() && (!ok || newer(r, old))
+		toNewest := !c.rescanAt.IsZero() && (!ok || newer(r, old)) && c.holds(r.SiteID)
 		old, ok = c.during[k]
 		toDuring := c.during != nil && (!ok || newer(r, old))
 		if !toNewest && !toDuring {
@@ -121,19 +149,36 @@ const maxParts = 32
 // than every other result of its series (a backlog of old results from a
 // probe that has sent nothing newer) — at most latestRescan late.
 func (s *Store) Latest(ctx context.Context) (map[string][]fibremon.Result, error) {
+	return s.LatestOf(ctx, nil)
+}
+
+// LatestOf is Latest for the given sites only (nil: every site), which
+// InfluxDB finds in its index: the status tracker asks for the configured
+// sites, and the cost of the read does not grow with the results of
+// others.
+func (s *Store) LatestOf(ctx context.Context, sites []string) (map[string][]fibremon.Result, error) {
+	if sites != nil && len(sites) == 0 {
+		return map[string][]fibremon.Result{}, nil
+	}
+	key := "*"
+	if sites != nil {
+		sorted := slices.Clone(sites)
+		slices.Sort(sorted)
+		key = strings.Join(sorted, ",")
+	}
 	c := &s.latest
 	c.reads.Lock()
 	defer c.reads.Unlock()
 	c.mu.Lock()
 	now := time.Now()
 	start := now.Add(-c.window)
-	full := c.rescanAt.IsZero() || now.Sub(c.rescanAt) >= c.rescan
+	full := c.rescanAt.IsZero() || now.Sub(c.rescanAt) >= c.rescan || c.sites != key
 	if full {
 		start = time.Unix(0, 0)
 	}
 	c.during = make(map[series]fibremon.Result)
 	c.mu.Unlock()
-	found, err := s.newest(ctx, start)
+	found, err := s.newest(ctx, start, sites)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	during := c.during
@@ -144,14 +189,17 @@ func (s *Store) Latest(ctx context.Context) (map[string][]fibremon.Result, error
 	if full {
 		// A full read replaces what is remembered: results may have
 		// expired (retention) or been deleted.
-		c.newest, c.rescanAt = found, now
+		c.newest, c.rescanAt, c.sites = found, now, key
 	} else {
 		for _, r := range found {
 			note(c.newest, r)
 		}
 	}
+	want := siteSet(sites)
 	for _, r := range during {
-		note(c.newest, r)
+		if want == nil || want[r.SiteID] {
+			note(c.newest, r)
+		}
 	}
 	newest := make(map[[2]string]fibremon.Result)
 	for _, r := range c.newest {
@@ -173,7 +221,7 @@ func (s *Store) Latest(ctx context.Context) (map[string][]fibremon.Result, error
 
 // newest returns the newest result (by start) of every series with a
 // point at or after start.
-func (s *Store) newest(ctx context.Context, start time.Time) (map[series]fibremon.Result, error) {
+func (s *Store) newest(ctx context.Context, start time.Time, sites []string) (map[series]fibremon.Result, error) {
 	type row struct {
 		r  fibremon.Result
 		ts int64 // the point's timestamp
@@ -185,15 +233,15 @@ func (s *Store) newest(ctx context.Context, start time.Time) (map[series]fibremo
 	}
 	var err error
 	if s.useQL {
-		q := fmt.Sprintf(`SELECT * FROM %q WHERE time >= %s AND time < %s GROUP BY * ORDER BY time DESC LIMIT %d`,
-			Measurement, qlTime(start), qlTime(stop()), latestTail)
+		q := fmt.Sprintf(`SELECT * FROM %q WHERE time >= %s AND time < %s%s GROUP BY * ORDER BY time DESC LIMIT %d`,
+			Measurement, qlTime(start), qlTime(stop()), qlSites(sites), latestTail)
 		err = s.influxQL(ctx, "latest", q, func(x qlRow) {
 			if r, ts, ok := qlDecode(x); ok {
 				add(r, ts)
 			}
 		})
 	} else {
-		flux := s.fromResults(start, stop()) + fmt.Sprintf("\n  |> tail(n: %d)", latestTail) + pivot
+		flux := s.fromResults(start, stop()) + fluxSites(sites) + fmt.Sprintf("\n  |> tail(n: %d)", latestTail) + pivot
 		err = s.each(ctx, "latest", flux, func(r fibremon.Result, rec *query.FluxRecord) {
 			add(r, rec.Time().UnixNano())
 		})
@@ -224,7 +272,7 @@ func (s *Store) newest(ctx context.Context, start time.Time) (map[series]fibremo
 			}
 		}
 	}
-	if err := s.wholeSeconds(ctx, again, found); err != nil {
+	if err := s.wholeSeconds(ctx, again, found, sites); err != nil {
 		return nil, err
 	}
 	return found, nil
@@ -232,7 +280,7 @@ func (s *Store) newest(ctx context.Context, start time.Time) (map[series]fibremo
 
 // wholeSeconds reads the seconds of again whole and notes in found the
 // newest result of each series named for its second.
-func (s *Store) wholeSeconds(ctx context.Context, again map[int64]map[series]bool, found map[series]fibremon.Result) error {
+func (s *Store) wholeSeconds(ctx context.Context, again map[int64]map[series]bool, found map[series]fibremon.Result, sites []string) error {
 	note := func(r fibremon.Result, ts int64) {
 		k := series{r.SiteID, r.Probe, string(r.Kind)}
 		if !again[floorSecond(ts)][k] {
@@ -251,8 +299,8 @@ func (s *Store) wholeSeconds(ctx context.Context, again map[int64]map[series]boo
 		if s.useQL {
 			var stmts []string
 			for _, sec := range part {
-				stmts = append(stmts, fmt.Sprintf(`SELECT * FROM %q WHERE time >= %d AND time < %d GROUP BY *`,
-					Measurement, sec, sec+second))
+				stmts = append(stmts, fmt.Sprintf(`SELECT * FROM %q WHERE time >= %d AND time < %d%s GROUP BY *`,
+					Measurement, sec, sec+second, qlSites(sites)))
 			}
 			err = s.influxQL(ctx, "latest", strings.Join(stmts, "; "), func(x qlRow) {
 				if r, ts, ok := qlDecode(x); ok {
@@ -262,7 +310,7 @@ func (s *Store) wholeSeconds(ctx context.Context, again map[int64]map[series]boo
 		} else {
 			var flux strings.Builder
 			for i, sec := range part {
-				flux.WriteString(s.fromResults(time.Unix(0, sec), time.Unix(0, sec+second)) + pivot)
+				flux.WriteString(s.fromResults(time.Unix(0, sec), time.Unix(0, sec+second)) + fluxSites(sites) + pivot)
 				fmt.Fprintf(&flux, "\n  |> yield(name: \"%d\")\n", i)
 			}
 			err = s.each(ctx, "latest", flux.String(), func(r fibremon.Result, rec *query.FluxRecord) {
@@ -274,4 +322,25 @@ func (s *Store) wholeSeconds(ctx context.Context, again map[int64]map[series]boo
 		}
 	}
 	return nil
+}
+
+// qlSites is an InfluxQL condition selecting the sites (nil: none, all
+// sites), to follow a WHERE clause.
+func qlSites(sites []string) string {
+	if sites == nil {
+		return ""
+	}
+	parts := make([]string, len(sites))
+	for i, site := range sites {
+		parts[i] = fmt.Sprintf("%q = %s", TagSiteID, qlString(site))
+	}
+	return " AND (" + strings.Join(parts, " OR ") + ")"
+}
+
+// fluxSites is a Flux filter selecting the sites (nil: none, all sites).
+func fluxSites(sites []string) string {
+	if sites == nil {
+		return ""
+	}
+	return "\n  |> filter(fn: (r) => " + anyOf(TagSiteID, sites) + ")"
 }

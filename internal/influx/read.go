@@ -170,6 +170,15 @@ func (s *Store) Results(ctx context.Context, q fibremon.Query) ([]fibremon.Resul
 // predicate in one filter is pushed down to the storage engine: twenty
 // times faster than a reduce() over the rows.)
 func (s *Store) Availability(ctx context.Context, since time.Time) (map[string]fibremon.Tally, error) {
+	return s.AvailabilityOf(ctx, since, nil)
+}
+
+// AvailabilityOf is Availability for the given sites only (nil: every
+// site), for the status tracker, as LatestOf.
+func (s *Store) AvailabilityOf(ctx context.Context, since time.Time, sites []string) (map[string]fibremon.Tally, error) {
+	if sites != nil && len(sites) == 0 {
+		return map[string]fibremon.Tally{}, nil
+	}
 	var kinds []string
 	for _, k := range fibremon.Kinds {
 		if k.Availability() {
@@ -185,22 +194,26 @@ func (s *Store) Availability(ctx context.Context, since time.Time) (map[string]f
 	}
 	lo := since.UnixNano()
 	from := ceilSecond(lo)
+	siteCond := ""
+	if sites != nil {
+		siteCond = " and (" + anyOf(TagSiteID, sites) + ")"
+	}
 	count := func(name, extra string) string {
 		return fmt.Sprintf(`from(bucket: %s)
   |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r._measurement == %q and r._field == %q and (%s)%s)
+  |> filter(fn: (r) => r._measurement == %q and r._field == %q and (%s)%s%s)
   |> count()
   |> yield(name: %q)
-`, s.bucket, fluxTime(time.Unix(0, from)), fluxTime(end), Measurement, FieldUp, anyOf(TagKind, kinds), extra, name)
+`, s.bucket, fluxTime(time.Unix(0, from)), fluxTime(end), Measurement, FieldUp, anyOf(TagKind, kinds), siteCond, extra, name)
 	}
 	flux := count("total", "") + count("up", " and r._value == true")
 	if from > lo {
 		flux += fmt.Sprintf(`from(bucket: %s)
   |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r._measurement == %q and (r._field == %q or r._field == %q) and (%s))%s
+  |> filter(fn: (r) => r._measurement == %q and (r._field == %q or r._field == %q) and (%s)%s)%s
   |> yield(name: "edge")
 `, s.bucket, fluxTime(time.Unix(0, floorSecond(lo))), fluxTime(time.Unix(0, from)), Measurement,
-			FieldUp, FieldStartOffsetNS, anyOf(TagKind, kinds), pivot)
+			FieldUp, FieldStartOffsetNS, anyOf(TagKind, kinds), siteCond, pivot)
 	}
 	res, err := s.reader.Query(ctx, flux)
 	if err != nil {

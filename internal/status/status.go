@@ -38,11 +38,21 @@ type Reader interface {
 	Availability(ctx context.Context, since time.Time) (map[string]fibremon.Tally, error)
 }
 
+// SiteReader is a Reader that can also read only some sites' results (the
+// InfluxDB store, whose reads cost more the more series they cover): the
+// tracker then reads only the configured sites'.
+type SiteReader interface {
+	Reader
+	LatestOf(ctx context.Context, sites []string) (map[string][]fibremon.Result, error)
+	AvailabilityOf(ctx context.Context, since time.Time, sites []string) (map[string]fibremon.Tally, error)
+}
+
 // Snapshot is the state of every configured site at one instant.
 type Snapshot struct {
 	At    time.Time
 	Sites []fibremon.SiteStatus // in configuration order
-	// Unconfigured counts sites that have results but are not configured.
+	// Unconfigured counts sites that have results but are not configured
+	// (with a SiteReader store, those whose results this replica stored).
 	Unconfigured int
 	// RebuiltAt is when the view was last rebuilt from the store (the
 	// tracker's creation before the first rebuild).
@@ -77,7 +87,8 @@ type Tracker struct {
 	// no Refresh runs.
 	pend *view
 
-	refreshErrors prometheus.Counter
+	refreshErrors  prometheus.Counter
+	rebuildSeconds prometheus.Gauge
 }
 
 // view is what the tracker knows: the newest result per site and kind,
@@ -156,13 +167,17 @@ func New(logger *slog.Logger, reg prometheus.Registerer, sites []fibremon.Site, 
 			Name: "fibremon_status_refresh_errors_total",
 			Help: "Failed rebuilds of the site status snapshot from the store.",
 		}),
+		rebuildSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "fibremon_status_rebuild_duration_seconds",
+			Help: "How long the last rebuild of the site status from the store took; the next waits at least ten times as long.",
+		}),
 	}
 	t.sites.Store(&sites)
 	now := opts.Now()
 	t.built = now
 	t.view.availSince, t.view.countAvail = now.Add(-Availability), true
 	t.snap.Store(t.build(now))
-	reg.MustRegister(t.refreshErrors, &collector{t: t})
+	reg.MustRegister(t.refreshErrors, t.rebuildSeconds, &collector{t: t})
 	return t
 }
 
@@ -235,7 +250,21 @@ func (t *Tracker) Refresh(ctx context.Context) error {
 		t.refreshErrors.Inc()
 		return err
 	}
-	latest, err := t.store.Latest(ctx)
+	sr, bySite := t.store.(SiteReader)
+	var ids []string
+	if bySite {
+		ids = make([]string, 0, len(t.Sites()))
+		for _, site := range t.Sites() {
+			ids = append(ids, site.ID)
+		}
+	}
+	var latest map[string][]fibremon.Result
+	var err error
+	if bySite {
+		latest, err = sr.LatestOf(ctx, ids)
+	} else {
+		latest, err = t.store.Latest(ctx)
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -247,7 +276,12 @@ func (t *Tracker) Refresh(ctx context.Context) error {
 	t.mu.Lock()
 	t.pend.countAvail = true
 	t.mu.Unlock()
-	avail, err := t.store.Availability(ctx, since)
+	var avail map[string]fibremon.Tally
+	if bySite {
+		avail, err = sr.AvailabilityOf(ctx, since, ids)
+	} else {
+		avail, err = t.store.Availability(ctx, since)
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -288,10 +322,18 @@ func (t *Tracker) publish() {
 	t.snap.Store(snap)
 }
 
+// rebuildShare bounds the share of the time the tracker spends
+// rebuilding from the store: after a rebuild that took d, the next starts
+// no sooner than d / rebuildShare after it started.
+const rebuildShare = 0.1
+
 // Run rebuilds the view from the store every interval (and soon after
 // SetSites), and publishes what Observe merged at most every 250 ms,
-// until ctx is done. A slow rebuild (a store with a long history) does
-// not hold back the publishing of observed results.
+// until ctx is done. A slow rebuild (a store with a long history, or with
+// many series: InfluxDB 1.8 takes about a millisecond a series) does not
+// hold back the publishing of observed results, and spaces the next
+// rebuilds out so that rebuilding takes at most a tenth of the time
+// (rebuildShare).
 //
 // Liveness: Run is owned by the caller's errgroup and returns when ctx is
 // done, after its publisher goroutine, which it owns, has returned.
@@ -315,17 +357,22 @@ func (t *Tracker) Run(ctx context.Context, interval time.Duration) error {
 		}
 	}()
 	defer func() { <-published }()
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
 	for {
+		start := time.Now()
 		if err := t.Refresh(ctx); err != nil && ctx.Err() == nil {
 			t.logger.Warn("status refresh failed", "err", err)
 		}
+		took := time.Since(start)
+		t.rebuildSeconds.Set(took.Seconds())
+		wait := max(interval, time.Duration(float64(took)/rebuildShare)) - took
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return nil
-		case <-tick.C:
+		case <-timer.C:
 		case <-t.rebuild:
+			timer.Stop()
 		}
 	}
 }
