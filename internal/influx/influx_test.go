@@ -634,7 +634,7 @@ func TestOfSites(t *testing.T) {
 			want  []string
 		}{
 			{[]string{"municipio", "bolzone"}, []string{"bolzone", "municipio"}},
-			{[]string{"municipio", "bolzone"}, []string{"bolzone", "municipio"}}, // windowed
+			{[]string{"municipio", "bolzone"}, []string{"bolzone", "municipio"}},   // windowed
 			{[]string{"municipio", "zappello"}, []string{"municipio", "zappello"}}, // other sites: full again
 			{[]string{}, nil},
 			{nil, []string{"bolzone", "municipio", "zappello"}},
