@@ -131,6 +131,7 @@ type config struct {
 	compareRaw  bool // the side-by-side InfluxDB benchmark (raw.go)
 	rounds      int
 	influxStart bool // start a throwaway influxd for the run
+	influxPID   int  // of the influxd started, for compareRaw's waits
 	// countDB, set by loadStore with --compare-raw: the InfluxDB database
 	// whose points are counted instead of reading every result back
 	// through the API (which takes minutes after a fast run).
@@ -261,7 +262,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				return err
 			}
 			defer srv.Stop()
-			cfg.influxURL = srv.URL
+			cfg.influxURL, cfg.influxPID = srv.URL, srv.PID()
 			fmt.Fprintf(stderr, "influxd started at %s (data in %s)\n", srv.URL, dir)
 		}
 		stores := []string{cfg.store}

@@ -4,6 +4,7 @@ package main
 // same kind of load written straight to InfluxDB and through fibremon.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +12,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -171,6 +174,9 @@ func compareRaw(ctx context.Context, cfg config, bin, dir string, stdout, stderr
 			steps = []func() error{runService, runRaw}
 		}
 		for _, step := range steps {
+			// InfluxDB compacts what a run wrote after it: not during
+			// the next one.
+			waitQuiet(ctx, cfg.influxPID, stderr)
 			if err := step(); err != nil {
 				return err
 			}
@@ -192,6 +198,60 @@ func compareRaw(ctx context.Context, cfg config, bin, dir string, stdout, stderr
 		return fmt.Errorf("errors or mismatches in %v", failed)
 	}
 	return nil
+}
+
+// waitQuiet waits until the process pid (influxd) has used under 5 % of
+// a CPU over 2 seconds, at most 3 minutes; with no pid, 10 seconds.
+func waitQuiet(ctx context.Context, pid int, stderr io.Writer) {
+	if pid == 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Second):
+		}
+		return
+	}
+	begin := time.Now()
+	prev, err := cpuTime(pid)
+	for err == nil && time.Since(begin) < 3*time.Minute {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+		var now time.Duration
+		if now, err = cpuTime(pid); err == nil {
+			if now-prev < 100*time.Millisecond {
+				fmt.Fprintf(stderr, "influxd quiet after %.0f s\n", time.Since(begin).Seconds())
+				return
+			}
+			prev = now
+		}
+	}
+	fmt.Fprintf(stderr, "influxd not quiet after %.0f s (%v); going on\n", time.Since(begin).Seconds(), err)
+}
+
+// cpuTime is the user and system CPU time process pid has used
+// (/proc/<pid>/stat, fields 14 and 15, in clock ticks of 1/100 s).
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// the command name, field 2, is in parentheses and may hold spaces
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: %q", pid, b)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %q", pid, b)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %q", pid, b)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
 
 func rate(r *report) float64 { return float64(r.results) / r.elapsed.Seconds() }

@@ -468,6 +468,16 @@ func (s *Server) Running() bool {
 	return s.cmd != nil
 }
 
+// PID returns the process id of the running influxd, or 0.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Log returns the server's log so far.
 func (s *Server) Log() string {
 	b, _ := os.ReadFile(s.logPath)
