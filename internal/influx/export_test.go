@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/influxdata/influxdb-client-go/v2/api/write"
-
 	"fibremon"
 )
 
@@ -13,11 +11,11 @@ import (
 // WriteResults does, without counting duplicates: the baseline of the
 // write benchmarks.
 func (s *Store) WriteDirect(ctx context.Context, rs []fibremon.Result) error {
-	points := make([]*write.Point, len(rs))
+	var lines []byte
 	for i := range rs {
-		points[i] = point(&rs[i], PointTime(rs[i].Start.UnixNano(), rs[i].ID))
+		lines = appendPoint(lines, &rs[i], PointTime(rs[i].Start.UnixNano(), rs[i].ID))
 	}
-	return s.writer.WritePoint(ctx, points...)
+	return s.writer.WriteRecord(ctx, string(lines))
 }
 
 // SetLatestTimes shortens how far back Latest reads on most calls and how

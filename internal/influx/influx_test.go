@@ -656,3 +656,33 @@ func TestOfSites(t *testing.T) {
 		}
 	}
 }
+
+// TestStrings: free text (a target, an error message) reads back exactly
+// as written, through Flux and InfluxQL: quotes, backslashes (a trailing
+// one too), newlines, tabs, commas, equals signs, spaces, non-ASCII.
+func TestStrings(t *testing.T) {
+	srv := influxtest.Shared(t)
+	bucket := srv.NewDatabase(t)
+	s := open(t, srv, bucket)
+	r := storetest.Result("municipio", fibremon.KindHTTP, time.Now().UTC().Add(-time.Minute), false)
+	r.Error = "Get \"https://x/\": dial tcp: lookup x on 127.0.0.53:53\nsecond line\twith a tab, a=b, città \\ and \\\\ \\"
+	r.Target = `https://comune.example/a b?c=d,e\`
+	r.Method = "http-get"
+	if _, err := s.WriteResults(t.Context(), []fibremon.Result{r}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Results(t.Context(), fibremon.Query{SiteID: "municipio"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !same(got[0], r) {
+		t.Fatalf("Results (Flux) = %+v; want %+v", got, r)
+	}
+	latest, err := openWith(t, srv, bucket, false).Latest(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := latest["municipio"]; len(l) != 1 || !same(l[0], r) {
+		t.Fatalf("Latest (InfluxQL) = %+v; want %+v", l, r)
+	}
+}

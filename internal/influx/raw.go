@@ -6,15 +6,14 @@ import (
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api"
-	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
 	"fibremon"
 )
 
 // RawWriter writes results straight to InfluxDB as the points
-// Store.WriteResults writes (the same measurement, tags, fields and
-// timestamps), with the same client and one blocking write request per
-// call, and does nothing else: no validation, no HTTP API, no bookkeeping.
+// Store.WriteResults writes (the same line protocol: measurement, tags,
+// fields and timestamps), with the same client and one blocking write
+// request per call, and does nothing else: no validation, no HTTP API, no bookkeeping.
 // It is the baseline against which cmd/fibreload measures the service. It
 // is safe for concurrent use.
 type RawWriter struct {
@@ -35,11 +34,11 @@ func NewRawWriter(cfg Config) *RawWriter {
 
 // Write writes rs in one blocking request.
 func (w *RawWriter) Write(ctx context.Context, rs []fibremon.Result) error {
-	points := make([]*write.Point, len(rs))
+	lines := make([]byte, 0, 320*len(rs))
 	for i := range rs {
-		points[i] = point(&rs[i], PointTime(rs[i].Start.UnixNano(), rs[i].ID))
+		lines = appendPoint(lines, &rs[i], PointTime(rs[i].Start.UnixNano(), rs[i].ID))
 	}
-	return w.writer.WritePoint(ctx, points...)
+	return w.writer.WriteRecord(ctx, string(lines))
 }
 
 // Close releases the client's connections.

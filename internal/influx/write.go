@@ -6,8 +6,6 @@ import (
 	"encoding/binary"
 	"time"
 
-	"github.com/influxdata/influxdb-client-go/v2/api/write"
-
 	"fibremon"
 )
 
@@ -132,13 +130,13 @@ func (s *Store) WriteResults(ctx context.Context, rs []fibremon.Result) (int, er
 			}
 		}
 	}
-	points := make([]*write.Point, len(rs))
 	times := make([]int64, len(rs))
+	lines := make([]byte, 0, 320*len(rs))
 	for i := range rs {
 		times[i] = PointTime(rs[i].Start.UnixNano(), rs[i].ID)
-		points[i] = point(&rs[i], times[i])
+		lines = appendPoint(lines, &rs[i], times[i])
 	}
-	if err := s.writer.WritePoint(ctx, points...); err != nil {
+	if err := s.writer.WriteRecord(ctx, string(lines)); err != nil {
 		return 0, transient(s.errorf("write", err))
 	}
 	dups, collided := s.recent.add(rs, times)
@@ -157,30 +155,3 @@ func (s *Store) WriteResults(ctx context.Context, rs []fibremon.Result) (int, er
 // point of another result it had written (which they replaced). The
 // point time makes this improbable (SCHEMA.md); this counts what happens.
 func (s *Store) Collisions() int64 { return s.collisions.Load() }
-
-// point is the point of r, at the timestamp ts (PointTime).
-func point(r *fibremon.Result, ts int64) *write.Point {
-	start := r.Start.UnixNano()
-	p := write.NewPointWithMeasurement(Measurement).
-		AddTag(TagSiteID, r.SiteID).
-		AddTag(TagProbe, r.Probe).
-		AddTag(TagKind, string(r.Kind)).
-		AddField(FieldResultID, r.ID).
-		AddField(FieldDurationSeconds, r.DurationSeconds).
-		AddField(FieldUp, r.Up).
-		AddField(FieldStartOffsetNS, ts-start).
-		SetTime(time.Unix(0, ts))
-	for name, v := range r.Values {
-		p.AddField(name, v)
-	}
-	if r.Method != "" {
-		p.AddField(FieldMethod, r.Method)
-	}
-	if r.Target != "" {
-		p.AddField(FieldTarget, r.Target)
-	}
-	if r.Error != "" {
-		p.AddField(FieldError, r.Error)
-	}
-	return p
-}
