@@ -86,6 +86,8 @@ type Store struct {
 	recent recentPoints
 	// collisions counts results written onto another's point.
 	collisions atomic.Int64
+	// group writes batches together (commit.go).
+	group group
 	// useQL: /query answers for the bucket, and Latest uses it.
 	useQL bool
 }
@@ -133,6 +135,12 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.useQL = s.checkInfluxQL(ctx)
+	s.group.start(func(ctx context.Context, lines string) error {
+		if err := s.writer.WriteRecord(ctx, lines); err != nil {
+			return s.errorf("write", err)
+		}
+		return nil
+	})
 	return s, nil
 }
 
@@ -204,9 +212,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the client's connections. Written results are already in
-// InfluxDB.
+// Close waits for the write requests in flight, then releases the
+// client's connections. Results acknowledged are already in InfluxDB.
 func (s *Store) Close() error {
+	s.group.stop()
 	s.client.Close()
 	return nil
 }
