@@ -16,7 +16,8 @@
 //
 // Durability: writes are blocking (WriteAPIBlocking): WriteResults returns
 // only after InfluxDB has answered 2xx to one write request holding the
-// whole batch, so a 2xx to a probe means InfluxDB accepted its results.
+// whole batch (and the batches of other calls waiting at that moment:
+// commit.go), so a 2xx to a probe means InfluxDB accepted its results.
 //
 // Idempotency without reading: a result's point identity (series and
 // timestamp) is a function of the result alone, so a retried result,
