@@ -56,6 +56,22 @@
 //
 //	go run ./cmd/fibreload --big-batches 100 --batch 5000 --timeout 8m --duration 9m
 //
+// # InfluxDB at its own speed
+//
+// --compare-raw (with --store influx) runs --rounds rounds, each writing
+// the load once straight to InfluxDB with its Go client (one blocking
+// write per batch, the same line protocol fibremon writes, the same
+// batch size, concurrency and duration) and once through a fresh
+// `fibremon serve`, each on a database of its own, alternating which goes
+// first and waiting for influxd to go quiet in between. It prints both
+// rates per round and as medians, their ratio, and the CPU time influxd,
+// fibreload and fibremon spent per result; each run is checked by
+// counting the points in InfluxDB. --influx.start starts a throwaway
+// influxd for the run (.tools/influxd), --influx.cpu pins it to a CPU of
+// its own. scripts/bench-influx runs it:
+//
+//	go run ./cmd/fibreload --store influx --influx.start --compare-raw --rounds 3 --batch 500 --concurrency 16 --duration 20s
+//
 // The load is bounded: --duration is at most 10 minutes, --concurrency
 // goroutines post (at most one batch per probe in flight) and memory grows
 // only with the results acknowledged (16 bytes each, for the final check).
