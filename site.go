@@ -81,6 +81,9 @@ type Site struct {
 	Kind    SiteKind `json:"kind"`
 	Hamlet  string   `json:"hamlet"`
 	Address string   `json:"address,omitempty"`
+	// Comune is the slug of the comune the site lies in (see geo.Slug),
+	// set when the comune's data is loaded.
+	Comune string `json:"comune,omitempty"`
 
 	Lon         float64     `json:"lon"`
 	Lat         float64     `json:"lat"`

@@ -2,8 +2,10 @@ package geo
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"path"
@@ -17,16 +19,15 @@ const maxListedErrors = 5
 
 // loadAddresses reads CivicsFile and CoverageFile from dir, if present.
 func (c *Comune) loadAddresses(fsys fs.FS, dir string) error {
-	civicsName, coverageName := path.Join(dir, CivicsFile), path.Join(dir, CoverageFile)
-	civics, err := fs.ReadFile(fsys, civicsName)
+	civicsName, civics, err := readRegister(fsys, path.Join(dir, CivicsFile))
 	civicsMissing := errors.Is(err, fs.ErrNotExist)
 	if err != nil && !civicsMissing {
-		return fmt.Errorf("geo: %w", err)
+		return err
 	}
-	coverage, err := fs.ReadFile(fsys, coverageName)
+	coverageName, coverage, err := readRegister(fsys, path.Join(dir, CoverageFile))
 	coverageMissing := errors.Is(err, fs.ErrNotExist)
 	if err != nil && !coverageMissing {
-		return fmt.Errorf("geo: %w", err)
+		return err
 	}
 	switch {
 	case civicsMissing && coverageMissing:
@@ -75,6 +76,35 @@ func (c *Comune) loadAddresses(fsys fs.FS, dir string) error {
 	}
 	c.Addresses = placed
 	return nil
+}
+
+// readRegister reads the register file name, or name+".gz" gzipped when
+// name is absent, and returns the name it read.
+func readRegister(fsys fs.FS, name string) (string, []byte, error) {
+	b, err := fs.ReadFile(fsys, name)
+	if !errors.Is(err, fs.ErrNotExist) {
+		if err != nil {
+			return name, nil, fmt.Errorf("geo: %w", err)
+		}
+		return name, b, nil
+	}
+	f, err := fsys.Open(name + ".gz")
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return name, nil, err
+		}
+		return name + ".gz", nil, fmt.Errorf("geo: %w", err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return name + ".gz", nil, invalidf(name+".gz", "file", "not gzip: %v", err)
+	}
+	b, err = io.ReadAll(io.LimitReader(zr, MaxImportBytes+1))
+	if err != nil {
+		return name + ".gz", nil, invalidf(name+".gz", "file", "gunzip: %v", err)
+	}
+	return name + ".gz", b, nil
 }
 
 // FileRowError is a bad row of one of a comune's register files.

@@ -34,6 +34,9 @@ const (
 type Comune struct {
 	Name      string
 	ISTATCode string
+	// Slug names the comune in URLs, labels and data sets: the name of its
+	// directory (Slug of its name when loaded from the root of fsys).
+	Slug string
 	// Boundary is in lon/lat, outer rings counter-clockwise (RFC 7946).
 	Boundary orb.MultiPolygon
 	Hamlets  []Hamlet
@@ -46,6 +49,7 @@ type Comune struct {
 	Addresses []Address
 
 	zones []Zone // computed by Load; see Zones
+	dir   string // the directory LoadSet loaded it from
 
 	lenient bool           // LoadLenient: skip bad register rows
 	skipped []FileRowError // the rows LoadLenient skipped
@@ -101,6 +105,13 @@ func load(fsys fs.FS, dir string, lenient bool) (*Comune, error) {
 	}
 	if err := c.loadSites(fsys, path.Join(dir, SitesFile)); err != nil {
 		return nil, err
+	}
+	c.Slug = path.Base(dir)
+	if dir == "." || dir == "" {
+		c.Slug = Slug(c.Name)
+	}
+	for i := range c.Sites {
+		c.Sites[i].Comune = c.Slug
 	}
 	c.zones = computeZones(c.Boundary, c.Hamlets)
 	if err := c.loadAddresses(fsys, dir); err != nil {

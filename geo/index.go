@@ -3,7 +3,6 @@ package geo
 import (
 	"cmp"
 	"slices"
-	"sync/atomic"
 
 	"fibremon"
 
@@ -150,16 +149,3 @@ func (ix *Index) AddressAt(p orb.Point, maxMeters float64) (*Address, float64, b
 	}
 	return &ix.c.Addresses[idx[0]], ds[0], true
 }
-
-// Live holds the current Index for concurrent readers: a refresher builds
-// a new Index on each (re)load and Stores it; readers Load it and never
-// lock. The zero Live holds nil.
-type Live struct {
-	p atomic.Pointer[Index]
-}
-
-// Load returns the current index (nil before the first Store).
-func (l *Live) Load() *Index { return l.p.Load() }
-
-// Store publishes ix to later Loads.
-func (l *Live) Store(ix *Index) { l.p.Store(ix) }
