@@ -31,6 +31,7 @@ type Set struct {
 	sites   []fibremon.Site   // every comune's, in comune order
 	bySite  map[string]*Index
 	reports []ComuneReport
+	union   unionOnce
 }
 
 // ComuneReport is what loading one comune's directory gave: the comune, or
@@ -296,4 +297,27 @@ func SetOf(comuni ...*Comune) (*Set, error) {
 		ixs[i] = NewIndex(c)
 	}
 	return NewSet(ixs...)
+}
+
+// NearestSites returns up to n monitored sites of any comune nearest to p,
+// nearest first, with their distances in metres.
+func (s *Set) NearestSites(p orb.Point, n int) []SiteDistance {
+	var all []SiteDistance
+	for _, ix := range s.Comuni() {
+		if len(ix.Comune().Sites) > 0 {
+			all = append(all, ix.NearestSites(p, n)...)
+		}
+	}
+	slices.SortStableFunc(all, func(a, b SiteDistance) int { return cmp.Compare(a.Meters, b.Meters) })
+	return all[:min(n, len(all))]
+}
+
+// MustSetOf is SetOf that panics on error, for data known to be clean
+// (tests, the embedded data set).
+func MustSetOf(comuni ...*Comune) *Set {
+	s, err := SetOf(comuni...)
+	if err != nil {
+		panic(err)
+	}
+	return s
 }

@@ -132,7 +132,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	var probes []demoProbe
 	probeMux := http.NewServeMux()
-	for _, site := range svc.comune.Sites {
+	for _, site := range svc.live.Load().Sites() {
 		name := "probe-" + site.ID
 		tok, _, err := tokens.Issue(name, []string{site.ID}, time.Now())
 		if err != nil {

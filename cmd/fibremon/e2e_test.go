@@ -306,7 +306,7 @@ measurements:
 	}
 
 	// the CLI answers from the same database, with the town hall's measurements
-	out, err = exec.Command(fibremonBin, "coverage", "--storage.path", db, "--lang", "en", "Via Roma 5").CombinedOutput()
+	out, err = exec.Command(fibremonBin, "coverage", "--storage.path", db, "--lang", "en", "Via Roma 5, Ripalta Cremasca").CombinedOutput()
 	if err != nil {
 		t.Fatalf("fibremon coverage: %v\n%s", err, out)
 	}

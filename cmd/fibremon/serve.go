@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -72,8 +73,8 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.influx.Bucket, "storage.influx.bucket", "fibremon/autogen", "InfluxDB bucket (2.x), or database/retention-policy (1.8)")
 	fs.DurationVar(&c.influx.Timeout, "storage.influx.timeout", influx.DefaultTimeout, "how long one request to InfluxDB may take")
 	fs.StringVar(&c.tokensFile, "auth.tokens-file", "tokens.json", "probe tokens file, written by 'fibremon token add'")
-	fs.StringVar(&c.dataDir, "data.dir", "", "directory holding <comune>/boundary.geojson, hamlets.geojson, sites.csv (default: the embedded data set)")
-	fs.StringVar(&c.comune, "data.comune", "ripalta-cremasca", "comune directory within the data set")
+	fs.StringVar(&c.dataDir, "data.dir", "", "data set: a directory holding one <slug>/ directory per comune, each with boundary.geojson, hamlets.geojson, sites.csv and optionally civics.csv[.gz], coverage.csv[.gz] (default: the embedded data set, the 48 comuni of the Cremasco)")
+	fs.StringVar(&c.comune, "data.comune", "", "serve only this comune directory of the data set (default: every comune)")
 	fs.DurationVar(&c.stale, "status.stale-after", 5*time.Minute, "a site with no result for this long is silent")
 	fs.DurationVar(&c.refreshInterval, "status.refresh-interval", 15*time.Second, "how often site status is rebuilt from the store")
 	fs.DurationVar(&c.contractInterval, "contract.check-interval", contract.DefaultInterval, "how often every site's last 96 tests are checked against its contract (also on GET /api/v1/sites/{id}/contract)")
@@ -120,7 +121,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("listen: %w", err)
 	}
 	logger.Info("fibremon serving", "version", version, "address", ln.Addr().String(), "storage", cfg.storage(),
-		"sites", len(svc.comune.Sites), "tokens", len(tokens.Entries()), "public_read", cfg.publicRead, "metrics_auth", cfg.metricsAuth)
+		"comuni", svc.live.Load().Len(), "sites", len(svc.live.Load().Sites()), "tokens", len(tokens.Entries()), "public_read", cfg.publicRead, "metrics_auth", cfg.metricsAuth)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return svc.Serve(gctx, ln) })
 	g.Go(func() error { return tokens.Watch(gctx, cfg.tokensFile, 2*time.Second, logger) })
@@ -151,16 +152,20 @@ func (s *service) reloadOnHangup(ctx context.Context) error {
 	}
 }
 
-// reloadData loads the data set again and swaps in its index.
+// reloadData loads the data set again and swaps it in: a comune whose
+// files fail to load keeps its previous version (logged, and "stale" in
+// GET /api/v1/comuni) while the others are updated.
 func (s *service) reloadData() error {
-	c, err := loadComune(s.cfg, s.logger)
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	set, err := loadSet(s.cfg, s.logger, s.live.Load())
 	if err != nil {
 		return err
 	}
-	s.live.Store(geo.NewIndex(c))
-	s.tracker.SetSites(c.Sites)
-	s.checker.SetSites(c.Sites)
-	s.logger.Info("data set reloaded", "addresses", len(c.Addresses), "sites", len(c.Sites))
+	s.live.Store(set)
+	s.tracker.SetSites(set.Sites())
+	s.checker.SetSites(set.Sites())
+	s.logger.Info("data set reloaded", "comuni", set.Len(), "sites", len(set.Sites()))
 	return nil
 }
 
@@ -256,7 +261,6 @@ type service struct {
 	logger  *slog.Logger
 	cfg     serveConfig
 	store   resultStore
-	comune  *geo.Comune
 	tracker *status.Tracker
 	checker *contract.Checker
 	live    *geo.Live
@@ -266,31 +270,52 @@ type service struct {
 	tokens     *auth.Tokens
 	tokensFile string // "" when the tokens live in memory only
 	tokensMu   sync.Mutex
+	reloadMu   sync.Mutex // one reload of the data set at a time
 }
 
-// loadComune loads the embedded data set (which must be clean), or the one
-// in --data.dir, whose civic register may come from outside: its bad rows
-// are logged and skipped, the rest is imported.
-func loadComune(cfg serveConfig, logger *slog.Logger) (*geo.Comune, error) {
-	if cfg.dataDir == "" {
-		return geo.Load(data.FS, cfg.comune)
+// loadSet loads the embedded data set (which must be clean), or the one
+// in --data.dir, whose civic registers may come from outside: their bad
+// rows are logged and skipped, the rest is imported. A comune that fails
+// to load is logged and keeps its version in prev, if any.
+func loadSet(cfg serveConfig, logger *slog.Logger, prev *geo.Set) (*geo.Set, error) {
+	var fsys fs.FS = data.FS
+	if cfg.dataDir != "" {
+		fsys = os.DirFS(cfg.dataDir)
 	}
-	c, skipped, err := geo.LoadLenient(os.DirFS(cfg.dataDir), cfg.comune)
+	root := "."
+	if cfg.comune != "" {
+		root = cfg.comune
+	}
+	set, err := geo.LoadSet(fsys, root, geo.LoadOptions{Lenient: cfg.dataDir != "", Prev: prev})
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range skipped {
-		logger.Warn("civic register row skipped", "data_dir", cfg.dataDir, "err", e.Error())
+	for _, r := range set.Reports() {
+		switch {
+		case r.Err != nil && r.Kept:
+			logger.Error("comune not reloaded; its previous version is served", "dir", r.Dir, "err", r.Err)
+		case r.Err != nil:
+			logger.Error("comune not loaded", "dir", r.Dir, "err", r.Err)
+		}
+		for _, e := range r.Skipped {
+			logger.Warn("civic register row skipped", "dir", r.Dir, "err", e.Error())
+		}
+		if len(r.Skipped) > 0 {
+			logger.Warn("civic register imported with bad rows skipped", "dir", r.Dir, "skipped", len(r.Skipped))
+		}
 	}
-	if len(skipped) > 0 {
-		logger.Warn("civic register imported with bad rows skipped", "data_dir", cfg.dataDir,
-			"imported", len(c.Addresses), "skipped", len(skipped))
+	if cfg.dataDir == "" {
+		for _, r := range set.Reports() {
+			if r.Err != nil {
+				return nil, fmt.Errorf("embedded data set: %w", r.Err)
+			}
+		}
 	}
-	return c, nil
+	return set, nil
 }
 
 func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, tokens *auth.Tokens, tokensFile string) (*service, error) {
-	comune, err := loadComune(cfg, logger)
+	set, err := loadSet(cfg, logger, nil)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
@@ -318,16 +343,16 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, token
 		return nil, err
 	}
 	live := new(geo.Live)
-	live.Store(geo.NewIndex(comune))
+	live.Store(set)
 	reg := metrics.NewRegistry("fibremon", version)
 	reg.MustRegister(coverage.NewCollector(live, nil), auth.NewCollector(tokens))
-	tracker := status.New(logger, reg, comune.Sites, store, status.Options{Stale: cfg.stale})
-	checker := contract.NewChecker(logger, reg, comune.Sites, store, nil)
+	tracker := status.New(logger, reg, set.Sites(), store, status.Options{Stale: cfg.stale})
+	checker := contract.NewChecker(logger, reg, set.Sites(), store, nil)
 	ndt := ndt7.NewHandler(logger, ndt7.ServerOptions{
 		MaxDuration: cfg.ndt7Duration,
 		OnDone:      newNDT7Metrics(reg),
 	})
-	svc := &service{logger: logger, cfg: cfg, store: store, comune: comune, tracker: tracker, checker: checker, live: live, reg: reg,
+	svc := &service{logger: logger, cfg: cfg, store: store, tracker: tracker, checker: checker, live: live, reg: reg,
 		tokens: tokens, tokensFile: tokensFile}
 	h := fibrehttp.NewHandler(fibrehttp.Deps{
 		Logger:      logger,

@@ -128,6 +128,7 @@ var defaultAccess = []accessCase{
 	{"GET", "/api/v1/rollout", "/api/v1/rollout", [nCallers]int{200, 200, 200, 200}},
 	{"GET", "/api/v1/gaps", "/api/v1/gaps", [nCallers]int{200, 200, 200, 200}},
 	{"GET", "/api/v1/sites", "/api/v1/sites", [nCallers]int{200, 200, 200, 200}},
+	{"GET", "/api/v1/comuni", "/api/v1/comuni", [nCallers]int{200, 200, 200, 200}},
 	{"GET", "/api/v1/sites/{id}", "/api/v1/sites/municipio", [nCallers]int{200, 200, 200, 200}},
 	{"POST", "/api/v1/results", "/api/v1/results", [nCallers]int{401, 200, 403, 403}},
 	{"GET", "/api/v1/results", "/api/v1/results?site_id=municipio", [nCallers]int{401, 200, 200, 200}},

@@ -3,6 +3,7 @@ package fibrehttp
 import (
 	"encoding/csv"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -22,12 +23,33 @@ const (
 // MaxQueryParam bounds every query-string value of the coverage API.
 const MaxQueryParam = 200
 
-func (s *Server) index() (*geo.Index, error) {
-	ix := s.d.Geo.Load()
-	if ix == nil {
+func (s *Server) set() (*geo.Set, error) {
+	set := s.d.Geo.Load()
+	if set == nil {
 		return nil, fibremon.Errorf(fibremon.Transient, "coverage data not loaded yet")
 	}
-	return ix, nil
+	return set, nil
+}
+
+// scope returns the comuni a request is about: the one its "comune"
+// parameter names (a slug, an ISTAT code or a name; an unknown one is a
+// 404 naming it), or every comune of the data set.
+func (s *Server) scope(v url.Values) (*geo.Set, []*geo.Index, error) {
+	set, err := s.set()
+	if err != nil {
+		return nil, nil, err
+	}
+	if vals, ok := v["comune"]; ok {
+		if len(vals) != 1 || len(vals[0]) > MaxQueryParam {
+			return nil, nil, fibremon.FieldErrorf("comune", "give it once, at most %d bytes", MaxQueryParam)
+		}
+		ix, err := set.Comune(vals[0])
+		if err != nil {
+			return nil, nil, err
+		}
+		return set, []*geo.Index{ix}, nil
+	}
+	return set, set.Comuni(), nil
 }
 
 // getCoverageGeoJSON serves GET /api/v1/coverage.geojson?layer=&hamlet=&technology=&class=&state=.
@@ -35,9 +57,9 @@ func (s *Server) getCoverageGeoJSON(w http.ResponseWriter, r *http.Request) erro
 	v := r.URL.Query()
 	for key, vals := range v {
 		switch key {
-		case "layer", "hamlet", "technology", "class", "state":
+		case "layer", "hamlet", "technology", "class", "state", "comune":
 		default:
-			return fibremon.FieldErrorf(key, "unknown parameter (want layer, hamlet, technology, class, state)")
+			return fibremon.FieldErrorf(key, "unknown parameter (want comune, layer, hamlet, technology, class, state)")
 		}
 		if len(vals) > 1 || len(vals[0]) > MaxQueryParam {
 			return fibremon.FieldErrorf(key, "give it once, at most %d bytes", MaxQueryParam)
@@ -49,11 +71,11 @@ func (s *Server) getCoverageGeoJSON(w http.ResponseWriter, r *http.Request) erro
 	if err := q.Validate(); err != nil {
 		return err
 	}
-	ix, err := s.index()
+	_, comuni, err := s.scope(v)
 	if err != nil {
 		return err
 	}
-	fc, err := geo.BuildLayer(ix.Comune(), q, s.d.Status.Statuses(), s.d.Now())
+	fc, err := geo.BuildLayers(comuni, q, s.d.Status.Statuses(), s.d.Now())
 	if err != nil {
 		return err
 	}
@@ -71,22 +93,26 @@ func (s *Server) getCoverageGeoJSON(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
-// getCoverage serves GET /api/v1/coverage?address=... or ?lat=..&lon=...
+// getCoverage serves GET /api/v1/coverage?address=...[&comune=] or
+// ?lat=..&lon=...
 func (s *Server) getCoverage(w http.ResponseWriter, r *http.Request) error {
 	v := r.URL.Query()
 	for key, vals := range v {
 		switch key {
-		case "address", "lat", "lon":
+		case "address", "lat", "lon", "comune":
 		default:
-			return fibremon.FieldErrorf(key, "unknown parameter (want address, or lat and lon)")
+			return fibremon.FieldErrorf(key, "unknown parameter (want address and comune, or lat and lon)")
 		}
 		if len(vals) > 1 {
 			return fibremon.FieldErrorf(key, "give it once")
 		}
 	}
-	ix, err := s.index()
+	set, err := s.set()
 	if err != nil {
 		return err
+	}
+	if v.Has("comune") && !v.Has("address") {
+		return fibremon.FieldErrorf("comune", "goes with address= (a point finds its comune itself)")
 	}
 	now := s.d.Now()
 	var ans coverage.Answer
@@ -94,7 +120,7 @@ func (s *Server) getCoverage(w http.ResponseWriter, r *http.Request) error {
 	case v.Has("address") && (v.Has("lat") || v.Has("lon")):
 		return fibremon.FieldErrorf("address", "give an address or lat and lon, not both")
 	case v.Has("address"):
-		ans, err = coverage.ByAddress(ix, s.d.Status.Statuses(), v.Get("address"), now)
+		ans, err = coverage.ByAddress(set, v.Get("comune"), s.d.Status.Statuses(), v.Get("address"), now)
 	case v.Has("lat") || v.Has("lon"):
 		lat, err1 := parseCoord(v, "lat")
 		if err1 != nil {
@@ -104,7 +130,7 @@ func (s *Server) getCoverage(w http.ResponseWriter, r *http.Request) error {
 		if err2 != nil {
 			return err2
 		}
-		ans, err = coverage.ByPoint(ix, s.d.Status.Statuses(), lat, lon, now)
+		ans, err = coverage.ByPoint(set, s.d.Status.Statuses(), lat, lon, now)
 	default:
 		return fibremon.FieldErrorf("address", "missing: give address=..., or lat=...&lon=...")
 	}
@@ -134,27 +160,38 @@ func parseCoord(v map[string][]string, key string) (float64, error) {
 // RolloutResponse is the JSON body of GET /api/v1/rollout.
 type RolloutResponse struct {
 	GeneratedAt time.Time           `json:"generated_at"`
-	Comune      string              `json:"comune"`
+	Comune      string              `json:"comune"`         // name, or geo.ConsortiumName
+	Slug        string              `json:"slug,omitempty"` // absent for the consortium
 	Hamlet      string              `json:"hamlet,omitempty"`
 	Synthetic   bool                `json:"synthetic"`
 	Figures     []geo.Figures       `json:"figures"`
 	Timeline    []geo.TimelinePoint `json:"timeline"`
 }
 
-// getRollout serves GET /api/v1/rollout[?hamlet=][&format=csv]: coverage
-// figures per comune and hamlet, and the monthly rollout timeline.
+// getRollout serves GET /api/v1/rollout[?comune=][&hamlet=][&format=csv]:
+// coverage figures of the comune and its hamlets, and the monthly rollout
+// timeline; without comune, of the whole data set (the consortium), whose
+// figures are the totals (scope "comune") then each comune's (scope its
+// slug).
 func (s *Server) getRollout(w http.ResponseWriter, r *http.Request) error {
 	v := r.URL.Query()
 	for key := range v {
-		if key != "hamlet" && key != "format" {
-			return fibremon.FieldErrorf(key, "unknown parameter (want hamlet, format)")
+		if key != "hamlet" && key != "format" && key != "comune" {
+			return fibremon.FieldErrorf(key, "unknown parameter (want comune, hamlet, format)")
 		}
 	}
-	ix, err := s.index()
+	set, comuni, err := s.scope(v)
 	if err != nil {
 		return err
 	}
-	c := ix.Comune()
+	c := comuni[0].Comune()
+	consortium := len(comuni) > 1
+	if consortium {
+		if v.Has("hamlet") {
+			return fibremon.FieldErrorf("hamlet", "goes with comune= (hamlets are a comune's)")
+		}
+		c = set.Union()
+	}
 	hamlet := v.Get("hamlet")
 	if hamlet != "" {
 		known := false
@@ -167,6 +204,13 @@ func (s *Server) getRollout(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := s.d.Now()
 	figures := c.Figures(now)
+	if consortium {
+		for _, ix := range comuni {
+			f := ix.Comune().Figures(now)[0]
+			f.Scope = ix.Comune().Slug
+			figures = append(figures, f)
+		}
+	}
 	timeline := c.Timeline(hamlet)
 	synthetic := false
 	for _, f := range figures {
@@ -174,7 +218,7 @@ func (s *Server) getRollout(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch v.Get("format") {
 	case "", "json":
-		writeJSON(w, http.StatusOK, RolloutResponse{GeneratedAt: now.UTC(), Comune: c.Name, Hamlet: hamlet,
+		writeJSON(w, http.StatusOK, RolloutResponse{GeneratedAt: now.UTC(), Comune: c.Name, Slug: c.Slug, Hamlet: hamlet,
 			Synthetic: synthetic, Figures: figures, Timeline: timeline})
 		return nil
 	case "csv":
@@ -228,20 +272,37 @@ const ContractTests = 96
 // download is below the class declared for their address, and hamlets with
 // no probe at all.
 func (s *Server) getGaps(w http.ResponseWriter, r *http.Request) error {
-	if len(r.URL.Query()) > 0 {
-		return fibremon.FieldErrorf("", "GET %s takes no parameters", PathGaps)
+	v := r.URL.Query()
+	for key := range v {
+		if key != "comune" {
+			return fibremon.FieldErrorf(key, "unknown parameter (want comune)")
+		}
 	}
-	ix, err := s.index()
+	_, comuni, err := s.scope(v)
 	if err != nil {
 		return err
 	}
+	gaps, unprobed := []geo.Gap{}, []string{}
+	for _, ix := range comuni {
+		g, u, err := s.gaps(r, ix)
+		if err != nil {
+			return err
+		}
+		gaps, unprobed = append(gaps, g...), append(unprobed, u...)
+	}
+	writeJSON(w, http.StatusOK, GapsResponse{GeneratedAt: s.d.Now().UTC(), Gaps: gaps, UnprobedHamlets: unprobed, TestsPerSite: ContractTests})
+	return nil
+}
+
+// gaps returns one comune's gaps and its hamlets without a probe.
+func (s *Server) gaps(r *http.Request, ix *geo.Index) ([]geo.Gap, []string, error) {
 	c := ix.Comune()
 	downloads := make(map[string][]float64, len(c.Sites))
 	for _, site := range c.Sites {
 		rs, err := s.d.Store.Results(r.Context(), fibremon.Query{SiteID: site.ID, Kind: fibremon.KindDownload,
 			Since: s.d.Now().Add(-fibremon.MaxResultAge), Limit: ContractTests})
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		for _, res := range rs {
 			if v, ok := res.Values[fibremon.DownloadBytesPerSecond]; ok && res.Up {
@@ -249,14 +310,5 @@ func (s *Server) getGaps(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	gaps := geo.DeclaredVsMeasured(ix, c.Sites, downloads)
-	if gaps == nil {
-		gaps = []geo.Gap{}
-	}
-	unprobed := geo.UnprobedZones(c)
-	if unprobed == nil {
-		unprobed = []string{}
-	}
-	writeJSON(w, http.StatusOK, GapsResponse{GeneratedAt: s.d.Now().UTC(), Gaps: gaps, UnprobedHamlets: unprobed, TestsPerSite: ContractTests})
-	return nil
+	return geo.DeclaredVsMeasured(ix, c.Sites, downloads), geo.UnprobedZones(c), nil
 }

@@ -159,6 +159,7 @@ func NewHandler(d Deps) *Server {
 		r.Use(s.identify)
 		r.Get(PathResults, s.handle(s.needResultsRead(s.getResults)))
 		r.Get(PathSites, s.handle(s.getSites))
+		r.Get(PathComuni, s.handle(s.getComuni))
 		r.Get(PathSites+"/{id}", s.handle(s.getSite))
 		r.Get(PathCoverage, s.handle(s.getCoverageGeoJSON))
 		s.contractRoutes(r)
@@ -211,6 +212,17 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 	}
 }
 
+// sitesOf returns the statuses of the sites of one comune.
+func sitesOf(sts []fibremon.SiteStatus, slug string) []fibremon.SiteStatus {
+	out := []fibremon.SiteStatus{}
+	for _, st := range sts {
+		if st.Comune == slug {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
 func errorResponse(err error) (int, ErrorResponse) {
 	var maxErr *http.MaxBytesError
 	if errors.As(err, &maxErr) {
@@ -238,6 +250,10 @@ func errorResponse(err error) (int, ErrorResponse) {
 	case fibremon.Forbidden:
 		return http.StatusForbidden, ErrorResponse{Error: e.Msg, Field: e.Field}
 	case fibremon.NotFound:
+		var sg interface{ Suggestions() []string }
+		if errors.As(err, &sg) {
+			return http.StatusNotFound, ErrorResponse{Error: e.Msg, Field: e.Field, Suggestions: sg.Suggestions()}
+		}
 		return http.StatusNotFound, ErrorResponse{Error: e.Msg, Field: e.Field}
 	case fibremon.Conflict:
 		return http.StatusConflict, ErrorResponse{Error: e.Msg, Field: e.Field}
@@ -422,7 +438,20 @@ type SitesResponse struct {
 }
 
 func (s *Server) getSites(w http.ResponseWriter, r *http.Request) error {
+	v := r.URL.Query()
+	for key := range v {
+		if key != "comune" {
+			return fibremon.FieldErrorf(key, "unknown parameter (want comune)")
+		}
+	}
 	sts := s.d.Status.Statuses()
+	if v.Has("comune") {
+		_, comuni, err := s.scope(v)
+		if err != nil {
+			return err
+		}
+		sts = sitesOf(sts, comuni[0].Comune().Slug)
+	}
 	if s.fullView(r) {
 		writeJSON(w, http.StatusOK, SitesResponse{GeneratedAt: s.d.Now().UTC(), View: ViewFull, Sites: sts})
 		return nil

@@ -320,7 +320,7 @@ func mustGeo(t testing.TB) *geo.Live {
 		t.Fatal(err)
 	}
 	live := new(geo.Live)
-	live.Store(geo.NewIndex(c))
+	live.Store(geo.MustSetOf(c))
 	return live
 }
 

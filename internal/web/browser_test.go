@@ -64,7 +64,7 @@ func startService(t *testing.T) *service {
 	tracker := status.New(logger, reg, comune.Sites, store, status.Options{Stale: 5 * time.Minute})
 	tokens := auth.NewTokens()
 	var live geo.Live
-	live.Store(geo.NewIndex(comune))
+	live.Store(geo.MustSetOf(comune))
 	api := fibrehttp.NewHandler(fibrehttp.Deps{
 		Logger:     logger,
 		Registry:   reg,
