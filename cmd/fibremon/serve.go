@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -162,45 +163,102 @@ func (s *service) reloadData() error {
 	if err != nil {
 		return err
 	}
+	s.swap(set)
+	s.logger.Info("data set reloaded", "comuni", set.Len(), "sites", len(set.Sites()))
+	return nil
+}
+
+// reloadComune loads one comune's directory again (slug) and swaps in a
+// set with it and every other comune as it was. A comune whose files fail
+// to load is an error, and the set stays as it was.
+func (s *service) reloadComune(slug string) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	set, err := geo.ReloadComune(dataFS(s.cfg), s.live.Load(), slug, geo.LoadOptions{Lenient: s.cfg.dataDir != ""})
+	if err != nil {
+		return err
+	}
+	for _, r := range set.Reports() {
+		if r.Slug == slug && len(r.Skipped) > 0 {
+			logSkipped(s.logger, r)
+		}
+	}
+	s.swap(set)
+	s.logger.Info("comune reloaded", "comune", slug, "comuni", set.Len(), "sites", len(set.Sites()))
+	return nil
+}
+
+// swap publishes set and gives its sites to the status tracker and the
+// contract checker.
+func (s *service) swap(set *geo.Set) {
 	s.live.Store(set)
 	s.tracker.SetSites(set.Sites())
 	s.checker.SetSites(set.Sites())
-	s.logger.Info("data set reloaded", "comuni", set.Len(), "sites", len(set.Sites()))
-	return nil
 }
 
 // Tokens lists the issued tokens, for the admin API.
 func (s *service) Tokens() []auth.Entry { return s.tokens.Entries() }
 
-// RevokeTokens revokes tokens for the admin API: in the tokens file, read
-// afresh so that edits made there since start are kept, and in memory.
-// Without a tokens file (the demo) it revokes in memory only.
-func (s *service) RevokeTokens(probe, sha256Prefix string) (int, error) {
+// changeTokens applies change to the tokens file, read afresh so that
+// edits made there since start are kept, saves it and reloads the running
+// set from it. Without a tokens file (the demo) it changes the running set
+// only.
+func (s *service) changeTokens(change func(*auth.Tokens) error) error {
 	s.tokensMu.Lock()
 	defer s.tokensMu.Unlock()
 	if s.tokensFile == "" {
-		return s.tokens.Revoke(probe, sha256Prefix)
+		return change(s.tokens)
 	}
 	onDisk, err := auth.Load(s.tokensFile)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	n, err := onDisk.Revoke(probe, sha256Prefix)
-	if err != nil {
-		return 0, err
+	if err := change(onDisk); err != nil {
+		return err
 	}
 	if err := onDisk.Save(s.tokensFile); err != nil {
-		return 0, err
+		return err
 	}
-	if _, err := s.tokens.Reload(s.tokensFile); err != nil {
+	_, err = s.tokens.Reload(s.tokensFile)
+	return err
+}
+
+// RevokeTokens revokes tokens for the admin API, those for which may
+// returns true (nil: all).
+func (s *service) RevokeTokens(probe, sha256Prefix string, may func(auth.Entry) bool) (int, error) {
+	n := 0
+	err := s.changeTokens(func(t *auth.Tokens) (err error) {
+		n, err = t.RevokeIf(probe, sha256Prefix, may)
+		return err
+	})
+	if err != nil {
 		return 0, err
 	}
 	s.logger.Info("tokens revoked", "probe", probe, "sha256_prefix", sha256Prefix, "revoked", n)
 	return n, nil
 }
 
-// Reload reloads the data set and the tokens file, for the admin API.
-func (s *service) Reload() error {
+// IssueProbeToken issues a probe token for the admin API.
+func (s *service) IssueProbeToken(probe string, sites []string) (string, auth.Entry, error) {
+	var tok string
+	var e auth.Entry
+	err := s.changeTokens(func(t *auth.Tokens) (err error) {
+		tok, e, err = t.Issue(probe, sites, time.Now())
+		return err
+	})
+	if err != nil {
+		return "", auth.Entry{}, err
+	}
+	s.logger.Info("probe token issued", "probe", probe, "sites", strings.Join(sites, ","), "sha256_prefix", e.SHA256[:12])
+	return tok, e, nil
+}
+
+// Reload reloads, for the admin API, one comune (slug), or the whole data
+// set and the tokens file (slug "").
+func (s *service) Reload(slug string) error {
+	if slug != "" {
+		return s.reloadComune(slug)
+	}
 	if err := s.reloadData(); err != nil {
 		return err
 	}
@@ -278,15 +336,11 @@ type service struct {
 // rows are logged and skipped, the rest is imported. A comune that fails
 // to load is logged and keeps its version in prev, if any.
 func loadSet(cfg serveConfig, logger *slog.Logger, prev *geo.Set) (*geo.Set, error) {
-	var fsys fs.FS = data.FS
-	if cfg.dataDir != "" {
-		fsys = os.DirFS(cfg.dataDir)
-	}
 	root := "."
 	if cfg.comune != "" {
 		root = cfg.comune
 	}
-	set, err := geo.LoadSet(fsys, root, geo.LoadOptions{Lenient: cfg.dataDir != "", Prev: prev})
+	set, err := geo.LoadSet(dataFS(cfg), root, geo.LoadOptions{Lenient: cfg.dataDir != "", Prev: prev})
 	if err != nil {
 		return nil, err
 	}
@@ -297,12 +351,7 @@ func loadSet(cfg serveConfig, logger *slog.Logger, prev *geo.Set) (*geo.Set, err
 		case r.Err != nil:
 			logger.Error("comune not loaded", "dir", r.Dir, "err", r.Err)
 		}
-		for _, e := range r.Skipped {
-			logger.Warn("civic register row skipped", "dir", r.Dir, "err", e.Error())
-		}
-		if len(r.Skipped) > 0 {
-			logger.Warn("civic register imported with bad rows skipped", "dir", r.Dir, "skipped", len(r.Skipped))
-		}
+		logSkipped(logger, r)
 	}
 	if cfg.dataDir == "" {
 		for _, r := range set.Reports() {
@@ -312,6 +361,25 @@ func loadSet(cfg serveConfig, logger *slog.Logger, prev *geo.Set) (*geo.Set, err
 		}
 	}
 	return set, nil
+}
+
+// dataFS is the file system of the data set: --data.dir, or the embedded
+// one.
+func dataFS(cfg serveConfig) fs.FS {
+	if cfg.dataDir != "" {
+		return os.DirFS(cfg.dataDir)
+	}
+	return data.FS
+}
+
+// logSkipped logs the register rows a lenient load of r's comune skipped.
+func logSkipped(logger *slog.Logger, r geo.ComuneReport) {
+	for _, e := range r.Skipped {
+		logger.Warn("civic register row skipped", "dir", r.Dir, "err", e.Error())
+	}
+	if len(r.Skipped) > 0 {
+		logger.Warn("civic register imported with bad rows skipped", "dir", r.Dir, "skipped", len(r.Skipped))
+	}
 }
 
 func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, tokens *auth.Tokens, tokensFile string) (*service, error) {

@@ -62,7 +62,6 @@ func (s *Server) getComuni(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := s.d.Now()
-	full := s.fullView(r)
 	sts := s.d.Status.Statuses()
 	resp := ComuniResponse{GeneratedAt: now.UTC(), Comuni: []ComuneFigures{}}
 	total := ComuneFigures{Name: geo.ConsortiumName, Status: "ok"}
@@ -87,7 +86,9 @@ func (s *Server) getComuni(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		msg := ""
-		if full {
+		// A comune's token reads its own load errors; one that never
+		// loaded has no slug, and only the consortium's read it.
+		if s.fullView(r, rep.Slug) {
 			msg = rep.Err.Error()
 		}
 		if i, ok := bySlug[rep.Slug]; ok && rep.Kept {

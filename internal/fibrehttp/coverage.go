@@ -79,7 +79,7 @@ func (s *Server) getCoverageGeoJSON(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	if !s.fullView(r) {
+	if !s.fullView(r, slugsOf(comuni)...) {
 		publicGeoJSON(fc)
 	}
 	b, err := fc.MarshalJSON()
