@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"fibremon"
+	"fibremon/internal/coverage"
 	"fibremon/internal/fibrehttp"
 )
 
@@ -119,6 +121,31 @@ func TestDemo(t *testing.T) {
 	}
 	if len(speeds) < 6 {
 		t.Errorf("only %d distinct line speeds across sites: %v", len(speeds), speeds)
+	}
+	// The demo serves the 48 comuni of the Cremasco, and its measurements,
+	// made through emulated lines, say so wherever they appear.
+	var comuni fibrehttp.ComuniResponse
+	getJSON(t, base+fibrehttp.PathComuni, &comuni)
+	if len(comuni.Comuni) != 48 {
+		t.Errorf("the demo serves %d comuni; want 48", len(comuni.Comuni))
+	}
+	for _, s := range sites.Sites {
+		if !s.LineEmulated || s.Comune != "ripalta-cremasca" {
+			t.Errorf("site %s: line_emulated %v, comune %q", s.ID, s.LineEmulated, s.Comune)
+		}
+	}
+	var ans coverage.Answer
+	getJSON(t, base+fibrehttp.PathCoverageLookup+"?address="+url.QueryEscape("Via Roma 5, Ripalta Cremasca"), &ans)
+	if len(ans.NearestProbes) == 0 {
+		t.Errorf("no nearest probes in %+v", ans)
+	}
+	for _, p := range ans.NearestProbes {
+		if !p.Emulated {
+			t.Errorf("nearest probe %s of Via Roma 5 is not labelled emulated", p.SiteID)
+		}
+	}
+	if geo := getText(t, base+fibrehttp.PathCoverage+"?layer=sites"); !strings.Contains(geo, `"line_emulated":true`) {
+		t.Errorf("the sites layer does not label the lines emulated")
 	}
 	metricsText := getText(t, base+"/metrics")
 	geo := getText(t, base+fibrehttp.PathCoverage)

@@ -62,6 +62,9 @@ type serveConfig struct {
 	metricsAuth      string
 	maxInflightBody  int64
 	log              logFlags
+	// emulatedLines marks every site's line as emulated (the demo): not
+	// a flag, since only the demo runs its probes behind emulated lines.
+	emulatedLines bool
 }
 
 func (c *serveConfig) register(fs *flag.FlagSet) {
@@ -286,7 +289,7 @@ func loadSet(cfg serveConfig, logger *slog.Logger, prev *geo.Set) (*geo.Set, err
 	if cfg.comune != "" {
 		root = cfg.comune
 	}
-	set, err := geo.LoadSet(fsys, root, geo.LoadOptions{Lenient: cfg.dataDir != "", Prev: prev})
+	set, err := geo.LoadSet(fsys, root, geo.LoadOptions{Lenient: cfg.dataDir != "", Prev: prev, EmulatedLines: cfg.emulatedLines})
 	if err != nil {
 		return nil, err
 	}
