@@ -21,6 +21,7 @@ import (
 	"fibremon/internal/cli"
 	"fibremon/internal/metrics"
 	"fibremon/internal/testing/linesim"
+	"fibremon/probes"
 )
 
 // lineProfile is the emulated access line of a site: its contracted speeds
@@ -130,7 +131,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		line  *linesim.Line
 		agent *agent.Agent
 	}
-	var probes []demoProbe
+	var demoProbes []demoProbe
 	probeMux := http.NewServeMux()
 	for _, site := range svc.comune.Sites {
 		name := "probe-" + site.ID
@@ -145,9 +146,12 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 			Spool:   agent.DefaultSpool,
 			Web:     agent.WebConfig{ListenAddress: pln.Addr().String()},
 			Measurements: []agent.MeasurementConfig{
-				{Name: "ndt7-download", Kind: fibremon.KindDownload, Target: base, Interval: cfg.throughputInterval, Duration: cfg.throughputDuration, Timeout: cfg.throughputDuration + 10*time.Second},
-				{Name: "ndt7-upload", Kind: fibremon.KindUpload, Target: base, Interval: cfg.throughputInterval, Duration: cfg.throughputDuration, Timeout: cfg.throughputDuration + 10*time.Second},
-				{Name: "latency-service", Kind: fibremon.KindLatency, Target: ln.Addr().String(), Method: "tcp", Count: 10, PacketInterval: 100 * time.Millisecond, Interval: cfg.measureInterval, Timeout: 8 * time.Second},
+				{Name: "ndt7-download", Kind: fibremon.KindDownload, Target: base, Interval: cfg.throughputInterval, Timeout: cfg.throughputDuration + 10*time.Second,
+					Options: probes.Options{Throughput: probes.ThroughputOptions{Duration: cfg.throughputDuration}}},
+				{Name: "ndt7-upload", Kind: fibremon.KindUpload, Target: base, Interval: cfg.throughputInterval, Timeout: cfg.throughputDuration + 10*time.Second,
+					Options: probes.Options{Throughput: probes.ThroughputOptions{Duration: cfg.throughputDuration}}},
+				{Name: "latency-service", Kind: fibremon.KindLatency, Target: ln.Addr().String(), Interval: cfg.measureInterval, Timeout: 8 * time.Second,
+					Options: probes.Options{Latency: probes.LatencyOptions{Method: "tcp", Count: 10, PacketInterval: 100 * time.Millisecond}}},
 				{Name: "http-service", Kind: fibremon.KindHTTP, Target: base + "/healthz", Interval: cfg.measureInterval, Timeout: 5 * time.Second},
 				{Name: "tcp-service", Kind: fibremon.KindTCP, Target: ln.Addr().String(), Interval: cfg.measureInterval, Timeout: 5 * time.Second},
 			},
@@ -172,13 +176,13 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		defer a.Close()
 		probeMux.Handle("/probes/"+name+"/metrics", metrics.Handler(reg))
-		probes = append(probes, demoProbe{site: site, line: line, agent: a})
+		demoProbes = append(demoProbes, demoProbe{site: site, line: line, agent: a})
 	}
 
-	fmt.Fprintf(stdout, "fibremon demo: Ripalta Cremasca, %d sites, each with a probe behind an emulated access line\n\n", len(probes))
+	fmt.Fprintf(stdout, "fibremon demo: Ripalta Cremasca, %d sites, each with a probe behind an emulated access line\n\n", len(demoProbes))
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SITE\tHAMLET\tLINE\tSCRIPTED OUTAGES")
-	for _, p := range probes {
+	for _, p := range demoProbes {
 		out := "-"
 		if o := demoOutages(p.site); o != nil {
 			out = describeOutages(o)
@@ -216,7 +220,7 @@ first results within a minute; Ctrl-C stops.
 		defer cancel()
 		return psrv.Shutdown(sctx)
 	})
-	for _, p := range probes {
+	for _, p := range demoProbes {
 		g.Go(func() error { return p.agent.Run(gctx) })
 		if o := demoOutages(p.site); o != nil {
 			g.Go(func() error {
@@ -235,7 +239,7 @@ first results within a minute; Ctrl-C stops.
 					return nil
 				case <-t.C:
 					printStatus(stdout, svc, func(id string) (bool, int) {
-						for _, p := range probes {
+						for _, p := range demoProbes {
 							if p.site.ID == id {
 								return p.line.Down(), p.agent.Spool().Results
 							}
