@@ -3,6 +3,7 @@ package agent
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -174,5 +175,28 @@ func TestMeasurementOptions(t *testing.T) {
 		if err := c.Validate(); err == nil || err.Error() != tt.want {
 			t.Errorf("Validate(%+v) = %v; want %s", tt.m, err, tt.want)
 		}
+	}
+}
+
+// TestOptionNames: the options of each kind, as the file names them, are
+// the fields of its probes options struct. Renaming one breaks the files
+// in use.
+func TestOptionNames(t *testing.T) {
+	want := map[fibremon.Kind][]string{
+		fibremon.KindDownload: {"duration", "early_stop", "interface", "max_other_traffic_ratio"},
+		fibremon.KindUpload:   {"duration", "early_stop", "interface", "max_other_traffic_ratio"},
+		fibremon.KindLatency:  {"method", "count", "packet_interval"},
+		fibremon.KindHTTP:     {"expect_status"},
+		fibremon.KindTCP:      nil,
+		fibremon.KindDNS:      {"server"},
+	}
+	var o probes.Options
+	for _, k := range fibremon.Kinds {
+		if got := optionNames(o.OptionsOf(k)); !slices.Equal(got, want[k]) {
+			t.Errorf("options of %s = %q; want %q", k, got, want[k])
+		}
+	}
+	if got, want := optionNames(&MeasurementConfig{}), []string{"name", "kind", "target", "interval", "timeout", "schedule"}; !slices.Equal(got, want) {
+		t.Errorf("fields of a measurement = %q; want %q", got, want)
 	}
 }
