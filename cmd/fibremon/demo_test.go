@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"fibremon"
+	"fibremon/internal/cli"
 	"fibremon/internal/coverage"
 	"fibremon/internal/fibrehttp"
 )
@@ -199,5 +201,39 @@ func checkMetricsDocumented(t *testing.T, exposition string) {
 	}
 	if len(documented) < 30 {
 		t.Errorf("only %d metrics documented; the README table did not parse", len(documented))
+	}
+}
+
+// TestDemoConfig: the demo's defaults are serve's with the demo's
+// changes, shown as defaults in its help, and every flag still has its
+// environment mirror.
+func TestDemoConfig(t *testing.T) {
+	parse := func(args []string, env map[string]string) (demoConfig, *flag.FlagSet) {
+		t.Helper()
+		cfg := defaultDemoConfig()
+		fs := flag.NewFlagSet("fibremon demo", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		cfg.register(fs)
+		if err := cli.Parse(fs, args, func(k string) string { return env[k] }, "FIBREMON_"); err != nil {
+			t.Fatal(err)
+		}
+		return cfg, fs
+	}
+	cfg, fs := parse(nil, nil)
+	serve := defaultServeConfig()
+	if cfg.serve.listenAddress != serve.listenAddress || cfg.serve.rateLimit != serve.rateLimit || cfg.serve.tokensFile != serve.tokensFile {
+		t.Errorf("demo serve config %+v; want serve's defaults where the demo changes nothing (%+v)", cfg.serve, serve)
+	}
+	if cfg.serve.storagePath != "" || cfg.serve.log.level != "warn" || !cfg.serve.publicRead || cfg.serve.refreshInterval != 3*time.Second {
+		t.Errorf("demo serve config %+v; want a temporary store, warn, public read, 3s refresh", cfg.serve)
+	}
+	for name, want := range map[string]string{"log.level": "warn", "web.public-read": "true", "status.refresh-interval": "3s", "storage.path": ""} {
+		if got := fs.Lookup(name).DefValue; got != want {
+			t.Errorf("--%s default %q; want %q", name, got, want)
+		}
+	}
+	cfg, _ = parse([]string{"--status.stale-after", "1m"}, map[string]string{"FIBREMON_LOG_LEVEL": "debug", "FIBREMON_WEB_PUBLIC_READ": "false"})
+	if cfg.serve.log.level != "debug" || cfg.serve.publicRead || cfg.serve.stale != time.Minute {
+		t.Errorf("with flags and environment: %+v; want log level debug, no public read, stale after 1m", cfg.serve)
 	}
 }
