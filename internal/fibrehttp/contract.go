@@ -36,13 +36,31 @@ func (s *Server) contractRoutes(r chi.Router) {
 	r.Get(PathSites+"/{id}/contract", s.handle(s.needRead(what, s.getSiteContract)))
 }
 
-func (s *Server) getContracts(w http.ResponseWriter, _ *http.Request) error {
+// getContracts serves GET /api/v1/contracts[?comune=].
+func (s *Server) getContracts(w http.ResponseWriter, r *http.Request) error {
 	if s.d.Contract == nil {
 		return fibremon.Errorf(fibremon.NotFound, "contract checks are not enabled")
 	}
-	resp := ContractsResponse{Window: contract.Window, Contracts: s.d.Contract.Evaluations()}
-	if resp.Contracts == nil {
-		resp.Contracts = []contract.Evaluation{}
+	v := r.URL.Query()
+	for key := range v {
+		if key != "comune" {
+			return fibremon.FieldErrorf(key, "unknown parameter (want comune)")
+		}
+	}
+	resp := ContractsResponse{Window: contract.Window, Contracts: []contract.Evaluation{}}
+	evs := s.d.Contract.Evaluations()
+	if v.Has("comune") {
+		set, comuni, err := s.scope(v)
+		if err != nil {
+			return err
+		}
+		for _, e := range evs {
+			if ix, ok := set.SiteComune(e.SiteID); ok && ix == comuni[0] {
+				resp.Contracts = append(resp.Contracts, e)
+			}
+		}
+	} else if evs != nil {
+		resp.Contracts = evs
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil

@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -374,13 +376,19 @@ func (s *Server) postResults(w http.ResponseWriter, r *http.Request) (err error)
 	return nil
 }
 
-// getResults serves GET /api/v1/results?site_id=&kind=&since=&until=&limit=.
+// getResults serves GET /api/v1/results?site_id=&comune=&kind=&since=&until=&limit=.
+// With comune (and no site_id): the newest results of the comune's sites.
 func (s *Server) getResults(w http.ResponseWriter, r *http.Request) error {
 	q, err := parseQuery(r, s.d.Now())
 	if err != nil {
 		return err
 	}
-	rs, err := s.d.Store.Results(r.Context(), q)
+	var rs []fibremon.Result
+	if v := r.URL.Query(); v.Has("comune") {
+		rs, err = s.comuneResults(r, v, q)
+	} else {
+		rs, err = s.d.Store.Results(r.Context(), q)
+	}
 	if err != nil {
 		return err
 	}
@@ -391,6 +399,38 @@ func (s *Server) getResults(w http.ResponseWriter, r *http.Request) error {
 		Results []fibremon.Result `json:"results"`
 	}{rs})
 	return nil
+}
+
+// comuneResults returns the newest results (q.Limit at most) of the sites
+// of the comune v names; with a site_id too, that site's, which must be
+// one of the comune's.
+func (s *Server) comuneResults(r *http.Request, v url.Values, q fibremon.Query) ([]fibremon.Result, error) {
+	_, comuni, err := s.scope(v)
+	if err != nil {
+		return nil, err
+	}
+	c := comuni[0].Comune()
+	if q.SiteID != "" && !slices.ContainsFunc(c.Sites, func(x fibremon.Site) bool { return x.ID == q.SiteID }) {
+		return nil, fibremon.FieldErrorf("site_id", "site %.80q is not a site of %s", q.SiteID, c.Name)
+	}
+	var out []fibremon.Result
+	for _, site := range c.Sites {
+		if q.SiteID != "" && q.SiteID != site.ID {
+			continue
+		}
+		sq := q
+		sq.SiteID = site.ID
+		rs, err := s.d.Store.Results(r.Context(), sq)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
+	}
+	slices.SortStableFunc(out, func(a, b fibremon.Result) int { return b.Start.Compare(a.Start) })
+	if len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
 }
 
 func parseQuery(r *http.Request, now time.Time) (fibremon.Query, error) {
