@@ -109,6 +109,10 @@ type Site struct {
 	Source        string `json:"source,omitempty"`
 	Synthetic     bool   `json:"synthetic"`
 	LineSynthetic bool   `json:"line_synthetic"`
+	// LineEmulated marks a site whose line is emulated, as in the demo:
+	// its measurements describe a line simulator, not a real line, and
+	// say so wherever they are shown.
+	LineEmulated bool `json:"line_emulated"`
 }
 
 // Validate checks a site's fields.

@@ -188,6 +188,9 @@ func BuildLayer(c *Comune, q LayerQuery, statuses []fibremon.SiteStatus, now tim
 			fc.Append(f)
 		}
 	}
+	for _, f := range fc.Features {
+		f.Properties["comune"] = c.Slug
+	}
 	return fc, nil
 }
 

@@ -174,6 +174,9 @@ type LoadOptions struct {
 	// Lenient imports the civic registers as LoadLenient does: bad rows
 	// are skipped and reported (ComuneReport.Skipped), not fatal.
 	Lenient bool
+	// EmulatedLines marks every site's line as emulated (the demo runs
+	// its probes behind emulated lines): fibremon.Site.LineEmulated.
+	EmulatedLines bool
 	// Prev is the set being replaced: a comune whose directory fails to
 	// load keeps its version from Prev, and a comune whose files did not
 	// change could be reused (they are always reloaded today).
@@ -209,6 +212,11 @@ func LoadSet(fsys fs.FS, root string, opt LoadOptions) (*Set, error) {
 			defer wg.Done()
 			for i := int(next.Add(1)) - 1; i < len(dirs); i = int(next.Add(1)) - 1 {
 				c, err := load(fsys, dirs[i], opt.Lenient)
+				if err == nil && opt.EmulatedLines {
+					for j := range c.Sites {
+						c.Sites[j].LineEmulated = true
+					}
+				}
 				if err == nil {
 					out[i] = loaded{c: c, skipped: c.skipped}
 				} else {

@@ -10,10 +10,9 @@ import (
 )
 
 // BuildLayers is BuildLayer over several comuni: each comune's features in
-// turn, each with a "comune" property (its slug). The collection's
+// turn (each with its "comune" property, the slug). The collection's
 // attribution is the first comune's (every boundary of a data set carries
-// the same). With one comune it is BuildLayer's collection plus the
-// "comune" properties.
+// the same). With one comune it is BuildLayer's collection.
 func BuildLayers(comuni []*Index, q LayerQuery, statuses []fibremon.SiteStatus, now time.Time) (*geojson.FeatureCollection, error) {
 	var out *geojson.FeatureCollection
 	for _, ix := range comuni {
@@ -25,9 +24,6 @@ func BuildLayers(comuni []*Index, q LayerQuery, statuses []fibremon.SiteStatus, 
 		fc, err := BuildLayer(c, lq, statuses, now)
 		if err != nil {
 			return nil, err
-		}
-		for _, f := range fc.Features {
-			f.Properties["comune"] = c.Slug
 		}
 		if out == nil {
 			out = fc

@@ -32,6 +32,11 @@ func ReloadComune(fsys fs.FS, prev *Set, slug string, opt LoadOptions) (*Set, er
 	if err != nil {
 		return nil, err
 	}
+	if opt.EmulatedLines {
+		for j := range c.Sites {
+			c.Sites[j].LineEmulated = true
+		}
+	}
 	c.dir = dir
 	s := &Set{byKey: map[string]*Index{}, bySite: map[string]*Index{}}
 	for _, ix := range prev.comuni {

@@ -63,40 +63,66 @@ type serveConfig struct {
 	metricsAuth      string
 	maxInflightBody  int64
 	log              logFlags
+	// emulatedLines marks every site's line as emulated (the demo): not
+	// a flag, since only the demo runs its probes behind emulated lines.
+	emulatedLines bool
 }
 
+// defaultServeConfig is the configuration of `fibremon serve` with every
+// flag at its default.
+func defaultServeConfig() serveConfig {
+	return serveConfig{
+		listenAddress:    "127.0.0.1:8080",
+		storagePath:      "fibremon.db",
+		influx:           influx.Config{Bucket: "fibremon/autogen", Timeout: influx.DefaultTimeout},
+		tokensFile:       "tokens.json",
+		stale:            5 * time.Minute,
+		refreshInterval:  15 * time.Second,
+		contractInterval: contract.DefaultInterval,
+		shutdownTimeout:  15 * time.Second,
+		ndt7Duration:     ndt7.DefaultDuration,
+		rateLimit:        120,
+		rateLimitWindow:  time.Minute,
+		metricsAuth:      fibrehttp.MetricsAuthNone,
+		maxInflightBody:  fibrehttp.DefaultMaxInflightBodyBytes,
+		log:              logFlags{level: "info", format: "text"},
+	}
+}
+
+// register defines the flags of c on fs, each defaulting to c's value
+// (defaultServeConfig for serve; the demo starts from other values).
 func (c *serveConfig) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.listenAddress, "web.listen-address", "127.0.0.1:8080", "address to serve the API, /metrics and ndt7 on")
-	fs.StringVar(&c.storagePath, "storage.path", "fibremon.db", "SQLite database file of the embedded store")
-	fs.StringVar(&c.influx.URL, "storage.influx.url", "", "InfluxDB HTTP API URL, e.g. http://127.0.0.1:8086; when set, results are stored in InfluxDB instead of SQLite")
-	fs.StringVar(&c.influx.Token, "storage.influx.token", "", "InfluxDB token: an API token (2.x), user:password (1.8 with auth) or empty; prefer the environment variable to the flag")
-	fs.StringVar(&c.influx.Org, "storage.influx.org", "", "InfluxDB organisation (2.x; ignored by 1.8)")
-	fs.StringVar(&c.influx.Bucket, "storage.influx.bucket", "fibremon/autogen", "InfluxDB bucket (2.x), or database/retention-policy (1.8)")
-	fs.DurationVar(&c.influx.Timeout, "storage.influx.timeout", influx.DefaultTimeout, "how long one request to InfluxDB may take")
-	fs.StringVar(&c.tokensFile, "auth.tokens-file", "tokens.json", "probe tokens file, written by 'fibremon token add'")
-	fs.StringVar(&c.dataDir, "data.dir", "", "data set: a directory holding one <slug>/ directory per comune, each with boundary.geojson, hamlets.geojson, sites.csv and optionally civics.csv[.gz], coverage.csv[.gz] (default: the embedded data set, the 48 comuni of the Cremasco)")
-	fs.StringVar(&c.comune, "data.comune", "", "serve only this comune directory of the data set (default: every comune)")
-	fs.DurationVar(&c.stale, "status.stale-after", 5*time.Minute, "a site with no result for this long is silent")
-	fs.DurationVar(&c.refreshInterval, "status.refresh-interval", 15*time.Second, "how often site status is rebuilt from the store")
-	fs.DurationVar(&c.contractInterval, "contract.check-interval", contract.DefaultInterval, "how often every site's last 96 tests are checked against its contract (also on GET /api/v1/sites/{id}/contract)")
-	fs.DurationVar(&c.shutdownDelay, "web.shutdown-delay", 0, "on shutdown, how long /readyz fails while requests are still served before the listener closes (lame duck; e.g. 5s behind a load balancer)")
-	fs.DurationVar(&c.shutdownTimeout, "web.shutdown-timeout", 15*time.Second, "how long in-flight requests may finish on shutdown")
-	fs.DurationVar(&c.ndt7Duration, "ndt7.max-duration", ndt7.DefaultDuration, "how long the ndt7 server sends or receives per test (at most 15s)")
-	fs.StringVar(&c.tileURL, "web.tile-url", "", "optional background tiles of the map page, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png (default: none; the map is drawn from the GeoJSON alone)")
-	fs.StringVar(&c.tileAttribution, "web.tile-attribution", "", "attribution the tile provider requires, shown with the tiles")
-	fs.StringVar(&c.tlsCertFile, "web.tls-cert-file", "", "serve HTTPS with this certificate (PEM, with --web.tls-key-file)")
-	fs.StringVar(&c.tlsKeyFile, "web.tls-key-file", "", "private key (PEM) of --web.tls-cert-file")
-	fs.IntVar(&c.rateLimit, "web.rate-limit", 120, "POST /api/v1/results requests each probe may make per --web.rate-limit-window; more get 429 with Retry-After (0: no limit)")
-	fs.DurationVar(&c.rateLimitWindow, "web.rate-limit-window", time.Minute, "window of --web.rate-limit")
-	fs.BoolVar(&c.publicRead, "web.public-read", false, "serve raw results, contracts and their evidence, and full site statuses to anyone, not only to reader and admin tokens (for a comune that publishes its monitoring data); /metrics follows --web.metrics-auth")
-	fs.StringVar(&c.metricsAuth, "web.metrics-auth", fibrehttp.MetricsAuthNone, "what GET /metrics needs: none, or read-token (a reader or admin token, as Prometheus' authorization.credentials_file sends it); the metrics carry per-site state and contract figures")
-	fs.Int64Var(&c.maxInflightBody, "web.max-inflight-body-bytes", fibrehttp.DefaultMaxInflightBodyBytes,
+	fs.StringVar(&c.listenAddress, "web.listen-address", c.listenAddress, "address to serve the API, /metrics and ndt7 on")
+	fs.StringVar(&c.storagePath, "storage.path", c.storagePath, "SQLite database file of the embedded store")
+	fs.StringVar(&c.influx.URL, "storage.influx.url", c.influx.URL, "InfluxDB HTTP API URL, e.g. http://127.0.0.1:8086; when set, results are stored in InfluxDB instead of SQLite")
+	fs.StringVar(&c.influx.Token, "storage.influx.token", c.influx.Token, "InfluxDB token: an API token (2.x), user:password (1.8 with auth) or empty; prefer the environment variable to the flag")
+	fs.StringVar(&c.influx.Org, "storage.influx.org", c.influx.Org, "InfluxDB organisation (2.x; ignored by 1.8)")
+	fs.StringVar(&c.influx.Bucket, "storage.influx.bucket", c.influx.Bucket, "InfluxDB bucket (2.x), or database/retention-policy (1.8)")
+	fs.DurationVar(&c.influx.Timeout, "storage.influx.timeout", c.influx.Timeout, "how long one request to InfluxDB may take")
+	fs.StringVar(&c.tokensFile, "auth.tokens-file", c.tokensFile, "probe tokens file, written by 'fibremon token add'")
+	fs.StringVar(&c.dataDir, "data.dir", c.dataDir, "data set: a directory holding one <slug>/ directory per comune, each with boundary.geojson, hamlets.geojson, sites.csv and optionally civics.csv[.gz], coverage.csv[.gz] (default: the embedded data set, the 48 comuni of the Cremasco)")
+	fs.StringVar(&c.comune, "data.comune", c.comune, "serve only this comune directory of the data set (default: every comune)")
+	fs.DurationVar(&c.stale, "status.stale-after", c.stale, "a site with no result for this long is silent")
+	fs.DurationVar(&c.refreshInterval, "status.refresh-interval", c.refreshInterval, "how often site status is rebuilt from the store")
+	fs.DurationVar(&c.contractInterval, "contract.check-interval", c.contractInterval, "how often every site's last 96 tests are checked against its contract (also on GET /api/v1/sites/{id}/contract)")
+	fs.DurationVar(&c.shutdownDelay, "web.shutdown-delay", c.shutdownDelay, "on shutdown, how long /readyz fails while requests are still served before the listener closes (lame duck; e.g. 5s behind a load balancer)")
+	fs.DurationVar(&c.shutdownTimeout, "web.shutdown-timeout", c.shutdownTimeout, "how long in-flight requests may finish on shutdown")
+	fs.DurationVar(&c.ndt7Duration, "ndt7.max-duration", c.ndt7Duration, "how long the ndt7 server sends or receives per test (at most 15s)")
+	fs.StringVar(&c.tileURL, "web.tile-url", c.tileURL, "optional background tiles of the map page, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png (default: none; the map is drawn from the GeoJSON alone)")
+	fs.StringVar(&c.tileAttribution, "web.tile-attribution", c.tileAttribution, "attribution the tile provider requires, shown with the tiles")
+	fs.StringVar(&c.tlsCertFile, "web.tls-cert-file", c.tlsCertFile, "serve HTTPS with this certificate (PEM, with --web.tls-key-file)")
+	fs.StringVar(&c.tlsKeyFile, "web.tls-key-file", c.tlsKeyFile, "private key (PEM) of --web.tls-cert-file")
+	fs.IntVar(&c.rateLimit, "web.rate-limit", c.rateLimit, "POST /api/v1/results requests each probe may make per --web.rate-limit-window; more get 429 with Retry-After (0: no limit)")
+	fs.DurationVar(&c.rateLimitWindow, "web.rate-limit-window", c.rateLimitWindow, "window of --web.rate-limit")
+	fs.BoolVar(&c.publicRead, "web.public-read", c.publicRead, "serve raw results, contracts and their evidence, and full site statuses to anyone, not only to reader and admin tokens (for a comune that publishes its monitoring data); /metrics follows --web.metrics-auth")
+	fs.StringVar(&c.metricsAuth, "web.metrics-auth", c.metricsAuth, "what GET /metrics needs: none, or read-token (a reader or admin token, as Prometheus' authorization.credentials_file sends it); the metrics carry per-site state and contract figures")
+	fs.Int64Var(&c.maxInflightBody, "web.max-inflight-body-bytes", c.maxInflightBody,
 		"bytes of POST /api/v1/results bodies read, decoded and stored at once, over all probes; more get 503 with Retry-After and the probes retry later (bounds the memory of ingestion; 0: no bound)")
 	c.log.register(fs)
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var cfg serveConfig
+	cfg := defaultServeConfig()
 	fs := flag.NewFlagSet("fibremon serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.register(fs)
@@ -174,7 +200,7 @@ func (s *service) reloadData() error {
 func (s *service) reloadComune(slug string) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	set, err := geo.ReloadComune(dataFS(s.cfg), s.live.Load(), slug, geo.LoadOptions{Lenient: s.cfg.dataDir != ""})
+	set, err := geo.ReloadComune(dataFS(s.cfg), s.live.Load(), slug, geo.LoadOptions{Lenient: s.cfg.dataDir != "", EmulatedLines: s.cfg.emulatedLines})
 	if err != nil {
 		return err
 	}
@@ -340,7 +366,7 @@ func loadSet(cfg serveConfig, logger *slog.Logger, prev *geo.Set) (*geo.Set, err
 	if cfg.comune != "" {
 		root = cfg.comune
 	}
-	set, err := geo.LoadSet(dataFS(cfg), root, geo.LoadOptions{Lenient: cfg.dataDir != "", Prev: prev})
+	set, err := geo.LoadSet(dataFS(cfg), root, geo.LoadOptions{Lenient: cfg.dataDir != "", Prev: prev, EmulatedLines: cfg.emulatedLines})
 	if err != nil {
 		return nil, err
 	}

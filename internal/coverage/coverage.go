@@ -98,6 +98,9 @@ type Probe struct {
 	RTTMs        *float64            `json:"rtt_ms,omitempty"`
 	MeasuredAt   *time.Time          `json:"measured_at,omitempty"`
 	Synthetic    bool                `json:"synthetic"`
+	// Emulated is true when the site's line is emulated (the demo): its
+	// figures describe a line simulator, not a real line.
+	Emulated bool `json:"emulated"`
 }
 
 func info(a *geo.Address) AddressInfo {
@@ -278,7 +281,8 @@ func nearestProbes(set *geo.Set, statuses []fibremon.SiteStatus, p orb.Point) []
 	out := []Probe{}
 	for _, sd := range set.NearestSites(p, NearestProbes) {
 		pr := Probe{SiteID: sd.Site.ID, Name: sd.Site.Name, Comune: sd.Site.Comune, DistanceM: round(sd.Meters, 1),
-			State: fibremon.StateUnknown, Technology: sd.Site.Technology, Synthetic: sd.Site.Synthetic}
+			State: fibremon.StateUnknown, Technology: sd.Site.Technology, Synthetic: sd.Site.Synthetic,
+			Emulated: sd.Site.LineEmulated}
 		if st, ok := byID[sd.Site.ID]; ok {
 			pr.State = st.State
 			for _, r := range st.Latest {

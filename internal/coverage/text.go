@@ -66,6 +66,9 @@ func (a Answer) Text(lang string) string {
 					speeds += fmt.Sprintf(", %.1f ms", *p.RTTMs)
 				}
 			}
+			if p.Emulated {
+				speeds += tr(" [linea emulata: misure di un simulatore]", " [emulated line: measurements of a simulator]")
+			}
 			line("    %s (%s, %.0f m, %s): %s", p.Name, p.Technology, p.DistanceM, p.State, speeds)
 		}
 	}

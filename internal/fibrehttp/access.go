@@ -96,6 +96,8 @@ type PublicSiteStatus struct {
 	Source                 string               `json:"source,omitempty"`
 	Synthetic              bool                 `json:"synthetic"`
 	LineSynthetic          bool                 `json:"line_synthetic"`
+	LineEmulated           bool                 `json:"line_emulated"`
+	Comune                 string               `json:"comune,omitempty"`
 	State                  fibremon.State       `json:"state"`
 	LastSeen               time.Time            `json:"last_seen,omitzero"`
 	Availability24h        *float64             `json:"availability_24h"`
@@ -114,7 +116,7 @@ func publicSite(st fibremon.SiteStatus) PublicSiteStatus {
 		ID: st.ID, Name: st.Name, Kind: st.Kind, Hamlet: st.Hamlet, Address: st.Address,
 		Lon: st.Lon, Lat: st.Lat, CoordStatus: st.CoordStatus, CoordUncertaintyMeters: st.CoordUncertaintyMeters,
 		Technology: st.Technology, Source: st.Source, Synthetic: st.Synthetic, LineSynthetic: st.LineSynthetic,
-		State: st.State,
+		LineEmulated: st.LineEmulated, Comune: st.Comune, State: st.State,
 	}
 	if !st.LastSeen.IsZero() {
 		p.LastSeen = st.LastSeen.UTC().Truncate(PublicTimeStep)
@@ -133,7 +135,7 @@ func publicSite(st fibremon.SiteStatus) PublicSiteStatus {
 var publicSiteProps = map[string]bool{
 	"layer": true, "site_id": true, "name": true, "kind": true, "hamlet": true, "address": true,
 	"technology": true, "coord_status": true, "coord_uncertainty_m": true, "synthetic": true,
-	"line_synthetic": true, "state": true, "marker_color": true, "last_seen": true, "availability_24h": true,
+	"line_synthetic": true, "line_emulated": true, "comune": true, "state": true, "marker_color": true, "last_seen": true, "availability_24h": true,
 	// The newest measured speeds and delay, rounded, as the address lookup
 	// shows them for the probes nearest an address: how well lines near me
 	// deliver is what the public map is for.

@@ -2,12 +2,15 @@ package fibrehttp_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"fibremon"
 	"fibremon/data"
 	"fibremon/geo"
 	"fibremon/internal/auth"
@@ -210,3 +213,49 @@ func TestViewsByComune(t *testing.T) {
 }
 
 func ftoa(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+// TestResultsAndContractsByComune: raw results and contracts take a comune.
+func TestResultsAndContractsByComune(t *testing.T) {
+	f := newConsortiumFixture(t)
+	now := time.Now()
+	if code, er := f.post(t, f.token, batchJSON(t, good(now), good(now), good(now))); code != http.StatusOK {
+		t.Fatalf("seed: %d %+v", code, er)
+	}
+	read := func(q string) (int, []fibremon.Result, fibrehttp.ErrorResponse) {
+		req, _ := http.NewRequest(http.MethodGet, f.srv.URL+q, nil)
+		req.Header.Set("Authorization", "Bearer "+f.reader)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct {
+			fibrehttp.ErrorResponse
+			Results []fibremon.Result `json:"results"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return resp.StatusCode, body.Results, body.ErrorResponse
+	}
+	for _, tc := range []struct {
+		query string
+		code  int
+		n     int
+		field string
+	}{
+		{"?comune=ripalta-cremasca", 200, 3, ""},
+		{"?comune=019081&site_id=municipio&limit=2", 200, 2, ""},
+		{"?comune=crema", 200, 0, ""},
+		{"?comune=crema&site_id=municipio", 400, 0, "site_id"},
+		{"?comune=atlantide", 404, 0, "comune"},
+	} {
+		code, rs, er := read(fibrehttp.PathResults + tc.query)
+		if code != tc.code || len(rs) != tc.n || er.Field != tc.field {
+			t.Errorf("results%s = %d, %d results, field %q (%s); want %d, %d, %q", tc.query, code, len(rs), er.Field, er.Error, tc.code, tc.n, tc.field)
+		}
+	}
+	if code, _, er := read(fibrehttp.PathContracts + "?comune=atlantide"); code != 404 && code != 400 {
+		t.Errorf("contracts of an unknown comune: %d %+v", code, er)
+	}
+}

@@ -446,8 +446,8 @@ func (g *gen) cover() {
 	case r.Float64() < 0.3:
 		grey = 0.4 * g.radius
 	}
-	// The BUL works started in the comune between 2017 and 2023.
-	start := time.Date(2017, time.Month(6+r.IntN(12)), 1, 0, 0, 0, 0, time.UTC).AddDate(r.IntN(6), 0, 0)
+	// The BUL works started in the comune between mid-2017 and 2025.
+	start := time.Date(2017, time.Month(6+r.IntN(12)), 1, 0, 0, 0, 0, time.UTC).AddDate(r.IntN(8), 0, 0)
 	fwaShare := 0.02 + 0.08*r.Float64()
 	noneShare := 0.01 * r.Float64()
 	for _, c := range g.civics {

@@ -22,7 +22,7 @@
 // drawn per comune from its seed (the ISTAT code): white areas (the BUL
 // plan, Open Fiber FTTH and FWA) in the smaller comuni and the outskirts,
 // grey and black areas (commercial FTTH and FTTC) in the larger centres,
-// with rollouts started between 2017 and 2023, so that some are still in
+// with rollouts started between mid-2017 and 2025, so that some are still in
 // works. Every row says synthetic=true and names this generator and its
 // seed. Replace a comune's files with its real registers when available;
 // the formats are the same.

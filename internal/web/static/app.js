@@ -122,6 +122,7 @@
       probeMeasured: function (when) { return 'misurata il ' + when; },
       probeNoData: 'nessuna misura di velocità',
       probeSynthetic: 'sito sintetico',
+      probeEmulated: 'linea emulata (demo): misure di un simulatore, non di una linea reale',
       syntheticWarning: 'Dati sintetici: il registro dei civici di questa demo è inventato, quindi questa risposta non descrive un indirizzo reale.',
       serviceNote: function (m) { return 'Nota del servizio: ' + m; },
       errNotFound: function (e) { return 'Indirizzo non trovato' + (e ? ': ' + e : ''); },
@@ -158,6 +159,7 @@
       tOperator: 'Operatore',
       tSyntheticSite: 'sito inventato',
       tSyntheticLine: 'tecnologia e contratto illustrativi',
+      tEmulated: 'Linea emulata (demo)',
       tClickHint: 'Clic o Invio: verifica la copertura qui'
     },
     en: {
@@ -267,6 +269,7 @@
       probeMeasured: function (when) { return 'measured ' + when; },
       probeNoData: 'no speed measurement',
       probeSynthetic: 'synthetic site',
+      probeEmulated: 'emulated line (demo): measurements of a simulator, not of a real line',
       syntheticWarning: 'Synthetic data: the civic address register of this demo is invented, so this answer does not describe a real address.',
       serviceNote: function (m) { return 'Service note: ' + m; },
       errNotFound: function (e) { return 'Address not found' + (e ? ': ' + e : ''); },
@@ -302,6 +305,7 @@
       tOperator: 'Operator',
       tSyntheticSite: 'invented site',
       tSyntheticLine: 'technology and contract are illustrative',
+      tEmulated: 'Emulated line (demo)',
       tClickHint: 'Click or Enter: check the coverage here'
     }
   };
@@ -833,6 +837,7 @@
       add(t('tWhere'), [p.address, p.hamlet].filter(Boolean).join(', '));
       position();
       if (p.synthetic || p.line_synthetic) add(t('tSynthetic'), [p.synthetic ? t('tSyntheticSite') : '', p.line_synthetic ? t('tSyntheticLine') : ''].filter(Boolean).join('; '));
+      if (p.line_emulated) add(t('tEmulated'), t('yes'));
       break;
     case 'hamlets':
       add(t('tHamlet'), p.label || p.name);
@@ -1231,7 +1236,7 @@
         el('span', { class: 'state-dot state-' + st, 'aria-hidden': 'true' }),
         el('strong', { text: p.name || p.site_id || '' }),
         ' · ' + [isNum(p.distance_m) ? t('probeDistance', fmtDist(p.distance_m)) : '', p.technology, tv('state', st),
-          p.synthetic ? t('probeSynthetic') : ''].filter(Boolean).join(' · ')
+          p.synthetic ? t('probeSynthetic') : '', p.emulated ? t('probeEmulated') : ''].filter(Boolean).join(' · ')
       ]);
       var facts = [];
       if (isNum(p.download_mbps) || isNum(p.upload_mbps)) {
