@@ -152,7 +152,7 @@ func TestDemo(t *testing.T) {
 	metricsText := getText(t, base+"/metrics")
 	geo := getText(t, base+fibrehttp.PathCoverage)
 	for _, s := range sites.Sites {
-		if want := fmt.Sprintf(`fibremon_site_download_bytes_per_second{site_id=%q}`, s.ID); !strings.Contains(metricsText, want) {
+		if want := fmt.Sprintf(`fibremon_site_download_bytes_per_second{comune=%q,site_id=%q}`, s.Comune, s.ID); !strings.Contains(metricsText, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 		if !strings.Contains(geo, fmt.Sprintf(`"site_id":%q`, s.ID)) {

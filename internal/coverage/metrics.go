@@ -10,7 +10,9 @@ import (
 )
 
 // Collector exports the coverage figures of each comune and of each of its
-// hamlets as gauges, labelled with the comune's slug, computed from the current civic register at scrape time.
+// hamlets as gauges, labelled with the comune's slug, computed from the
+// current civic register at scrape time, and fibremon_comune_info for
+// every comune of the data set (the list dashboards choose comuni from).
 // Label values come from the data set and the fixed vocabularies only.
 type Collector struct {
 	live *geo.Live
@@ -34,11 +36,12 @@ var (
 	descByClass        = prometheus.NewDesc("fibremon_coverage_class_units", "Units by coverage class now: vhcn, nga (>=30 Mbit/s), adequate (>=20 Mbit/s), below (incl. not yet served).", []string{"comune", "scope", "class"}, nil)
 	descWhite          = prometheus.NewDesc("fibremon_coverage_white_area_units", "Units at civics classed as white area (aree bianche).", scopeLabel, nil)
 	descSynthetic      = prometheus.NewDesc("fibremon_coverage_synthetic", "1 when the figures of the scope come (partly) from synthetic data, 0 when all are sourced.", scopeLabel, nil)
+	descComuneInfo     = prometheus.NewDesc("fibremon_comune_info", "Comune of the data set (always 1), with its name and ISTAT code as labels; one series per comune, with or without sites and register.", []string{"comune", "name", "istat_code"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descCoverageUnits, descCoverageCivics, descByTech, descByState, descByClass, descWhite, descSynthetic} {
+	for _, d := range []*prometheus.Desc{descCoverageUnits, descCoverageCivics, descByTech, descByState, descByClass, descWhite, descSynthetic, descComuneInfo} {
 		ch <- d
 	}
 }
@@ -47,6 +50,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	now := c.now()
 	for _, ix := range c.live.Load().Comuni() {
+		cm := ix.Comune()
+		ch <- prometheus.MustNewConstMetric(descComuneInfo, prometheus.GaugeValue, 1, cm.Slug, cm.Name, cm.ISTATCode)
 		if len(ix.Comune().Addresses) > 0 {
 			collect(ch, ix.Comune(), now)
 		}
