@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -178,6 +179,36 @@ func TestViewsByComune(t *testing.T) {
 		t.Errorf("comune layer of Crema: %d features", len(fc.Features))
 	}
 	getJSON(t, u+fibrehttp.PathCoverage+"?comune=atlantide", 404, nil)
+	// Several comuni, comma-separated (Grafana's ${comune:csv}), by slug,
+	// ISTAT code or name, each once.
+	fc = new(geojson.FeatureCollection)
+	getJSON(t, u+fibrehttp.PathCoverage+"?layer=comune&comune=ripalta-cremasca,019035,Crema", 200, fc)
+	if got := comuniOf(fc); !slices.Equal(got, []string{"crema", "ripalta-cremasca"}) {
+		t.Errorf("comune layer of two comuni: %q", got)
+	}
+	fc = new(geojson.FeatureCollection)
+	getJSON(t, u+fibrehttp.PathCoverage+"?layer=sites&comune=crema,ripalta-cremasca", 200, fc)
+	if got := comuniOf(fc); !slices.Equal(got, []string{"ripalta-cremasca"}) || len(fc.Features) != 11 {
+		t.Errorf("sites of Crema and Ripalta Cremasca: %d of %q; want Ripalta Cremasca's 11", len(fc.Features), got)
+	}
+	var all48 []string
+	for _, ix := range consortium(t).Comuni() {
+		all48 = append(all48, ix.Comune().Slug)
+	}
+	fc = new(geojson.FeatureCollection)
+	getJSON(t, u+fibrehttp.PathCoverage+"?layer=comune&comune="+strings.Join(all48, ","), 200, fc)
+	if len(fc.Features) != 48 {
+		t.Errorf("comune layer of every comune listed: %d features", len(fc.Features))
+	}
+	for _, bad := range []string{"crema,atlantide", "crema,", strings.Repeat("x", fibrehttp.MaxQueryParam+1)} {
+		code, body := get(t, u+fibrehttp.PathCoverage+"?comune="+bad)
+		if code != 404 && code != 400 || !strings.Contains(string(body), `"field":"comune"`) {
+			t.Errorf("comune=%.40s: %d %s; want a 4xx naming comune", bad, code, body)
+		}
+	}
+	if code, _ := get(t, u+fibrehttp.PathCoverage+"?comune="+strings.Repeat("crema,", fibrehttp.MaxComuneList/6+1)); code != 400 {
+		t.Errorf("a comune list over %d bytes: %d; want 400", fibrehttp.MaxComuneList, code)
+	}
 
 	var roll fibrehttp.RolloutResponse
 	getJSON(t, u+fibrehttp.PathRollout+"?comune=crema", 200, &roll)
@@ -258,4 +289,16 @@ func TestResultsAndContractsByComune(t *testing.T) {
 	if code, _, er := read(fibrehttp.PathContracts + "?comune=atlantide"); code != 404 && code != 400 {
 		t.Errorf("contracts of an unknown comune: %d %+v", code, er)
 	}
+}
+
+// comuniOf returns the comuni the features of fc name, sorted, once each.
+func comuniOf(fc *geojson.FeatureCollection) []string {
+	var out []string
+	for _, f := range fc.Features {
+		if c, _ := f.Properties["comune"].(string); !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -52,7 +52,52 @@ func (s *Server) scope(v url.Values) (*geo.Set, []*geo.Index, error) {
 	return set, set.Comuni(), nil
 }
 
-// getCoverageGeoJSON serves GET /api/v1/coverage.geojson?layer=&hamlet=&technology=&class=&state=.
+// MaxComuneList bounds the comune parameter of the coverage GeoJSON: a
+// comma-separated list of comuni (a Grafana multi-value variable, as
+// ${comune:csv}), a few hundred of them.
+const MaxComuneList = 16 << 10
+
+// maxParam is the most bytes the coverage GeoJSON takes in parameter key.
+func maxParam(key string) int {
+	if key == "comune" {
+		return MaxComuneList
+	}
+	return MaxQueryParam
+}
+
+// scopeList returns the comuni the comune parameter of v names, a
+// comma-separated list of slugs, ISTAT codes or names (each once, in the
+// data set's order), or every comune of the data set without it. An
+// unknown one is a 404 naming it.
+func (s *Server) scopeList(v url.Values) ([]*geo.Index, error) {
+	set, err := s.set()
+	if err != nil {
+		return nil, err
+	}
+	if !v.Has("comune") {
+		return set.Comuni(), nil
+	}
+	want := map[*geo.Index]bool{}
+	for _, key := range strings.Split(v.Get("comune"), ",") {
+		if len(key) > MaxQueryParam {
+			return nil, fibremon.FieldErrorf("comune", "a comune of at most %d bytes", MaxQueryParam)
+		}
+		ix, err := set.Comune(strings.TrimSpace(key))
+		if err != nil {
+			return nil, err
+		}
+		want[ix] = true
+	}
+	var out []*geo.Index
+	for _, ix := range set.Comuni() {
+		if want[ix] {
+			out = append(out, ix)
+		}
+	}
+	return out, nil
+}
+
+// getCoverageGeoJSON serves GET /api/v1/coverage.geojson?comune=&layer=&hamlet=&technology=&class=&state=.
 func (s *Server) getCoverageGeoJSON(w http.ResponseWriter, r *http.Request) error {
 	v := r.URL.Query()
 	for key, vals := range v {
@@ -61,8 +106,8 @@ func (s *Server) getCoverageGeoJSON(w http.ResponseWriter, r *http.Request) erro
 		default:
 			return fibremon.FieldErrorf(key, "unknown parameter (want comune, layer, hamlet, technology, class, state)")
 		}
-		if len(vals) > 1 || len(vals[0]) > MaxQueryParam {
-			return fibremon.FieldErrorf(key, "give it once, at most %d bytes", MaxQueryParam)
+		if max := maxParam(key); len(vals) > 1 || len(vals[0]) > max {
+			return fibremon.FieldErrorf(key, "give it once, at most %d bytes", max)
 		}
 	}
 	q := geo.LayerQuery{Layer: v.Get("layer"), Hamlet: v.Get("hamlet"),
@@ -71,7 +116,7 @@ func (s *Server) getCoverageGeoJSON(w http.ResponseWriter, r *http.Request) erro
 	if err := q.Validate(); err != nil {
 		return err
 	}
-	_, comuni, err := s.scope(v)
+	comuni, err := s.scopeList(v)
 	if err != nil {
 		return err
 	}
