@@ -26,6 +26,7 @@ var stableUIDs = map[string]string{
 	"coverage-map.json": "fibremon-coverage-map",
 	"probes.json":       "fibremon-probes",
 	"site-detail.json":  "fibremon-site-detail",
+	"consortium.json":   "fibremon-consortium",
 }
 
 const (
@@ -741,7 +742,7 @@ func (l linter) checkQueries(p panel, where, dsType string, defined map[string]b
 			if t.Query != "" {
 				problems = append(problems, "a query (Flux?) in a dashboard of Prometheus: want a PromQL expr")
 			}
-			problems = append(problems, l.exprProblems(t.Expr, filters{site: true, comune: defined[comuneVar]})...)
+			problems = append(problems, l.exprProblems(t.Expr, filters{site: defined["site"], comune: defined[comuneVar]})...)
 		}
 		for _, problem := range problems {
 			add("%s, target %s: %s", where, t.RefID, problem)
