@@ -42,18 +42,38 @@ import (
 
 const chromiumPath = "/usr/bin/chromium"
 
+var (
+	embeddedOnce sync.Once
+	embeddedSet  *geo.Set
+	embeddedErr  error
+)
+
+// embedded returns the full embedded data set, the 48 comuni of the
+// Cremasco, loaded once.
+func embedded(t *testing.T) *geo.Set {
+	t.Helper()
+	embeddedOnce.Do(func() { embeddedSet, embeddedErr = geo.LoadSet(data.FS, ".", geo.LoadOptions{}) })
+	if embeddedErr != nil {
+		t.Fatal(embeddedErr)
+	}
+	return embeddedSet
+}
+
 // startService runs the real fibremon HTTP stack in-process, wired as
-// cmd/fibremon's newService wires it (embedded data set with its civic
-// register, SQLite store in a temp file, status tracker, fibrehttp handler
-// with the page as its Web handler, so / and /static/ reach web.Handler
-// through the service's own routes). It posts results for a few sites so
-// that they have a state, and returns the base URL and the comune.
+// cmd/fibremon's newService wires it (the full embedded data set, 48
+// comuni with their civic registers, SQLite store in a temp file, status
+// tracker, fibrehttp handler with the page as its Web handler, so / and
+// /static/ reach web.Handler through the service's own routes). It posts
+// results for a few sites so that they have a state, and returns the base
+// URL, the set and Ripalta Cremasca, the comune with the sites.
 func startService(t *testing.T) *service {
 	t.Helper()
-	comune, err := geo.Load(data.FS, "ripalta-cremasca")
+	set := embedded(t)
+	rip, err := set.Comune("ripalta-cremasca")
 	if err != nil {
 		t.Fatal(err)
 	}
+	comune := rip.Comune()
 	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "fibremon.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -61,10 +81,10 @@ func startService(t *testing.T) *service {
 	t.Cleanup(func() { store.Close() })
 	logger := slog.New(slog.DiscardHandler)
 	reg := metrics.NewRegistry("fibremon", "test")
-	tracker := status.New(logger, reg, comune.Sites, store, status.Options{Stale: 5 * time.Minute})
+	tracker := status.New(logger, reg, set.Sites(), store, status.Options{Stale: 5 * time.Minute})
 	tokens := auth.NewTokens()
 	var live geo.Live
-	live.Store(geo.MustSetOf(comune))
+	live.Store(set)
 	api := fibrehttp.NewHandler(fibrehttp.Deps{
 		Logger:     logger,
 		Registry:   reg,
@@ -91,7 +111,7 @@ func startService(t *testing.T) *service {
 		srv.Close()
 	})
 
-	svc := &service{URL: srv.URL, Comune: comune, API: api, tokens: tokens, tracker: tracker, requests: requests}
+	svc := &service{URL: srv.URL, Set: set, Comune: comune, API: api, tokens: tokens, tracker: tracker, requests: requests}
 
 	// Results, posted by each site's probe with its own token: municipio is
 	// up with speeds, the agriturismo's line is down, a school was last
@@ -120,7 +140,8 @@ func startService(t *testing.T) *service {
 // service is the running service of a browser test.
 type service struct {
 	URL     string
-	Comune  *geo.Comune
+	Set     *geo.Set
+	Comune  *geo.Comune // Ripalta Cremasca
 	API     http.Handler // the service's whole router
 	tokens  *auth.Tokens
 	tracker *status.Tracker
@@ -133,6 +154,10 @@ type service struct {
 type requestLog struct {
 	mu   sync.Mutex
 	reqs []string // "METHOD path status", with " authorization" when one was sent
+	// urls are the same requests' paths with their queries, and the
+	// bytes of each answer's body.
+	urls  []string
+	sizes []int
 }
 
 func (l *requestLog) wrap(h http.Handler) http.Handler {
@@ -149,6 +174,8 @@ func (l *requestLog) wrap(h http.Handler) http.Handler {
 		}
 		l.mu.Lock()
 		l.reqs = append(l.reqs, entry)
+		l.urls = append(l.urls, r.URL.RequestURI())
+		l.sizes = append(l.sizes, sw.bytes)
 		l.mu.Unlock()
 	})
 }
@@ -160,7 +187,7 @@ func (l *requestLog) checkPublic(t *testing.T) {
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	public := map[string]bool{fibrehttp.PathCoverage: true, fibrehttp.PathCoverageLookup: true}
+	public := map[string]bool{fibrehttp.PathCoverage: true, fibrehttp.PathCoverageLookup: true, fibrehttp.PathComuni: true, fibrehttp.PathRollout: true}
 	api := 0
 	for _, e := range l.reqs {
 		f := strings.Fields(e)
@@ -182,12 +209,19 @@ func (l *requestLog) checkPublic(t *testing.T) {
 
 type statusWriter struct {
 	http.ResponseWriter
-	code int
+	code  int
+	bytes int
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	w.code = code
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
 }
 
 // post sends results of site through the API with a token of its own.
