@@ -38,6 +38,8 @@ import (
 	"fibremon/internal/testing/storetest"
 	"fibremon/internal/web"
 	"fibremon/internal/wire"
+
+	"github.com/paulmach/orb"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -141,7 +143,7 @@ func startService(t *testing.T) *service {
 type service struct {
 	URL     string
 	Set     *geo.Set
-	Comune  *geo.Comune // Ripalta Cremasca
+	Comune  *geo.Comune  // Ripalta Cremasca
 	API     http.Handler // the service's whole router
 	tokens  *auth.Tokens
 	tracker *status.Tracker
@@ -518,8 +520,9 @@ func evalString(t *testing.T, ctx context.Context, expr string) string {
 }
 
 // TestBrowser loads the page from the real service in headless Chromium
-// and drives it like a visitor: the map, its layers, tooltips, pan and
-// zoom, the language switch, a map click, and the address search.
+// and drives it like a visitor: the consortium's map, Ripalta Cremasca
+// opened from it, its layers, tooltips, pan and zoom, the language switch,
+// a map click, and the address search.
 func TestBrowser(t *testing.T) {
 	svc := startService(t)
 	base, comune := svc.URL, svc.Comune
@@ -527,10 +530,24 @@ func TestBrowser(t *testing.T) {
 	shots := screenshotDir(t)
 	defer logs.dump(t)
 
+	// The page opens on the consortium; Enter on Ripalta Cremasca's
+	// boundary opens it.
 	do(t, ctx, "loading the page", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/"))
-	waitFor(t, ctx, "the map", `document.querySelector('#map').dataset.ready === 'true' &&
+	waitFor(t, ctx, "the consortium's map", `document.querySelector('#map').dataset.ready === 'true' && document.querySelector('#map').dataset.scope === '' &&
+		document.querySelectorAll('#map svg g[data-layer="comune"] .comune.member').length === 48`)
+	// A headless tab has no window focus: emulate it, or focus events do not fire.
+	if _, err := chromedp.Call(ctx, emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "Enter on Ripalta Cremasca",
+		chromedp.Focus(chromedp.CSS(`#map svg g[data-comune="ripalta-cremasca"]`)),
+		chromedp.KeyEvent("\r"))
+	waitFor(t, ctx, "the map", `document.querySelector('#map').dataset.ready === 'true' && document.querySelector('#map').dataset.scope === 'ripalta-cremasca' &&
 		document.querySelector('#map svg g[data-layer="comune"] path') !== null &&
 		document.querySelectorAll('#map svg g[data-layer="sites"] .site').length >= 1`)
+	if u := evalString(t, ctx, `location.search`); u != "?comune=ripalta-cremasca" {
+		t.Errorf("the page's URL has %q; want ?comune=ripalta-cremasca", u)
+	}
 
 	st := readState(t, ctx)
 	if st.ComunePaths != 1 || st.ComuneDLen < 500 {
@@ -556,12 +573,18 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("layer status %v; want comune, hamlets and sites ok", st.LayerStatus)
 	}
 	t.Logf("layers: %v", st.LayerStatus)
-	// Every point of the service's addresses and sites layers is drawn.
+	// Every point of the service's addresses and sites layers is drawn:
+	// the civics asked by area and zoom, for the whole comune each of its
+	// 1,034 civics.
 	for _, layer := range []string{"addresses", "sites"} {
-		want := countPoints(t, base+"/api/v1/coverage.geojson?layer="+layer, layer)
+		src := evalString(t, ctx, fmt.Sprintf(`document.querySelector('#map svg g[data-layer=%q]').dataset.src`, layer))
+		if !strings.Contains(src, "comune=ripalta-cremasca") || (layer == "addresses" && (!strings.Contains(src, "&bbox=") || !strings.Contains(src, "&zoom="))) {
+			t.Errorf("layer %s fetched from %q", layer, src)
+		}
+		want := countPoints(t, base+"/"+src, layer)
 		got := run(t, ctx, "count", chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll('#map svg g[data-layer=%q] .pt').length`, layer)))
-		if got != want {
-			t.Errorf("layer %s: %d markers drawn; the service has %d points", layer, got, want)
+		if got != want || (layer == "addresses" && got != len(comune.Addresses)) {
+			t.Errorf("layer %s: %d markers drawn; the service has %d points (the comune %d civics)", layer, got, want, len(comune.Addresses))
 		}
 	}
 	if !st.BadgeVisible {
@@ -579,10 +602,6 @@ func TestBrowser(t *testing.T) {
 	logs.check(t, "after loading")
 
 	// Tooltip on keyboard focus and on mouse hover.
-	// A headless tab has no window focus: emulate it, or focus events do not fire.
-	if _, err := chromedp.Call(ctx, emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true}); err != nil {
-		t.Fatal(err)
-	}
 	do(t, ctx, "focusing a site", chromedp.Focus(chromedp.CSS(`[data-site-id="municipio"]`)))
 	tip := evalString(t, ctx, `document.querySelector('#tooltip').hidden ? '' : document.querySelector('#tooltip').textContent`)
 	for _, want := range []string{"Municipio di Ripalta Cremasca", "funzionante", "FTTH", "↓ 940 / ↑ 290 Mbit/s", "4,2 ms"} {
@@ -711,7 +730,9 @@ func TestBrowser(t *testing.T) {
 	}
 	t.Logf("map click: %s → %s", q.Encode(), evalString(t, ctx, `document.querySelector('#answer-verdict').textContent`))
 
-	// Enter on a focused marker asks the coverage of its point.
+	// Enter on a focused marker asks the coverage of its point (once the
+	// layers of the view, moved to show the answer, are in).
+	waitFor(t, ctx, "the layers of the view", `document.querySelector('#map').dataset.area === 'idle'`)
 	do(t, ctx, "Enter on the municipio marker",
 		chromedp.Focus(chromedp.CSS(`[data-site-id="municipio"]`)),
 		chromedp.KeyEvent("\r"))
@@ -862,26 +883,27 @@ func answerRequests(t *testing.T, ctx context.Context, respond func(url string) 
 	}
 }
 
-// testMissingLayers opens the page in a new tab of the browser while three
-// layers fail: the page draws the rest, falls back to the layer-less
-// collection on a 400, and says which layers are not available. It also
-// opens the page in English with ?lang=en.
+// testMissingLayers opens the page of Ripalta Cremasca
+// (?comune=ripalta-cremasca) in a new tab of the browser while three layers
+// fail: the page draws the rest, falls back to the layer-less collection
+// on a 400, and says which layers are not available. It also opens the
+// page in English with ?lang=en.
 func testMissingLayers(t *testing.T, ctx context.Context, logs *consoleLog, base string) {
 	tab, cancel := chromedp.NewContext(ctx)
 	defer cancel()
 	logs.watch(tab)
 	stop := answerRequests(t, tab, func(u string) (int, []byte) {
 		switch {
-		case strings.HasSuffix(u, "layer=hamlets"):
+		case strings.Contains(u, "layer=hamlets&"):
 			return 400, []byte(`{"error":"unknown layer","field":"layer"}`)
-		case strings.HasSuffix(u, "layer=white-areas"):
+		case strings.Contains(u, "layer=white-areas&"):
 			return 404, []byte(`{"error":"no such endpoint"}`)
 		}
 		return 500, []byte(`{"error":"internal error"}`)
-	}, `*/coverage.geojson\?layer=hamlets`, `*/coverage.geojson\?layer=white-areas`, `*/coverage.geojson\?layer=addresses`)
+	}, `*/coverage.geojson\?layer=hamlets&*`, `*/coverage.geojson\?layer=white-areas&*`, `*/coverage.geojson\?layer=addresses&*`)
 	defer stop()
 
-	do(t, tab, "loading the page", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/?lang=en"))
+	do(t, tab, "loading the page", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/?comune=ripalta-cremasca&lang=en"))
 	waitFor(t, tab, "the map", `document.querySelector('#map').dataset.ready === 'true'`)
 	st := readState(t, tab)
 	want := map[string]string{"comune": "ok", "hamlets": "ok", "sites": "ok", "addresses": "unavailable", "white-areas": "unavailable"}
@@ -1026,17 +1048,41 @@ func testAnswers(t *testing.T, ctx context.Context, logs *consoleLog, shots stri
 		contains(t, "verdict", v, "Coperto", label)
 	})
 	t.Run("outside", func(t *testing.T) {
-		// With the whole comune in view, the map's top-left corner lies
-		// outside the comune's polygon: a click there asks a point outside.
-		do(t, ctx, "resetting the view", chromedp.Click(chromedp.CSS("#zoom-reset")))
-		corner := run(t, ctx, "the map's corner", chromedp.Evaluate[[]float64](
-			`(() => { const r = document.querySelector('#map svg').getBoundingClientRect(); return [r.left + 4, r.top + 4]; })()`))
-		do(t, ctx, "clicking outside the comune", chromedp.MouseClickXY(corner[0], corner[1]))
+		// Around Ripalta Cremasca lie the other comuni of the data set: on
+		// the consortium's map, a point where no comune is drawn lies
+		// outside them all, and a click there asks a point outside.
+		do(t, ctx, "back to the consortium", chromedp.Click(chromedp.CSS("#back-consortium")))
+		waitFor(t, ctx, "the consortium's map", `document.querySelector('#map').dataset.ready === 'true' && document.querySelector('#map').dataset.scope === ''`)
+		free := run(t, ctx, "a point outside every comune", chromedp.Evaluate[[]float64](`(() => {
+			const svg = document.querySelector('#map svg'), r = svg.getBoundingClientRect();
+			const empty = (x, y) => { const e = document.elementFromPoint(x, y); return e === svg || (e && e.closest('g[data-layer="tiles"]')); };
+			for (let j = 2; j < 30; j++) for (let i = 2; i < 30; i++) {
+				const x = r.left + r.width * i / 32, y = r.top + r.height * j / 32;
+				let ok = true;
+				for (const dx of [-10, 0, 10]) for (const dy of [-10, 0, 10]) ok = ok && empty(x + dx, y + dy);
+				if (ok) return [x, y];
+			}
+			return [];
+		})()`))
+		if len(free) != 2 {
+			t.Fatal("no point of the consortium's map is free of comuni")
+		}
+		do(t, ctx, "clicking outside the comuni", chromedp.MouseClickXY(free[0], free[1]))
 		waitFor(t, ctx, "the outside answer", `document.querySelector('#answer').dataset.match === 'outside'`)
 		v, b := panel(t)
 		contains(t, "verdict", v, "Fuori dall'area monitorata")
 		if strings.Contains(b, "Dati sintetici") {
 			t.Errorf("synthetic warning on an answer with no civic: %q", b)
+		}
+		q, err := url.ParseQuery(evalString(t, ctx, `document.querySelector('#answer').dataset.query`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ix, in := svc.Set.At(orb.Point{parseFloat(q.Get("lon")), parseFloat(q.Get("lat"))}); in {
+			t.Errorf("the click asked %v, inside %s", q, ix.Comune().Name)
+		}
+		if u := evalString(t, ctx, `location.search`); !strings.Contains(u, "lat=") || strings.Contains(u, "comune=") {
+			t.Errorf("the page's URL %q; want the point, no comune", u)
 		}
 	})
 	t.Run("not found", func(t *testing.T) {

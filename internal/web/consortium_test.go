@@ -19,11 +19,12 @@ import (
 // features of about 600 bytes.
 const maxAnswerBytes = 1536 << 10
 
-// waitScope waits until the page has drawn comune slug ('' the
+// waitScope waits until the page has drawn comune slug (empty: the
 // consortium) with its layers by area.
 func waitScope(t *testing.T, ctx context.Context, slug string) {
 	t.Helper()
-	waitFor(t, ctx, "the map of "+slug, fmt.Sprintf(`document.querySelector('#map').dataset.ready === 'true' && document.querySelector('#map').dataset.scope === %q`, slug))
+	waitFor(t, ctx, "the map of "+slug, fmt.Sprintf(`document.querySelector('#map').dataset.ready === 'true' && document.querySelector('#map').dataset.scope === %q &&
+		document.querySelector('#map').dataset.area === 'idle'`, slug))
 }
 
 // pageURL returns the page's URL, parsed.

@@ -449,7 +449,8 @@
     rollout: null,  // {slug, status, body} of GET rollout?comune=
     layers: {},     // name -> {status, features, code, url}
     area: {},       // area layer -> {bbox, zoom, seq} of its last request
-    features: [],   // fid -> {layer, feature}
+    features: {},   // fid -> {layer, feature} of the features drawn
+    nextFid: 0,
     answer: { kind: 'empty' },
     querySeq: 0,
     sitesUpdated: null,
@@ -852,11 +853,19 @@
   // fetched.
 
   var areaTimer = null;
+  var areaInflight = 0;
+
+  // markArea says on #map whether layers by area are still to come
+  // (data-area="pending") or all drawn ("idle").
+  function markArea() {
+    mapEl.setAttribute('data-area', areaTimer || areaInflight ? 'pending' : 'idle');
+  }
 
   function scheduleArea() {
     if (state.scope === null || !proj || !vb) return;
     if (areaTimer) clearTimeout(areaTimer);
     areaTimer = setTimeout(function () { areaTimer = null; loadAreaLayers(false); }, AREA_DELAY_MS);
+    markArea();
   }
 
   function areaLayers() {
@@ -872,8 +881,13 @@
       var a = state.area[n];
       return force || !a || a.zoom !== zoom || !bboxContains(a.bbox, inView);
     });
-    if (!todo.length) return Promise.resolve();
+    if (!todo.length) {
+      markArea();
+      return Promise.resolve();
+    }
     var area = { bbox: viewBBox(0.5), zoom: zoom };
+    areaInflight++;
+    markArea();
     return Promise.all(todo.map(function (n) {
       var req = (state.area[n] = { bbox: area.bbox, zoom: zoom, seq: (state.area[n] ? state.area[n].seq : 0) + 1 });
       return loadLayer(n, area).then(function (st) {
@@ -883,10 +897,12 @@
         return true;
       });
     })).then(function (changed) {
-      if (seq !== state.scopeSeq || !changed.some(Boolean)) return;
-      var tip = tipFid !== null && state.features[tipFid] && AREA_LAYERS.indexOf(state.features[tipFid].layer) >= 0;
-      drawAll();
-      if (tip) hideTooltip();
+      areaInflight--;
+      markArea();
+      if (seq !== state.scopeSeq) return;
+      todo.forEach(function (n, i) { if (changed[i]) drawLayer(n); });
+      drawHighlight();
+      updateBadge();
       updateLayerNotes();
     });
   }
@@ -931,7 +947,18 @@
     applyView();
   }
 
+  // clientToMap returns the map coordinates under a point of the window,
+  // through the SVG's own transform: right even while a resize has not
+  // been followed by a new viewBox yet.
   function clientToMap(clientX, clientY) {
+    var m = svg.getScreenCTM && svg.getScreenCTM();
+    if (m && svg.createSVGPoint) {
+      var p = svg.createSVGPoint();
+      p.x = clientX;
+      p.y = clientY;
+      var q = p.matrixTransform(m.inverse());
+      return [q.x, q.y];
+    }
     var r = svg.getBoundingClientRect();
     return [vb[0] + (clientX - r.left) * view.s, vb[1] + (clientY - r.top) * view.s];
   }
@@ -1169,8 +1196,8 @@
   }
 
   function register(layer, f, elem, lonlat) {
-    var fid = state.features.length;
-    state.features.push({ layer: layer, feature: f });
+    var fid = state.nextFid++;
+    state.features[fid] = { layer: layer, feature: f };
     elem.setAttribute('data-fid', fid);
     if (lonlat) {
       elem.setAttribute('data-lon', lonlat[0]);
@@ -1364,9 +1391,15 @@
 
   var DRAW = { comune: drawComune, hamlets: drawHamlets, 'white-areas': drawWhiteAreas, addresses: drawAddresses, sites: drawSites };
 
+  // drawLayer draws one layer anew; the features of the others keep their
+  // elements and fids.
   function drawLayer(name) {
     var g = groups[name];
     g.replaceChildren();
+    Object.keys(state.features).forEach(function (fid) {
+      if (state.features[fid].layer === name) delete state.features[fid];
+    });
+    if (tipFid !== null && !state.features[tipFid]) hideTooltip();
     if (name === 'hamlets') groups['hamlet-labels'].replaceChildren();
     if (name === 'comune') groups['comune-labels'].replaceChildren();
     var st = state.layers[name];
@@ -1380,7 +1413,7 @@
   }
 
   function drawAll() {
-    state.features = [];
+    state.features = {};
     DATA_LAYERS.forEach(drawLayer);
     fitLabels();
     drawHighlight();
@@ -2258,10 +2291,8 @@
       if (st.status === 'unavailable' && state.layers.sites && state.layers.sites.status === 'ok') return; // keep the last good one
       state.layers.sites = st;
       state.sitesUpdated = new Date();
-      var hadTip = tipFid !== null && state.features[tipFid] && state.features[tipFid].layer === 'sites';
-      // Re-register every layer so fids stay consistent; cheap at this size.
-      drawAll();
-      if (hadTip) hideTooltip();
+      drawLayer('sites');
+      updateBadge();
       updateLayerNotes();
       updateMapUpdated();
     });
