@@ -2,8 +2,10 @@ package geo
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"fibremon"
@@ -306,7 +308,7 @@ func buildWhiteAreas(comuni []*Index, q LayerQuery, a area, now time.Time) *geoj
 	points := 0
 	for _, ix := range comuni {
 		c := ix.Comune()
-		for _, f := range whiteAreaFeatures(c, ok) {
+		for _, f := range ix.whiteAreas(q, now) {
 			f.Properties["comune"] = c.Slug
 			if f.Properties["shape"] == "hull" {
 				if a.meets(f.Geometry.Bound()) {
@@ -354,6 +356,33 @@ func buildWhiteAreas(comuni []*Index, q LayerQuery, a area, now time.Time) *geoj
 		fc.Append(g.feature(LayerWhiteAreas))
 	}
 	return fc
+}
+
+// whiteCache holds an Index's white-area features without filters: they
+// depend on the register alone, and their hulls are costly (a hull is
+// tested against every civic of the comune).
+type whiteCache struct {
+	once  sync.Once
+	feats []*geojson.Feature
+}
+
+// whiteAreas returns whiteAreaFeatures of the comune for q's filters at
+// now, as new Features the caller may change (their geometries are
+// shared: replace them, do not modify them).
+func (ix *Index) whiteAreas(q LayerQuery, now time.Time) []*geojson.Feature {
+	if q.Hamlet != "" || q.Technology != "" || q.Class != "" || q.State != "" {
+		return whiteAreaFeatures(ix.c, func(a *Address) bool { return q.addressOK(a, now) })
+	}
+	ix.white.once.Do(func() {
+		ix.white.feats = whiteAreaFeatures(ix.c, func(*Address) bool { return true })
+	})
+	out := make([]*geojson.Feature, len(ix.white.feats))
+	for i, f := range ix.white.feats {
+		g := *f
+		g.Properties = maps.Clone(f.Properties)
+		out[i] = &g
+	}
+	return out
 }
 
 // areaTooLarge is the error for a layer with more than MaxAreaFeatures

@@ -190,6 +190,26 @@ func getTile(t *testing.T, url string, header ...string) mvt.Layers {
 	return ls
 }
 
+// stripGenerated drops the generated_at member of a collection.
+func stripGenerated(body []byte) string {
+	fc, err := geojson.UnmarshalFeatureCollection(body)
+	if err != nil {
+		return string(body)
+	}
+	delete(fc.ExtraMembers, "generated_at")
+	b, _ := fc.MarshalJSON()
+	return string(b)
+}
+
+func mustComuneCentre(t *testing.T, set *geo.Set, slug string) orb.Point {
+	t.Helper()
+	ix, err := set.Comune(slug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ix.Comune().Boundary.Bound().Center()
+}
+
 // TestTiles: the layers as Mapbox Vector Tiles: a tile of Crema's centre
 // holds its civics, one of the whole area clusters; several layers at
 // once; the sites in the public view without a token.
@@ -264,6 +284,27 @@ func TestTiles(t *testing.T) {
 	}
 	if !full {
 		t.Error("no contract figures for a reader")
+	}
+
+	// Tiles of every layer leave the data set as it was: the GeoJSON of
+	// each layer is the same after them.
+	before := map[string]string{}
+	layers := strings.Join(geo.Layers[1:], ",")
+	for _, l := range geo.Layers[1:] {
+		_, body := get(t, f.srv.URL+fibrehttp.PathCoverage+"?layer="+l+"&comune=ripalta-cremasca&zoom=14")
+		before[l] = stripGenerated(body)
+	}
+	rip := maptile.At(mustComuneCentre(t, set, "ripalta-cremasca"), 14)
+	for range 2 {
+		for _, tl := range append(rip.Children(), rip, rip.Parent(), rip.Parent().Parent()) {
+			getTile(t, fmt.Sprintf("%s%s/%d/%d/%d.mvt", base, layers, tl.Z, tl.X, tl.Y))
+		}
+	}
+	for _, l := range geo.Layers[1:] {
+		_, body := get(t, f.srv.URL+fibrehttp.PathCoverage+"?layer="+l+"&comune=ripalta-cremasca&zoom=14")
+		if stripGenerated(body) != before[l] {
+			t.Errorf("layer %s changed after its tiles were served", l)
+		}
 	}
 
 	// An empty tile is a valid one.

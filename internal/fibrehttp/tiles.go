@@ -74,6 +74,12 @@ func (s *Server) getTile(w http.ResponseWriter, r *http.Request) error {
 		if !full {
 			publicGeoJSON(fc)
 		}
+		// Projecting to the tile rewrites coordinates in place, and a
+		// layer's geometries may be the data set's own (the hamlet zones,
+		// the white-area hulls): project copies.
+		for _, f := range fc.Features {
+			f.Geometry = orb.Clone(f.Geometry)
+		}
 		ls = append(ls, mvt.NewLayer(name, fc))
 	}
 	ls.ProjectToTile(tile)
