@@ -488,6 +488,25 @@ func TestBrowserConsortium(t *testing.T) {
 		checkItalian(t, ctx)
 	})
 
+	// A comune named in the URL by its ISTAT code opens it under its slug;
+	// an unknown one shows the consortium and says so.
+	t.Run("comune in the URL", func(t *testing.T) {
+		tab, cancel := chromedp.NewContext(ctx)
+		defer cancel()
+		logs.watch(tab)
+		do(t, tab, "opening ?comune=019035", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/?comune=019035"))
+		waitScope(t, tab, "crema")
+		wantURL(t, tab, map[string]string{"comune": "crema"})
+		do(t, tab, "opening ?comune=atlantide", chromedp.Navigate(base+"/?comune=atlantide&address=Via+Roma+5"))
+		waitScope(t, tab, "")
+		if s := evalString(t, tab, `document.querySelector('#place-note').textContent`); !strings.Contains(s, "Comune sconosciuto: «atlantide»") {
+			t.Errorf("status %q; want it to name the unknown comune", s)
+		}
+		wantURL(t, tab, map[string]string{"comune": "", "address": "Via Roma 5"})
+		waitFor(t, tab, "the consortium's candidates", `document.querySelector('#answer').dataset.match === 'ambiguous'`)
+		logs.check(t, "comuni in the URL")
+	})
+
 	// Every answer the page got was bounded, and the civics came by area.
 	svc.requests.checkPublic(t)
 	svc.requests.checkByArea(t)

@@ -1850,6 +1850,7 @@
   function openComune(slug) {
     if (slug === state.scope) return;
     hideTooltip();
+    $('#place-note').textContent = '';
     var n = { comune: slug, address: '', lat: null, lon: null, view: nav.view };
     setNav(n, true);
     state.querySeq++;
@@ -2079,7 +2080,7 @@
     setNav(n, false);
     showView(n.view);
     var p = state.scope === n.comune ? Promise.resolve() : loadScope(n.comune);
-    if (unknown) setStatus(t('unknownComune', unknown));
+    $('#place-note').textContent = unknown ? t('unknownComune', unknown) : '';
     state.querySeq++;
     if (n.address) {
       $('#search-input').value = n.address;
