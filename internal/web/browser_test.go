@@ -566,7 +566,7 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("site %s: state %q, fill %q; want %q, %q", site, st.SiteStates[site], st.SiteFills[site], want, geo.MarkerColor(fibremon.State(want)))
 		}
 	}
-	if len(st.HamletLabels) != len(comune.Hamlets) || !strings.Contains(strings.Join(st.HamletLabels, "|"), "Zappello (estimated, ±1200 m)") {
+	if len(st.HamletLabels) != len(comune.Hamlets) || !strings.Contains(strings.Join(st.HamletLabels, "|"), "Zappello (posizione stimata, ±1,2 km)") {
 		t.Errorf("hamlet labels %q; want %d with Zappello's estimated label", st.HamletLabels, len(comune.Hamlets))
 	}
 	if st.LayerStatus["comune"] != "ok" || st.LayerStatus["hamlets"] != "ok" || st.LayerStatus["sites"] != "ok" {
@@ -692,6 +692,9 @@ func TestBrowser(t *testing.T) {
 	}
 	if !strings.Contains(en.Legend, "Monitored lines, by state") || !strings.Contains(en.SiteTitle, "State: up") {
 		t.Errorf("after the switch the legend %q or the marker title %q is not in English", en.Legend, en.SiteTitle)
+	}
+	if !strings.Contains(strings.Join(en.HamletLabels, "|"), "Zappello (estimated position, ±1.2 km)") {
+		t.Errorf("after the switch the hamlet labels %q do not say Zappello's position is estimated, in English", en.HamletLabels)
 	}
 	if got := evalString(t, ctx, `document.querySelector('#lang-toggle').textContent`); got != "Italiano" {
 		t.Errorf("language button reads %q in English; want Italiano", got)

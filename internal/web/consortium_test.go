@@ -160,7 +160,8 @@ func servicePoints(t *testing.T, base, src string) (int, bool) {
 // englishWords are words of the English page's strings that must not
 // show on the Italian page.
 var englishWords = []string{"municipalit", "Figures", "Colour", "units served", "Group of", "All ", "Search", "Open the", "Map of",
-	"zoom", "Whole", "Units", "civics", "Lines up", "white-area", "Unknown", "Loading", "Main class", "By class", "hamlet"}
+	"zoom", "Whole", "Units", "civics", "Lines up", "white-area", "Unknown", "Loading", "Main class", "By class", "hamlet",
+	"approximate", "estimated", "position"}
 
 // checkItalian fails t if the visible text, labels or titles of the page
 // hold English words.

@@ -116,6 +116,7 @@
       timelineTitle: 'Avanzamento per mese: quota di unità servite (area) e raggiunte in FTTH (tratteggio)',
       timelineRange: function (a, sa, b, sb) { return a + ': ' + sa + ' → ' + b + ': ' + sb; },
       openComune: function (name) { return 'Apri ' + name; },
+      hamletPosition: function (status, dist) { return 'posizione ' + status + ', ±' + dist; },
 
       'class.vhcn': 'VHCN — rete ad altissima capacità',
       'class.nga': 'NGA ≥30 Mbit/s',
@@ -313,6 +314,7 @@
       timelineTitle: 'Rollout by month: share of units served (area) and reached by FTTH (dashed)',
       timelineRange: function (a, sa, b, sb) { return a + ': ' + sa + ' → ' + b + ': ' + sb; },
       openComune: function (name) { return 'Open ' + name; },
+      hamletPosition: function (status, dist) { return status + ' position, ±' + dist; },
 
       'class.vhcn': 'VHCN — very high capacity network',
       'class.nga': 'NGA ≥30 Mbit/s',
@@ -1093,7 +1095,17 @@
 
   function featureName(f) {
     var p = props(f);
+    if (p.layer === 'hamlets' || p.layer === 'hamlet-zones') return hamletLabel(p);
     return p.label || p.name || p.address || p.site_id || (f.id !== undefined ? String(f.id) : '');
+  }
+
+  // hamletLabel names a hamlet, saying in the page's language when its
+  // centre is not sourced: "Zappello (posizione stimata, ±1,2 km)".
+  function hamletLabel(p) {
+    if (p.name && p.coord_status && p.coord_status !== 'sourced' && isNum(p.coord_uncertainty_m)) {
+      return p.name + ' (' + t('hamletPosition', tv('coord', p.coord_status), fmtDist(p.coord_uncertainty_m)) + ')';
+    }
+    return p.label || p.name || '';
   }
 
   // tooltipRows returns [label, value] pairs of the feature's key
@@ -1124,7 +1136,7 @@
       if (p.synthetic || p.line_synthetic) add(t('tSynthetic'), [p.synthetic ? t('tSyntheticSite') : '', p.line_synthetic ? t('tSyntheticLine') : ''].filter(Boolean).join('; '));
       break;
     case 'hamlets':
-      add(t('tHamlet'), p.label || p.name);
+      add(t('tHamlet'), hamletLabel(p));
       if (p.seat) add(t('tSeat'), t('yes'));
       if (isNum(p.addresses)) add(t('tAddresses'), fmtNum(p.addresses, 0) + (isNum(p.units) ? ' (' + t('tUnits').toLowerCase() + ' ' + fmtNum(p.units, 0) + ')' : ''));
       if (isNum(p.served_share)) add(t('tServedShare'), fmtNum(p.served_share * 100, 1) + ' %');
@@ -1293,7 +1305,7 @@
         // The label goes in a group above the addresses and sites, so
         // that they do not hide it.
         labels.appendChild(pointMarker('hamlet-label' + (p.seat ? ' seat' : ''), xy[0], xy[1],
-          sv('text', { class: 'label', x: 8, y: -7, text: p.label || p.name || '' }), false));
+          sv('text', { class: 'label', x: 8, y: -7, text: hamletLabel(p) }), false));
       });
     });
   }
