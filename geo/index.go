@@ -24,6 +24,7 @@ type Index struct {
 	sites   *quadtree.Quadtree // of indexed, i into c.Sites
 	streets []*street          // sorted by full
 	byFull  map[string]*street
+	white   whiteCache // the unfiltered white-area features, built once
 }
 
 // indexed is a quadtree entry: a point in the comune's local projection

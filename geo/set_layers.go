@@ -9,33 +9,91 @@ import (
 	"github.com/paulmach/orb/geojson"
 )
 
-// BuildLayers is BuildLayer over several comuni: each comune's features in
-// turn (each with its "comune" property, the slug). The collection's
-// attribution is the first comune's (every boundary of a data set carries
-// the same). With one comune it is BuildLayer's collection.
+// BuildLayers is BuildLayer over several comuni, limited to q's area
+// (BBox and Zoom): each comune's features in turn, each with a "comune"
+// property (its slug). The collection's attribution is the first comune's
+// (every boundary of a data set carries the same).
+//
+// No layer holds more than MaxAreaFeatures (the points of a MultiPoint
+// count one each):
+//
+//   - addresses: each civic in the area while they number at most
+//     MaxAreaFeatures and the zoom is MinCivicZoom or finer; otherwise
+//     clusters, one per comune and cell of the grid of the zoom
+//     (ClusterGridOffset), coarsened until they fit, each with its count,
+//     units, served share and dominant class.
+//   - white-areas: the hulls meeting the area and the white civics in it,
+//     under the same rule, the civics clustered beyond it.
+//   - the other layers: the features meeting the area; more than
+//     MaxAreaFeatures is an Invalid error on "bbox".
+//
+// The addresses and white-areas collections say "zoom" (the zoom used)
+// and "clustered". Without BBox the area is the whole of comuni; without
+// Zoom, the zoom at which it fills 1024 pixels (FitZoom): for one comune of
+// a few thousand civics, the layer is BuildLayer's plus the "comune"
+// properties.
 func BuildLayers(comuni []*Index, q LayerQuery, statuses []fibremon.SiteStatus, now time.Time) (*geojson.FeatureCollection, error) {
-	var out *geojson.FeatureCollection
-	for _, ix := range comuni {
-		c := ix.Comune()
-		lq := q
-		if len(comuni) > 1 && q.Hamlet != "" && !c.hasHamlet(q.Hamlet) {
-			continue // a hamlet names one comune's features only
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	if len(comuni) > 1 && q.Hamlet != "" {
+		// A hamlet names one comune's features only.
+		var with []*Index
+		for _, ix := range comuni {
+			if ix.Comune().hasHamlet(q.Hamlet) {
+				with = append(with, ix)
+			}
 		}
-		fc, err := BuildLayer(c, lq, statuses, now)
+		if len(with) == 0 {
+			return nil, fibremon.FieldErrorf("hamlet", "%.60q is not a hamlet of any comune", q.Hamlet)
+		}
+		comuni = with
+	}
+	if len(comuni) == 1 && q.Hamlet != "" {
+		if _, err := BuildLayer(comuni[0].Comune(), LayerQuery{Layer: LayerComune, Hamlet: q.Hamlet}, nil, now); err != nil {
+			return nil, err // not a hamlet of the comune
+		}
+	}
+	a := q.area(comuni)
+	var in []*Index
+	for _, ix := range comuni {
+		if a.meets(ix.Comune().Boundary.Bound()) {
+			in = append(in, ix)
+		}
+	}
+	switch q.Layer {
+	case LayerAddresses:
+		return buildAddresses(in, q, a, now), nil
+	case LayerWhiteAreas:
+		return buildWhiteAreas(in, q, a, now), nil
+	}
+	var out *geojson.FeatureCollection
+	for _, ix := range in {
+		c := ix.Comune()
+		fc, err := BuildLayer(c, q, statuses, now)
 		if err != nil {
 			return nil, err
 		}
 		if out == nil {
-			out = fc
-			continue
+			out = newCollection(c, now)
 		}
-		out.Features = append(out.Features, fc.Features...)
+		for _, f := range fc.Features {
+			if f.Geometry == nil || !a.meets(f.Geometry.Bound()) {
+				continue
+			}
+			f.Properties["comune"] = c.Slug
+			out.Features = append(out.Features, f)
+		}
+		if len(out.Features) > MaxAreaFeatures {
+			return nil, areaTooLarge(q.Layer, len(out.Features))
+		}
 	}
 	if out == nil {
-		if len(comuni) > 1 && q.Hamlet != "" {
-			return nil, fibremon.FieldErrorf("hamlet", "%.60q is not a hamlet of any comune", q.Hamlet)
+		var first *Comune
+		if len(comuni) > 0 {
+			first = comuni[0].Comune()
 		}
-		return BuildLayer(nil, q, statuses, now)
+		out = newCollection(first, now)
 	}
 	return out, nil
 }

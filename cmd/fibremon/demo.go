@@ -275,7 +275,7 @@ func (d *demo) printIntro() {
 open:
   %[1]s/                          the coverage map and "is my address covered?"
   %[1]s/api/v1/sites              sites with latest results and state
-  %[1]s/api/v1/coverage.geojson   comune, hamlets and sites as GeoJSON (?layer=addresses ...)
+  %[1]s/api/v1/coverage.geojson   comune, hamlets and sites as GeoJSON (?layer=addresses&comune=... by bbox= and zoom=)
   %[1]s/api/v1/coverage?address=Via+Roma+5
   %[1]s/api/v1/rollout            coverage figures and the rollout timeline
   %[1]s/metrics                   the service's Prometheus metrics

@@ -219,6 +219,7 @@ var defaultAccess = []accessCase{
 	{"GET", "/ndt/v7/download", "/ndt/v7/download", [nCallers]int{400, 400, 400, 400, 400, 400, 400}},
 	{"GET", "/ndt/v7/upload", "/ndt/v7/upload", [nCallers]int{400, 400, 400, 400, 400, 400, 400}},
 	{"GET", "/api/v1/coverage.geojson", "/api/v1/coverage.geojson", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
+	{"GET", "/api/v1/tiles/{layers}/{z}/{x}/{y}", "/api/v1/tiles/sites/14/8631/5872.mvt", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
 	{"GET", "/api/v1/coverage", "/api/v1/coverage?address=Via+Roma+5&comune=ripalta-cremasca", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
 	{"GET", "/api/v1/rollout", "/api/v1/rollout", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
 	{"GET", "/api/v1/gaps", "/api/v1/gaps", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
@@ -296,7 +297,7 @@ func checkCoversRoutes(t *testing.T, f *accessFixture, table []accessCase) {
 func TestAccessViews(t *testing.T) {
 	f := newAccessFixture(t, fibrehttp.Access{})
 	secrets := []string{"10.9.8.7", "no route to host", `"latest"`, "contract_", "min_download", "max_rtt"}
-	for _, path := range []string{"/api/v1/sites", "/api/v1/sites/municipio", "/api/v1/coverage.geojson", "/api/v1/coverage.geojson?layer=sites", "/api/v1/coverage?address=Via+Roma+5"} {
+	for _, path := range []string{"/api/v1/sites", "/api/v1/sites/municipio", "/api/v1/coverage.geojson", "/api/v1/coverage.geojson?layer=sites", "/api/v1/coverage?address=Via+Roma+5", "/api/v1/tiles/sites/0/0/0.mvt"} {
 		for _, caller := range []int{anon, probe} {
 			_, body := f.do(t, caller, "GET", path)
 			for _, s := range secrets {
@@ -314,6 +315,9 @@ func TestAccessViews(t *testing.T) {
 		_, body = f.do(t, caller, "GET", "/api/v1/coverage.geojson?layer=sites")
 		if !strings.Contains(string(body), "contract_download_mbps") {
 			t.Errorf("coverage.geojson as %s lacks contract_download_mbps", callerNames[caller])
+		}
+		if _, body = f.do(t, caller, "GET", "/api/v1/tiles/sites/0/0/0.mvt"); !strings.Contains(string(body), "contract_download_mbps") {
+			t.Errorf("the sites tile as %s lacks contract_download_mbps", callerNames[caller])
 		}
 	}
 

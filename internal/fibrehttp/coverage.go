@@ -2,6 +2,8 @@ package fibrehttp
 
 import (
 	"encoding/csv"
+	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -11,6 +13,8 @@ import (
 	"fibremon"
 	"fibremon/geo"
 	"fibremon/internal/coverage"
+
+	"github.com/paulmach/orb"
 )
 
 // Paths of the coverage API.
@@ -97,22 +101,39 @@ func (s *Server) scopeList(v url.Values) ([]*geo.Index, error) {
 	return out, nil
 }
 
-// getCoverageGeoJSON serves GET /api/v1/coverage.geojson?comune=&layer=&hamlet=&technology=&class=&state=.
+// getCoverageGeoJSON serves GET
+// /api/v1/coverage.geojson?comune=&layer=&hamlet=&technology=&class=&state=&bbox=&zoom=.
 func (s *Server) getCoverageGeoJSON(w http.ResponseWriter, r *http.Request) error {
 	v := r.URL.Query()
 	for key, vals := range v {
 		switch key {
-		case "layer", "hamlet", "technology", "class", "state", "comune":
+		case "layer", "hamlet", "technology", "class", "state", "comune", "bbox", "zoom":
 		default:
-			return fibremon.FieldErrorf(key, "unknown parameter (want comune, layer, hamlet, technology, class, state)")
+			return fibremon.FieldErrorf(key, "unknown parameter (want comune, layer, hamlet, technology, class, state, bbox, zoom)")
 		}
 		if max := maxParam(key); len(vals) > 1 || len(vals[0]) > max {
 			return fibremon.FieldErrorf(key, "give it once, at most %d bytes", max)
 		}
 	}
-	q := geo.LayerQuery{Layer: v.Get("layer"), Hamlet: v.Get("hamlet"),
-		Technology: fibremon.Technology(v.Get("technology")), Class: geo.Class(v.Get("class")),
-		State: fibremon.RolloutState(v.Get("state"))}
+	q, err := layerQuery(v)
+	if err != nil {
+		return err
+	}
+	q.Layer = v.Get("layer")
+	if v.Has("bbox") {
+		b, err := ParseBBox(v.Get("bbox"))
+		if err != nil {
+			return err
+		}
+		q.BBox = &b
+	}
+	if v.Has("zoom") {
+		z, err := parseLevel("zoom", v.Get("zoom"), geo.MaxZoom)
+		if err != nil {
+			return err
+		}
+		q.Zoom = &z
+	}
 	if err := q.Validate(); err != nil {
 		return err
 	}
@@ -136,6 +157,59 @@ func (s *Server) getCoverageGeoJSON(w http.ResponseWriter, r *http.Request) erro
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Write(b)
 	return nil
+}
+
+// layerQuery returns the filters of a layer request: hamlet, technology,
+// class, state.
+func layerQuery(v url.Values) (geo.LayerQuery, error) {
+	q := geo.LayerQuery{Hamlet: v.Get("hamlet"), Technology: fibremon.Technology(v.Get("technology")),
+		Class: geo.Class(v.Get("class")), State: fibremon.RolloutState(v.Get("state"))}
+	return q, q.Validate()
+}
+
+// ParseBBox parses "minLon,minLat,maxLon,maxLat" in degrees (WGS84), as
+// the bbox of OGC API Features: an Invalid error on field "bbox" unless
+// there are four finite numbers, longitudes in [-180, 180], latitudes in
+// [-90, 90], each minimum not above its maximum.
+func ParseBBox(s string) (orb.Bound, error) {
+	bad := func(why string) (orb.Bound, error) {
+		return orb.Bound{}, fibremon.FieldErrorf("bbox", "%.80q: %s (want minLon,minLat,maxLon,maxLat in degrees)", s, why)
+	}
+	parts := strings.Split(s, ",")
+	if len(parts) != 4 {
+		return bad(fmt.Sprintf("%d numbers", len(parts)))
+	}
+	var f [4]float64
+	for i, p := range parts {
+		v, err := strconv.ParseFloat(p, 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			return bad(fmt.Sprintf("%.20q is not a number", p))
+		}
+		f[i] = v
+	}
+	b := orb.Bound{Min: orb.Point{f[0], f[1]}, Max: orb.Point{f[2], f[3]}}
+	switch {
+	case f[0] < -180 || f[2] > 180 || f[0] > 180 || f[2] < -180:
+		return bad("a longitude out of [-180, 180]")
+	case f[1] < -90 || f[3] > 90 || f[1] > 90 || f[3] < -90:
+		return bad("a latitude out of [-90, 90]")
+	case f[0] > f[2]:
+		return bad("minLon above maxLon")
+	case f[1] > f[3]:
+		return bad("minLat above maxLat")
+	case !geo.ValidBBox(b):
+		return bad("not a bounding box")
+	}
+	return b, nil
+}
+
+// parseLevel parses a decimal integer in [0, max] for field.
+func parseLevel(field, s string, max int) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > max || len(s) > 10 {
+		return 0, fibremon.FieldErrorf(field, "%.20q: want an integer in [0, %d]", s, max)
+	}
+	return n, nil
 }
 
 // getCoverage serves GET /api/v1/coverage?address=...[&comune=] or

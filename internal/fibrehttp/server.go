@@ -163,6 +163,7 @@ func NewHandler(d Deps) *Server {
 		r.Get(PathComuni, s.handle(s.getComuni))
 		r.Get(PathSites+"/{id}", s.handle(s.getSite))
 		r.Get(PathCoverage, s.handle(s.getCoverageGeoJSON))
+		r.Get(PathTiles+"/{layers}/{z}/{x}/{y}", s.handle(s.getTile))
 		s.contractRoutes(r)
 	})
 	s.adminRoutes(r)
