@@ -45,7 +45,8 @@ type Comune struct {
 	// directory has no CivicsFile.
 	Addresses []Address
 
-	zones []Zone // computed by Load; see Zones
+	zones     []Zone     // computed by Load; see Zones
+	zoneIndex *AreaIndex // of zones' parts, in Hamlets order; nil for a Comune built by hand
 
 	lenient bool           // LoadLenient: skip bad register rows
 	skipped []FileRowError // the rows LoadLenient skipped
@@ -103,6 +104,7 @@ func load(fsys fs.FS, dir string, lenient bool) (*Comune, error) {
 		return nil, err
 	}
 	c.zones = computeZones(c.Boundary, c.Hamlets)
+	c.zoneIndex = newZoneIndex(c.zones)
 	if err := c.loadAddresses(fsys, dir); err != nil {
 		return nil, err
 	}
