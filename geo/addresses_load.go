@@ -1,9 +1,10 @@
 package geo
 
 import (
-	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"path"
@@ -15,23 +16,27 @@ import (
 // maxListedErrors is how many row errors a Load error lists.
 const maxListedErrors = 5
 
-// loadAddresses reads CivicsFile and CoverageFile from dir, if present.
+// loadAddresses reads CivicsFile and CoverageFile from dir, if present,
+// or their gzip-compressed forms.
 func (c *Comune) loadAddresses(fsys fs.FS, dir string) error {
-	civicsName, coverageName := path.Join(dir, CivicsFile), path.Join(dir, CoverageFile)
-	civics, err := fs.ReadFile(fsys, civicsName)
-	civicsMissing := errors.Is(err, fs.ErrNotExist)
-	if err != nil && !civicsMissing {
-		return fmt.Errorf("geo: %w", err)
+	civics, civicsName, err := openRegister(fsys, path.Join(dir, CivicsFile))
+	if err != nil {
+		return err
 	}
-	coverage, err := fs.ReadFile(fsys, coverageName)
-	coverageMissing := errors.Is(err, fs.ErrNotExist)
-	if err != nil && !coverageMissing {
-		return fmt.Errorf("geo: %w", err)
+	if civics != nil {
+		defer civics.Close()
+	}
+	coverage, coverageName, err := openRegister(fsys, path.Join(dir, CoverageFile))
+	if err != nil {
+		return err
+	}
+	if coverage != nil {
+		defer coverage.Close()
 	}
 	switch {
-	case civicsMissing && coverageMissing:
+	case civics == nil && coverage == nil:
 		return nil
-	case civicsMissing:
+	case civics == nil:
 		return invalidf(coverageName, "file", "coverage without a civic register: %s is missing", CivicsFile)
 	}
 	// bad collects row errors: a Load error, or skipped rows when lenient.
@@ -47,34 +52,74 @@ func (c *Comune) loadAddresses(fsys fs.FS, dir string) error {
 		}
 		return nil
 	}
-	addrs, errs := ImportCivics(bytes.NewReader(civics))
+	addrs, byID, errs := importCivics(civics)
 	if err := bad(civicsName, errs); err != nil {
 		return err
 	}
-	if !coverageMissing {
-		cov, errs := ImportCoverage(bytes.NewReader(coverage))
+	if coverage != nil {
+		// The coverage rows are joined as they are read, never all held.
+		m := newMerger(addrs, byID)
+		m.owned = true
+		errs, _ := importCoverage(coverage, m.merge)
 		if err := bad(coverageName, errs); err != nil {
 			return err
 		}
-		var unmatched []RowError
-		addrs, unmatched = MergeCoverage(addrs, cov)
-		if err := bad(coverageName, unmatched); err != nil {
-			return err
-		}
 	}
+	byID = nil // the IDs are unique: place need not check them again
 	var skip func(Address, error)
 	if c.lenient {
+		var skipped errorList
 		skip = func(a Address, err error) {
-			c.skipped = append(c.skipped, FileRowError{File: civicsName,
-				RowError: RowError{Field: a.Label(), Msg: err.Error()}})
+			skipped.add(RowError{Field: a.Label(), Msg: err.Error()})
 		}
+		defer func() {
+			for _, e := range skipped.list() {
+				c.skipped = append(c.skipped, FileRowError{File: civicsName, RowError: e})
+			}
+		}()
 	}
-	placed, err := c.place(addrs, skip)
+	placed, err := c.place(addrs, skip, true)
 	if err != nil {
 		return wrap("geo: "+civicsName, err)
 	}
 	c.Addresses = placed
 	return nil
+}
+
+// openRegister opens name in fsys, or name.gz (gzip) when name is absent.
+// It returns a nil reader when neither exists, and the name it opened.
+func openRegister(fsys fs.FS, name string) (io.ReadCloser, string, error) {
+	f, err := fsys.Open(name)
+	if err == nil {
+		return f, name, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, name, fmt.Errorf("geo: %w", err)
+	}
+	gzName := name + ".gz"
+	f, err = fsys.Open(gzName)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, name, nil
+	}
+	if err != nil {
+		return nil, gzName, fmt.Errorf("geo: %w", err)
+	}
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		f.Close()
+		return nil, gzName, invalidf(gzName, "file", "not gzip: %v", err)
+	}
+	return gzipFile{zr, f}, gzName, nil
+}
+
+// gzipFile reads a gzip stream and closes both it and its file.
+type gzipFile struct {
+	*gzip.Reader
+	f fs.File
+}
+
+func (g gzipFile) Close() error {
+	return errors.Join(g.Reader.Close(), g.f.Close())
 }
 
 // FileRowError is a bad row of one of a comune's register files.
@@ -133,18 +178,25 @@ func (c *Comune) WithAddresses(addrs []Address) (*Comune, error) {
 }
 
 func (c *Comune) placeAddresses(addrs []Address) ([]Address, error) {
-	return c.place(addrs, nil)
+	return c.place(addrs, nil, false)
 }
 
 // place checks and places addrs; with skip set, an address at fault is
-// passed to skip and left out instead of failing the whole set.
-func (c *Comune) place(addrs []Address, skip func(a Address, err error)) ([]Address, error) {
-	hamlets := make(map[string]bool, len(c.Hamlets))
+// passed to skip and left out instead of failing the whole set. With
+// owned, addrs (whose IDs are unique) belongs to place, which reuses it.
+func (c *Comune) place(addrs []Address, skip func(a Address, err error), owned bool) ([]Address, error) {
+	hamlets := make(map[string]string, len(c.Hamlets)) // to the Hamlet's own copy of the name
 	for _, h := range c.Hamlets {
-		hamlets[h.Name] = true
+		hamlets[h.Name] = h.Name
 	}
 	out := make([]Address, 0, len(addrs))
-	ids := make(map[string]string, len(addrs))
+	if owned {
+		out = addrs[:0]
+	}
+	var ids map[string]int
+	if !owned {
+		ids = make(map[string]int, len(addrs))
+	}
 	for i, a := range addrs {
 		err := func() error {
 			if err := a.Validate(); err != nil {
@@ -155,9 +207,9 @@ func (c *Comune) place(addrs []Address, skip func(a Address, err error)) ([]Addr
 					a.Point.Lon(), a.Point.Lat(), c.Name, c.swapHint(a.Point))
 			}
 			if first, dup := ids[a.ID]; dup {
-				return fibremon.FieldErrorf("number", "duplicate of %s", first)
+				return fibremon.FieldErrorf("number", "duplicate of %s", addrs[first].Label())
 			}
-			if a.Hamlet != "" && !hamlets[a.Hamlet] {
+			if _, ok := hamlets[a.Hamlet]; a.Hamlet != "" && !ok {
 				return fibremon.FieldErrorf("hamlet", "%q is not a hamlet of %s", a.Hamlet, c.Name)
 			}
 			return nil
@@ -169,12 +221,21 @@ func (c *Comune) place(addrs []Address, skip func(a Address, err error)) ([]Addr
 			skip(a, err)
 			continue
 		}
-		ids[a.ID] = a.Label()
-		a.StateDates = maps.Clone(a.StateDates)
+		if ids != nil {
+			ids[a.ID] = i
+		}
+		if !owned {
+			a.StateDates = maps.Clone(a.StateDates)
+		}
 		if a.Hamlet == "" {
 			a.Hamlet, _ = c.HamletAt(a.Point)
+		} else {
+			a.Hamlet = hamlets[a.Hamlet]
 		}
 		out = append(out, a)
+	}
+	if owned {
+		clear(addrs[len(out):]) // the skipped addresses' text and dates
 	}
 	return out, nil
 }
