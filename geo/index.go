@@ -25,6 +25,15 @@ type Index struct {
 	sites   *quadtree.Quadtree // of indexed, i into c.Sites
 	streets []*street          // sorted by full
 	byFull  map[string]*street
+	byName  map[string][]*street // by name without type, in streets order
+	// names and fulls index the streets' names and full names (by their
+	// place in streets) for typo-tolerant lookup.
+	names, fulls *gramIndex
+	// places are the comune's name and then its hamlets' (normalised
+	// tokens), and placeByFirst and placeByLast index them by their first
+	// and last tokens (in order), for parseQuery.
+	places                    [][]string
+	placeByFirst, placeByLast map[string][]int32
 }
 
 // indexed is a quadtree entry: a point in the comune's local projection
