@@ -227,9 +227,9 @@ func (c *Comune) place(addrs []Address, skip func(a Address, err error), owned b
 		if !owned {
 			a.StateDates = maps.Clone(a.StateDates)
 		}
-		if a.Hamlet == "" {
-			a.Hamlet, _ = c.HamletAt(a.Point)
-		} else {
+		if a.Hamlet == "" && len(c.Hamlets) > 0 {
+			a.Hamlet = c.hamletInside(a.Point) // checked inside above
+		} else if a.Hamlet != "" {
 			a.Hamlet = hamlets[a.Hamlet]
 		}
 		out = append(out, a)

@@ -28,7 +28,11 @@ type Index struct {
 	byName  map[string][]*street // by name without type, in streets order
 	// names and fulls index the streets' names and full names (by their
 	// place in streets) for typo-tolerant lookup.
-	names, fulls *gramIndex
+	names, fulls *typoIndex
+	// irregular are the streets whose full name is not their type and
+	// name joined ("V. Veneto" as a name): the typo lookup measures them
+	// by name whatever the query's type.
+	irregular []int32
 	// places are the comune's name and then its hamlets' (normalised
 	// tokens), and placeByFirst and placeByLast index them by their first
 	// and last tokens (in order), for parseQuery.

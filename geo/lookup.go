@@ -55,8 +55,11 @@ func (ix *Index) buildStreets() {
 		})
 		ix.byName[st.name] = append(ix.byName[st.name], st)
 		names[k], fulls[k] = st.name, st.full
+		if st.full != st.typ+" "+st.name {
+			ix.irregular = append(ix.irregular, int32(k))
+		}
 	}
-	ix.names, ix.fulls = newGramIndex(names), newGramIndex(fulls)
+	ix.names, ix.fulls = newTypoIndex(names), newTypoIndex(fulls)
 
 	// The places a query may name around the address: the comune, then
 	// each hamlet, normalised once here rather than on every query.
@@ -71,6 +74,12 @@ func (ix *Index) buildStreets() {
 			ix.placeByLast[pl[len(pl)-1]] = append(ix.placeByLast[pl[len(pl)-1]], int32(i))
 		}
 	}
+}
+
+// dedupe sorts ids and drops repeats.
+func dedupe(ids []int32) []int32 {
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // numberBase returns the numeric part of a canonical civic number (0 for SNC).
@@ -259,27 +268,44 @@ func (ix *Index) Lookup(query string) (best []Match, err error) {
 	}
 	if len(matches) == 0 {
 		// Typos: streets within an edit distance of 2 of the query, by
-		// full name or by name, are found through the bigram indexes
-		// (the limit is 2 at most) and then measured, in street order.
+		// full name or by name, found through the typo indexes and then
+		// measured, in street order. A street within the limit by name
+		// with the query's type is as near by full name, which the full
+		// names' index finds; one of another type pays an edit for it,
+		// so the names' index need look only one edit away for a query
+		// with a type (and two without, when there is nothing to pay).
+		kName := 2
+		if q.typ != "" {
+			kName = 1
+		}
 		qStreet, qName := []rune(q.street), []rune(q.name)
-		cand := ix.fulls.candidates(nil, qStreet, 2)
-		cand = ix.names.candidates(cand, qName, 2)
-		slices.Sort(cand)
+		byFull := dedupe(ix.fulls.candidates(nil, qStreet, 2))
+		byName := dedupe(ix.names.candidates(append([]int32(nil), ix.irregular...), qName, kName))
 		var buf []int
-		for k, id := range cand {
-			if k > 0 && cand[k-1] == id {
-				continue
+		for len(byFull) > 0 || len(byName) > 0 {
+			id := int32(math.MaxInt32)
+			if len(byFull) > 0 {
+				id = byFull[0]
+			}
+			if len(byName) > 0 {
+				id = min(id, byName[0])
 			}
 			st := ix.streets[id]
 			limit := 2
 			if len(ix.names.runes[id]) < 6 {
 				limit = 1
 			}
-			var d, dn int
-			d, buf = levenshteinRunes(qStreet, ix.fulls.runes[id], limit, buf)
-			dn, buf = levenshteinRunes(qName, ix.names.runes[id], limit, buf)
-			if q.typ != "" && q.typ != st.typ {
-				dn++ // another street type costs one edit
+			d, dn := limit+1, limit+1
+			if len(byFull) > 0 && byFull[0] == id {
+				d, buf = editDistance(qStreet, ix.fulls.runes[id], limit, buf)
+				byFull = byFull[1:]
+			}
+			if len(byName) > 0 && byName[0] == id {
+				dn, buf = editDistance(qName, ix.names.runes[id], limit, buf)
+				if q.typ != "" && q.typ != st.typ {
+					dn++ // another street type costs one edit
+				}
+				byName = byName[1:]
 			}
 			if d = min(d, dn); d <= limit {
 				matches = append(matches, streetMatch{st, 0.8 - 0.1*float64(d)})

@@ -424,26 +424,41 @@ func TestLookupMatchesReference(t *testing.T) {
 	}
 }
 
-// TestGramIndexCandidates checks the filter's promise: every string within
-// edit distance k of a query is a candidate.
-func TestGramIndexCandidates(t *testing.T) {
+// TestTypoIndexCandidates checks the filter's promise: every string within
+// edit distance 2 of a query is a candidate; and editDistance against the
+// full table.
+func TestTypoIndexCandidates(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	var strs []string
 	for range 800 {
 		strs = append(strs, mutate(rng, "via garibaldi", rng.IntN(8)))
 		strs = append(strs, mutate(rng, "roma", rng.IntN(3)))
+		strs = append(strs, mutate(rng, "piazza càvour", rng.IntN(4))) // runes of two bytes
 	}
-	g := newGramIndex(strs)
+	strs = append(strs, "", "a", "ab", "ba")
+	ti := newTypoIndex(strs)
+	var buf []int
 	for range 600 {
-		q := []rune(mutate(rng, strs[rng.IntN(len(strs))], rng.IntN(4)))
-		for k := 0; k <= 2; k++ {
-			cand := map[int32]bool{}
-			for _, id := range g.candidates(nil, q, k) {
-				cand[id] = true
+		q := mutate(rng, strs[rng.IntN(len(strs))], rng.IntN(4))
+		var cand [3]map[int32]bool
+		for k := range cand {
+			cand[k] = map[int32]bool{}
+			for _, id := range ti.candidates(nil, []rune(q), k) {
+				cand[k][id] = true
 			}
-			for id, s := range strs {
-				if levenshtein(string(q), s, k) <= k && !cand[int32(id)] {
-					t.Fatalf("candidates(%q, %d) misses %q", string(q), k, s)
+		}
+		for id, s := range strs {
+			want := levenshtein(q, s, 2)
+			for k := range cand {
+				if want <= k && !cand[k][int32(id)] {
+					t.Fatalf("candidates(%q, %d) misses %q", q, k, s)
+				}
+			}
+			for k := 0; k <= 3; k++ {
+				var got int
+				got, buf = editDistance([]rune(q), []rune(s), k, buf)
+				if w := min(levenshtein(q, s, k), k+1); got != w {
+					t.Fatalf("editDistance(%q, %q, %d) = %d; want %d", q, s, k, got, w)
 				}
 			}
 		}

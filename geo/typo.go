@@ -1,124 +1,265 @@
 package geo
 
 import (
-	"cmp"
+	"math/bits"
 	"slices"
 )
 
-// gramIndex finds, among a fixed list of strings, those within a small
-// edit distance of a query without comparing the query with each: an
-// inverted index of the strings' padded bigrams and the q-gram lemma.
+// typoIndex finds, among a fixed list of strings, those within edit
+// distance k <= typoMaxEdits of a query without comparing the query with
+// each. Two filters narrow the list to a few strings before the edit
+// distance is measured:
 //
-// A string of n runes has n+1 padded bigrams ("roma": ^r ro om ma a$). An
-// edit changes at most two of them, so strings within edit distance k of a
-// query of n runes share at least n+1-2k of its bigrams (counted with
-// multiplicity). Hence any such string holds at least one of the query's
-// 2k+1 rarest bigram occurrences: the union of those bigrams' postings is
-// a superset of the answer, and usually a small one. Queries too short for
-// the lemma (n < 2k) take the strings whose length is within k of theirs.
-type gramIndex struct {
-	runes [][]rune           // the strings, by id
-	post  map[uint64][]int32 // bigram -> ids of the strings holding it, ascending
-	byLen [][]int32          // rune length -> ids, ascending (for short queries)
+// The partition filter of Pass-Join (Li, Deng, Wang and Feng, VLDB 2011),
+// with more segments than edits and the rarest ones probed: each string of
+// n runes is cut into m = segmentCount(n) consecutive segments of lengths
+// fixed by n. Edits touch at most k of them, so a string within k edits of
+// a query keeps m-k segments intact, each found in the query shifted by at
+// most k runes, and any k+1 of its segments hold an intact one. The index
+// maps a hash of (n, segment, text) to the strings (a collision only adds
+// a candidate). A query looks up, for each length n within k of its own,
+// each segment's text at each shift, and takes the strings of the k+1
+// segments with the fewest: a common segment ("via ", a common first
+// name) is passed over when rarer ones decide. Strings too short to cut
+// are always candidates.
+//
+// A bigram signature: each string's padded bigrams hashed to one bit of
+// 128. An edit removes and adds at most four distinct bigrams, so strings
+// within k edits differ in at most 4k bits; strings that share a segment
+// but little else (two streets named after the same person) differ in
+// more.
+type typoIndex struct {
+	runes [][]rune    // the strings, by id
+	sigs  []signature // their bigram signatures, by id
+	segs  segTable    // segment hash -> ids
+	short []int32     // strings of fewer than typoMaxEdits+1 runes
 }
 
 const (
-	gramStart = '\x02' // padding before a string's first rune
-	gramEnd   = '\x03' // and after its last
+	typoMaxEdits   = 2
+	typoMaxSegment = 2*typoMaxEdits + 1 // most segments a string is cut into
+	typoShifts     = 2*typoMaxEdits + 1 // positions a segment is looked for at
 )
 
-func bigram(a, b rune) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
-
-// bigrams calls f for each padded bigram of r, in order.
-func bigrams(r []rune, f func(uint64)) {
-	prev := rune(gramStart)
-	for _, c := range r {
-		f(bigram(prev, c))
-		prev = c
-	}
-	f(bigram(prev, gramEnd))
+// segmentCount is how many segments a string of n runes is cut into: one
+// per three runes, at least typoMaxEdits+1 and at most typoMaxSegment.
+func segmentCount(n int) int {
+	return min(max(n/3, typoMaxEdits+1), typoMaxSegment)
 }
 
-func newGramIndex(strs []string) *gramIndex {
-	g := &gramIndex{runes: make([][]rune, len(strs)), post: make(map[uint64][]int32)}
+// segment returns where segment i of the m segments of a string of n runes
+// starts and how long it is: the first ones are n/m long, the last n%m of
+// them one rune longer.
+func segment(n, m, i int) (start, length int) {
+	base, longer := n/m, n%m
+	short := m - longer
+	start = i*base + max(0, i-short)
+	length = base
+	if i >= short {
+		length++
+	}
+	return start, length
+}
+
+// segHash hashes segment i, text, of a string of n runes (FNV-1a).
+func segHash(n, i int, text []rune) uint64 {
+	h := uint64(14695981039346656037)
+	mix := func(v uint64) {
+		h ^= v
+		h *= 1099511628211
+	}
+	mix(uint64(n))
+	mix(uint64(i))
+	for _, r := range text {
+		mix(uint64(r))
+	}
+	return h
+}
+
+// signature is a set of hashed bigrams, a bit each.
+type signature [2]uint64
+
+// signatureOf returns the bigram signature of r: a bit per hashed padded
+// bigram ("roma": ^r ro om ma a$).
+func signatureOf(r []rune) signature {
+	var sig signature
+	prev := rune(-1)
+	for k := 0; k <= len(r); k++ {
+		c := rune(-2)
+		if k < len(r) {
+			c = r[k]
+		}
+		h := (uint64(uint32(prev))*31 + uint64(uint32(c))) * 0x9e3779b97f4a7c15 >> 57 // 7 bits
+		sig[h>>6] |= 1 << (h & 63)
+		prev = c
+	}
+	return sig
+}
+
+// differ returns how many bits a and b differ in.
+func (a signature) differ(b signature) int {
+	return bits.OnesCount64(a[0]^b[0]) + bits.OnesCount64(a[1]^b[1])
+}
+
+// segTable maps segment hashes to the ids of the strings holding them:
+// open addressing over a power-of-two table, the ids of all segments in
+// one array.
+type segTable struct {
+	keys  []uint64 // 0: empty (a hash of 0 is stored as 1)
+	spans []uint32 // per slot: where its ids start in ids
+	ends  []uint32 // and end
+	ids   []int32
+}
+
+func newSegTable(entries map[uint64][]int32) segTable {
+	size := 1
+	for size < 2*len(entries) {
+		size *= 2
+	}
+	t := segTable{keys: make([]uint64, size), spans: make([]uint32, size), ends: make([]uint32, size)}
+	for h, ids := range entries {
+		h = max(h, 1)
+		slot := h & uint64(size-1)
+		for t.keys[slot] != 0 {
+			slot = (slot + 1) & uint64(size-1)
+		}
+		t.keys[slot] = h
+		t.spans[slot] = uint32(len(t.ids))
+		t.ids = append(t.ids, ids...)
+		t.ends[slot] = uint32(len(t.ids))
+	}
+	return t
+}
+
+func (t *segTable) get(h uint64) []int32 {
+	if len(t.keys) == 0 {
+		return nil
+	}
+	h = max(h, 1)
+	mask := uint64(len(t.keys) - 1)
+	for slot := h & mask; ; slot = (slot + 1) & mask {
+		switch t.keys[slot] {
+		case h:
+			return t.ids[t.spans[slot]:t.ends[slot]]
+		case 0:
+			return nil
+		}
+	}
+}
+
+func newTypoIndex(strs []string) *typoIndex {
+	t := &typoIndex{runes: make([][]rune, len(strs)), sigs: make([]signature, len(strs))}
+	segs := make(map[uint64][]int32, 4*len(strs))
 	for id, s := range strs {
 		r := []rune(s)
-		g.runes[id] = r
-		bigrams(r, func(b uint64) {
-			p := g.post[b]
-			if len(p) == 0 || p[len(p)-1] != int32(id) {
-				g.post[b] = append(p, int32(id))
-			}
-		})
-		for len(g.byLen) <= len(r) {
-			g.byLen = append(g.byLen, nil)
+		t.runes[id], t.sigs[id] = r, signatureOf(r)
+		n := len(r)
+		if n < typoMaxEdits+1 {
+			t.short = append(t.short, int32(id))
+			continue
 		}
-		g.byLen[len(r)] = append(g.byLen[len(r)], int32(id))
+		m := segmentCount(n)
+		for i := range m {
+			st, l := segment(n, m, i)
+			h := segHash(n, i, r[st:st+l])
+			if ids := segs[h]; len(ids) == 0 || ids[len(ids)-1] != int32(id) {
+				segs[h] = append(ids, int32(id))
+			}
+		}
 	}
-	for b, p := range g.post {
-		g.post[b] = slices.Clip(p)
-	}
-	return g
+	t.segs = newSegTable(segs)
+	return t
 }
 
 // candidates appends to dst the ids of a superset of the strings within
-// edit distance k of q (in runes) and returns it, unsorted, possibly with
-// repeats.
-func (g *gramIndex) candidates(dst []int32, q []rune, k int) []int32 {
-	if len(q) < 2*k {
-		for n := max(0, len(q)-k); n <= len(q)+k && n < len(g.byLen); n++ {
-			dst = append(dst, g.byLen[n]...)
+// edit distance k (at most typoMaxEdits) of q and returns it, unsorted,
+// possibly with repeats.
+func (t *typoIndex) candidates(dst []int32, q []rune, k int) []int32 {
+	qn := len(q)
+	qsig := signatureOf(q)
+	keep := func(id int32) bool { return t.sigs[id].differ(qsig) <= 4*k }
+	for _, id := range t.short {
+		if d := len(t.runes[id]) - qn; -k <= d && d <= k && keep(id) {
+			dst = append(dst, id)
 		}
-		return dst
 	}
-	var grams [maxQueryRunes + 1]uint64
-	n := 0
-	bigrams(q, func(b uint64) {
-		if n < len(grams) {
-			grams[n] = b
-			n++
+	var found [typoMaxSegment][typoShifts][]int32
+	var order [typoMaxSegment]int
+	var size [typoMaxSegment]int
+	for n := max(typoMaxEdits+1, qn-k); n <= qn+k; n++ {
+		m := segmentCount(n)
+		for i := range m {
+			found[i], size[i], order[i] = [typoShifts][]int32{}, 0, i
+			st, l := segment(n, m, i)
+			for pos := max(0, st-k); pos <= st+k && pos+l <= qn; pos++ {
+				ids := t.segs.get(segHash(n, i, q[pos:pos+l]))
+				found[i][pos-st+k] = ids
+				size[i] += len(ids)
+			}
 		}
-	})
-	qs := grams[:n]
-	slices.SortFunc(qs, func(a, b uint64) int { return cmp.Compare(len(g.post[a]), len(g.post[b])) })
-	for _, b := range qs[:min(len(qs), 2*k+1)] {
-		dst = append(dst, g.post[b]...)
+		// m-k segments are intact: any k+1 of them hold one.
+		slices.SortFunc(order[:m], func(a, b int) int { return size[a] - size[b] })
+		for _, i := range order[:k+1] {
+			for _, ids := range found[i] {
+				for _, id := range ids {
+					if keep(id) {
+						dst = append(dst, id)
+					}
+				}
+			}
+		}
 	}
 	return dst
 }
 
-// maxQueryRunes bounds the bigrams a query is split into; a Lookup query
-// is at most MaxQueryLength bytes.
-const maxQueryRunes = MaxQueryLength
-
-// levenshteinRunes is levenshtein on rune slices, with the rows in buf
-// (grown as needed and returned).
-func levenshteinRunes(ra, rb []rune, max int, buf []int) (int, []int) {
-	if d := len(ra) - len(rb); d > max || -d > max {
+// editDistance returns the edit distance between a and b (in runes) if it
+// is at most max, or max+1. Only the diagonal band |i-j| <= max of the
+// table is computed: a path that leaves it costs more than max. The rows
+// live in buf (grown as needed and returned).
+func editDistance(a, b []rune, max int, buf []int) (int, []int) {
+	if d := len(a) - len(b); d > max || -d > max {
 		return max + 1, buf
 	}
-	if cap(buf) < 2*(len(rb)+1) {
-		buf = make([]int, 2*(len(rb)+1))
+	inf := max + 1
+	if cap(buf) < 2*(len(b)+1) {
+		buf = make([]int, 2*(len(b)+1))
 	}
-	prev, cur := buf[:len(rb)+1], buf[len(rb)+1:2*(len(rb)+1)]
+	prev, cur := buf[:len(b)+1], buf[len(b)+1:2*(len(b)+1)]
 	for j := range prev {
-		prev[j] = j
+		prev[j] = min(j, inf)
 	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		rowMin := cur[0]
-		for j := 1; j <= len(rb); j++ {
+	for i := 1; i <= len(a); i++ {
+		lo, hi := i-max, i+max // the band of row i
+		if lo < 1 {
+			lo = 1
+			cur[0] = min(i, inf)
+		} else {
+			cur[lo-1] = inf
+		}
+		if hi > len(b) {
+			hi = len(b)
+		}
+		rowMin := cur[lo-1]
+		for j := lo; j <= hi; j++ {
 			cost := 1
-			if ra[i-1] == rb[j-1] {
+			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			rowMin = min(rowMin, cur[j])
+			v := prev[j-1] + cost
+			if j < i+max { // prev[j] lies in row i-1's band
+				v = min(v, prev[j]+1)
+			}
+			v = min(v, cur[j-1]+1, inf)
+			cur[j] = v
+			rowMin = min(rowMin, v)
+		}
+		if hi < len(b) {
+			cur[hi+1] = inf
 		}
 		if rowMin > max {
-			return max + 1, buf
+			return inf, buf
 		}
 		prev, cur = cur, prev
 	}
-	return prev[len(rb)], buf
+	return min(prev[len(b)], inf), buf
 }

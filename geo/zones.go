@@ -54,13 +54,18 @@ func (c *Comune) HamletAt(p orb.Point) (string, bool) {
 	if len(c.Hamlets) == 0 || !c.Contains(p) {
 		return "", false
 	}
+	return c.hamletInside(p), true
+}
+
+// hamletInside is HamletAt for a point known to lie inside the boundary.
+func (c *Comune) hamletInside(p orb.Point) string {
 	if c.zoneIndex != nil {
 		if i, ok := c.zoneIndex.Find(p); ok {
-			return c.Hamlets[i].Name, true
+			return c.Hamlets[i].Name
 		}
 		// On a zone's edge, where rounding may leave a gap: by distance.
 	}
-	return c.nearestHamlet(p), true
+	return c.nearestHamlet(p)
 }
 
 // newZoneIndex indexes the zones' parts; Find returns a zone's index.
