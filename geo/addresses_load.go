@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"maps"
 	"path"
+	"slices"
 	"strings"
 
 	"fibremon"
@@ -58,14 +59,14 @@ func (c *Comune) loadAddresses(fsys fs.FS, dir string) error {
 	}
 	if coverage != nil {
 		// The coverage rows are joined as they are read, never all held.
-		m := newMerger(addrs, byID)
+		m := newMerger(addrs.n, addrs.at, byID)
 		m.owned = true
 		errs, _ := importCoverage(coverage, m.merge)
 		if err := bad(coverageName, errs); err != nil {
 			return err
 		}
 	}
-	byID = nil // the IDs are unique: place need not check them again
+	byID = nil // the IDs are unique: placing need not check them again
 	var skip func(Address, error)
 	if c.lenient {
 		var skipped errorList
@@ -78,7 +79,7 @@ func (c *Comune) loadAddresses(fsys fs.FS, dir string) error {
 			}
 		}()
 	}
-	placed, err := c.place(addrs, skip, true)
+	placed, err := c.placeChunks(addrs, skip)
 	if err != nil {
 		return wrap("geo: "+civicsName, err)
 	}
@@ -178,64 +179,85 @@ func (c *Comune) WithAddresses(addrs []Address) (*Comune, error) {
 }
 
 func (c *Comune) placeAddresses(addrs []Address) ([]Address, error) {
-	return c.place(addrs, nil, false)
+	p := c.newPlacer(len(addrs))
+	ids := make(map[string]string, len(addrs))
+	for i, a := range addrs {
+		err := p.check(a)
+		if first, dup := ids[a.ID]; err == nil && dup {
+			err = fibremon.FieldErrorf("number", "duplicate of %s", first)
+		}
+		if err != nil {
+			return nil, wrap(fmt.Sprintf("address %d (%s)", i, a.Label()), err)
+		}
+		ids[a.ID] = a.Label()
+		a.StateDates = maps.Clone(a.StateDates)
+		p.keep(a)
+	}
+	return p.out, nil
 }
 
-// place checks and places addrs; with skip set, an address at fault is
-// passed to skip and left out instead of failing the whole set. With
-// owned, addrs (whose IDs are unique) belongs to place, which reuses it.
-func (c *Comune) place(addrs []Address, skip func(a Address, err error), owned bool) ([]Address, error) {
-	hamlets := make(map[string]string, len(c.Hamlets)) // to the Hamlet's own copy of the name
-	for _, h := range c.Hamlets {
-		hamlets[h.Name] = h.Name
-	}
-	out := make([]Address, 0, len(addrs))
-	if owned {
-		out = addrs[:0]
-	}
-	var ids map[string]int
-	if !owned {
-		ids = make(map[string]int, len(addrs))
-	}
-	for i, a := range addrs {
-		err := func() error {
-			if err := a.Validate(); err != nil {
-				return err
-			}
-			if !c.Contains(a.Point) {
-				return fibremon.FieldErrorf("lon", "point (lon %g, lat %g) lies outside the boundary of %s%s",
-					a.Point.Lon(), a.Point.Lat(), c.Name, c.swapHint(a.Point))
-			}
-			if first, dup := ids[a.ID]; dup {
-				return fibremon.FieldErrorf("number", "duplicate of %s", addrs[first].Label())
-			}
-			if _, ok := hamlets[a.Hamlet]; a.Hamlet != "" && !ok {
-				return fibremon.FieldErrorf("hamlet", "%q is not a hamlet of %s", a.Hamlet, c.Name)
-			}
-			return nil
-		}()
-		if err != nil {
-			if skip == nil {
+// placeChunks checks and places the addresses of an import (whose IDs are
+// unique), dropping each chunk once it is placed; with skip set, an
+// address at fault is passed to skip and left out instead of failing the
+// whole set.
+func (c *Comune) placeChunks(addrs *addressChunks, skip func(a Address, err error)) ([]Address, error) {
+	p := c.newPlacer(addrs.n)
+	i := 0
+	for k, chunk := range addrs.chunks {
+		for _, a := range chunk {
+			switch err := p.check(a); {
+			case err == nil:
+				p.keep(a)
+			case skip != nil:
+				skip(a, err)
+			default:
 				return nil, wrap(fmt.Sprintf("address %d (%s)", i, a.Label()), err)
 			}
-			skip(a, err)
-			continue
+			i++
 		}
-		if ids != nil {
-			ids[a.ID] = i
-		}
-		if !owned {
-			a.StateDates = maps.Clone(a.StateDates)
-		}
-		if a.Hamlet == "" && len(c.Hamlets) > 0 {
-			a.Hamlet = c.hamletInside(a.Point) // checked inside above
-		} else if a.Hamlet != "" {
-			a.Hamlet = hamlets[a.Hamlet]
-		}
-		out = append(out, a)
+		addrs.chunks[k] = nil // placed: its memory may go
 	}
-	if owned {
-		clear(addrs[len(out):]) // the skipped addresses' text and dates
+	return slices.Clip(p.out), nil
+}
+
+// placer checks addresses against a comune and collects the good ones.
+type placer struct {
+	c       *Comune
+	hamlets map[string]string // name -> the Hamlet's own copy of it
+	out     []Address
+}
+
+func (c *Comune) newPlacer(n int) *placer {
+	p := &placer{c: c, hamlets: make(map[string]string, len(c.Hamlets)), out: make([]Address, 0, n)}
+	for _, h := range c.Hamlets {
+		p.hamlets[h.Name] = h.Name
 	}
-	return out, nil
+	return p
+}
+
+// check checks a: Validate, inside the boundary, a hamlet of the comune
+// or none.
+func (p *placer) check(a Address) error {
+	c := p.c
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	if !c.Contains(a.Point) {
+		return fibremon.FieldErrorf("lon", "point (lon %g, lat %g) lies outside the boundary of %s%s",
+			a.Point.Lon(), a.Point.Lat(), c.Name, c.swapHint(a.Point))
+	}
+	if _, ok := p.hamlets[a.Hamlet]; a.Hamlet != "" && !ok {
+		return fibremon.FieldErrorf("hamlet", "%q is not a hamlet of %s", a.Hamlet, c.Name)
+	}
+	return nil
+}
+
+// keep keeps a checked address, its empty hamlet set from the zones.
+func (p *placer) keep(a Address) {
+	if a.Hamlet != "" {
+		a.Hamlet = p.hamlets[a.Hamlet]
+	} else if len(p.c.Hamlets) > 0 {
+		a.Hamlet = p.c.hamletInside(a.Point) // inside: checked
+	}
+	p.out = append(p.out, a)
 }

@@ -83,8 +83,10 @@ type CoverageRow struct {
 }
 
 // key returns the civic the row is about, as an Address.ID.
-func (c *CoverageRow) key() string {
-	return addressID(c.ISTATCode, c.StreetType, c.StreetName, c.Number)
+func (c *CoverageRow) key() string { return c.keyWith(nil) }
+
+func (c *CoverageRow) keyWith(norm streetNorm) string {
+	return norm.addressID(c.ISTATCode, c.StreetType, c.StreetName, c.Number)
 }
 
 // errorList collects row errors up to maxRowErrors.
@@ -293,7 +295,42 @@ func truncate(s string, n int) string {
 // not checked against a comune: Load and Comune.WithAddresses do that.
 func ImportCivics(r io.Reader) ([]Address, []RowError) {
 	addrs, _, errs := importCivics(r)
-	return addrs, errs
+	return addrs.flat(), errs
+}
+
+// addressChunks holds the addresses of an import in chunks of fixed size,
+// so that growing it never copies (and never has the garbage collector
+// scan twice) what it already holds.
+type addressChunks struct {
+	chunks [][]Address
+	n      int
+}
+
+const addressChunk = 1 << 14
+
+func (l *addressChunks) add(a Address) {
+	if len(l.chunks) == 0 || len(l.chunks[len(l.chunks)-1]) == addressChunk {
+		l.chunks = append(l.chunks, make([]Address, 0, addressChunk))
+	}
+	last := &l.chunks[len(l.chunks)-1]
+	*last = append(*last, a)
+	l.n++
+}
+
+func (l *addressChunks) at(i int32) *Address {
+	return &l.chunks[i/addressChunk][i%addressChunk]
+}
+
+// flat returns the addresses in one slice (nil for none).
+func (l *addressChunks) flat() []Address {
+	if l == nil || l.n == 0 {
+		return nil
+	}
+	out := make([]Address, 0, l.n)
+	for _, c := range l.chunks {
+		out = append(out, c...)
+	}
+	return out
 }
 
 // civicRef is where a civic of an import is: its index in the returned
@@ -301,13 +338,14 @@ func ImportCivics(r io.Reader) ([]Address, []RowError) {
 type civicRef struct{ i, line int32 }
 
 // importCivics is ImportCivics that also returns the civics by ID.
-func importCivics(r io.Reader) ([]Address, map[string]civicRef, []RowError) {
-	var addrs []Address
+func importCivics(r io.Reader) (*addressChunks, map[string]civicRef, []RowError) {
+	addrs := new(addressChunks)
 	seen := map[string]civicRef{}
 	var errs errorList
 	var in interner
+	norm := streetNorm{}
 	refused := csvRows(r, CivicColumns, &errs, func(line int, get func(string) string) {
-		a, err := parseCivic(get)
+		a, err := parseCivic(get, norm)
 		if err != nil {
 			errs.add(rowError(line, err))
 			return
@@ -316,14 +354,14 @@ func importCivics(r io.Reader) ([]Address, map[string]civicRef, []RowError) {
 			errs.add(RowError{Line: line, Field: "number", Msg: fmt.Sprintf("duplicate civic %s (line %d)", a.Label(), prev.line)})
 			return
 		}
-		seen[a.ID] = civicRef{int32(len(addrs)), int32(line)}
+		seen[a.ID] = civicRef{int32(addrs.n), int32(line)}
 		in.address(&a)
-		addrs = append(addrs, a)
+		addrs.add(a)
 	})
 	if refused {
 		return nil, nil, errs.list()
 	}
-	return slices.Clip(addrs), seen, errs.list()
+	return addrs, seen, errs.list()
 }
 
 // interner shares one copy of each distinct string among the rows of an
@@ -351,8 +389,9 @@ func (in *interner) address(a *Address) {
 	a.Technology, a.AreaClass, a.State = fibremon.Technology(in.s(string(a.Technology))), AreaClass(in.s(string(a.AreaClass))), fibremon.RolloutState(in.s(string(a.State)))
 }
 
-// parseCivic builds an Address from the civic columns.
-func parseCivic(get func(string) string) (Address, error) {
+// parseCivic builds an Address from the civic columns; norm (may be nil)
+// remembers street names across rows.
+func parseCivic(get func(string) string, norm streetNorm) (Address, error) {
 	var a Address
 	istat, err := parseKey(get, &a.StreetType, &a.StreetName, &a.Number)
 	if err != nil {
@@ -384,7 +423,7 @@ func parseCivic(get func(string) string) (Address, error) {
 	if a.Source = get("source"); !validText(a.Source, maxSourceLen, false) {
 		return a, fibremon.FieldErrorf("source", "longer than %d bytes or not text", maxSourceLen)
 	}
-	a.ID = addressID(istat, a.StreetType, a.StreetName, a.Number)
+	a.ID = norm.addressID(istat, a.StreetType, a.StreetName, a.Number)
 	return a, a.Validate()
 }
 
@@ -400,7 +439,7 @@ func parseKey(get func(string) string, streetType, streetName, number *string) (
 		return "", fibremon.FieldErrorf("street_type", "missing, too long or not text: %.40q", *streetType)
 	}
 	*streetName = get("street_name")
-	if !validText(*streetName, maxTextLen, true) || NormaliseStreet(*streetName) == "" {
+	if !validText(*streetName, maxTextLen, true) || !hasLetterOrDigit(*streetName) {
 		return "", fibremon.FieldErrorf("street_name", "missing, too long or without letters or digits: %.40q", *streetName)
 	}
 	n, err := canonicalNumber(get("number"))
@@ -439,11 +478,13 @@ func parseBool(get func(string) string, name string) (bool, error) {
 func ImportCoverage(r io.Reader) ([]CoverageRow, []RowError) {
 	var rows []CoverageRow
 	seen := map[string]int{}
+	norm := streetNorm{}
 	errs, refused := importCoverage(r, func(c CoverageRow) *RowError {
-		if prev, dup := seen[c.key()]; dup {
+		key := c.keyWith(norm)
+		if prev, dup := seen[key]; dup {
 			return &RowError{Line: c.Line, Field: "number", Msg: fmt.Sprintf("duplicate coverage for %s %s %s (line %d)", c.StreetType, c.StreetName, c.Number, prev)}
 		}
-		seen[c.key()] = c.Line
+		seen[key] = c.Line
 		rows = append(rows, c)
 		return nil
 	})
@@ -551,7 +592,7 @@ func MergeCoverage(addrs []Address, cov []CoverageRow) (merged []Address, unmatc
 		merged[i].StateDates = maps.Clone(a.StateDates)
 		byID[a.ID] = civicRef{i: int32(i)}
 	}
-	m := newMerger(merged, byID)
+	m := newMerger(len(merged), func(i int32) *Address { return &merged[i] }, byID)
 	for _, c := range cov {
 		if e := m.merge(c); e != nil {
 			unmatched = append(unmatched, *e)
@@ -563,18 +604,20 @@ func MergeCoverage(addrs []Address, cov []CoverageRow) (merged []Address, unmatc
 // merger joins coverage rows, one at a time, to civics it modifies in
 // place.
 type merger struct {
-	addrs   []Address
-	byID    map[string]civicRef // the civics by Address.ID (only i is used)
-	streets map[string]bool     // the civics' streets, as IDs without the number
-	used    []int32             // the line of the row merged into each civic, 0 for none
-	owned   bool                // the rows' StateDates may be kept rather than copied
-	in      interner            // of the joined sources
+	at      func(int32) *Address // the civics, by index
+	byID    map[string]civicRef  // the civics by Address.ID (only i is used)
+	streets map[string]bool      // the civics' streets, as IDs without the number
+	used    []int32              // the line of the row merged into each civic, 0 for none
+	owned   bool                 // the rows' StateDates may be kept rather than copied
+	in      interner             // of the joined sources
+	norm    streetNorm
 }
 
-func newMerger(addrs []Address, byID map[string]civicRef) *merger {
-	m := &merger{addrs: addrs, byID: byID, streets: make(map[string]bool), used: make([]int32, len(addrs))}
-	for i := range addrs {
-		m.streets[streetKey(addrs[i].ID, addrs[i].Number)] = true
+func newMerger(n int, at func(int32) *Address, byID map[string]civicRef) *merger {
+	m := &merger{at: at, byID: byID, streets: make(map[string]bool), used: make([]int32, n), norm: streetNorm{}}
+	for i := range int32(n) {
+		a := at(i)
+		m.streets[streetKey(a.ID, a.Number)] = true
 	}
 	return m
 }
@@ -590,7 +633,7 @@ func streetKey(id, number string) string {
 
 // merge joins c to its civic, or says why it cannot.
 func (m *merger) merge(c CoverageRow) *RowError {
-	key := c.key()
+	key := c.keyWith(m.norm)
 	ref, ok := m.byID[key]
 	label := strings.TrimSpace(c.StreetType+" "+c.StreetName) + " " + c.Number
 	switch {
@@ -604,7 +647,7 @@ func (m *merger) merge(c CoverageRow) *RowError {
 		return &RowError{Line: c.Line, Field: "number", Msg: fmt.Sprintf("second coverage row for %s (first at line %d)", label, prev)}
 	}
 	m.used[i] = int32(max(c.Line, 1))
-	a := &m.addrs[i]
+	a := m.at(i)
 	a.Technology, a.MaxDownMbps, a.MaxUpMbps = c.Technology, c.MaxDownMbps, c.MaxUpMbps
 	a.AreaClass, a.State, a.StateDates, a.Operator = c.AreaClass, c.State, c.StateDates, c.Operator
 	if !m.owned {

@@ -34,9 +34,10 @@ type street struct {
 }
 
 func (ix *Index) buildStreets() {
+	norm := streetNorm{}
 	for i := range ix.c.Addresses {
 		a := &ix.c.Addresses[i]
-		full := NormaliseStreet(a.StreetType + " " + a.StreetName)
+		full := norm.full(a.StreetType, a.StreetName)
 		st, ok := ix.byFull[full]
 		if !ok {
 			st = &street{full: full, typ: NormaliseStreet(a.StreetType), name: NormaliseStreet(a.StreetName)}
