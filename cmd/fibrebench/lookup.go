@@ -88,6 +88,7 @@ func runLookup(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
+	noise := calibrate(cfg.queries)
 
 	var pg *engineTimes
 	pgNote := ""
@@ -158,6 +159,9 @@ func runLookup(ctx context.Context, args []string, getenv func(string) string, s
 	row("nearest civic: Index.Nearest vs KNN <->", in.nearest, pick(func(e *engineTimes) timing { return e.nearest }))
 	row("address text, exact: Index.Lookup vs pg_trgm", in.exact, pick(func(e *engineTimes) timing { return e.exact }))
 	row("address text, one typo: Index.Lookup vs pg_trgm", in.typo, pick(func(e *engineTimes) timing { return e.typo }))
+	fmt.Fprintf(w, "| calibration: a fixed loop of pure computation, timed alike | %s | %s | | | | |\n", us(noise.p50), us(noise.p99))
+	fmt.Fprintf(w, "\nThe calibration row shows the machine's noise: work that always takes the same time measures its p99 at %.1f× its p50 here. "+
+		"The p99 of short lookups on a busy machine is mostly that noise.\n", ratio(noise.p99, noise.p50))
 	fmt.Fprintf(w, "\nAnswers: Lookup finds the civic asked for in %.1f %% of exact queries and its street first in %.1f %% of typo queries; "+
 		"the nearest civic lies within 50 m in %.1f %% of point queries (each point is a civic moved by up to 50 m).\n",
 		100*in.exactHits, 100*in.typoHits, 100*in.nearHits)
@@ -235,12 +239,33 @@ func (s *synth) queries(n int, seed uint64) queries {
 	return q
 }
 
+// calibrate times n runs of a fixed computation of about 10 µs: what the
+// machine's scheduling and other load make of work that never varies.
+func calibrate(n int) timing {
+	var sink uint64
+	t := measure(n, func(int) {
+		x := uint64(1)
+		for range 8000 {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+		sink += x
+	})
+	if sink == 42 {
+		fmt.Print("")
+	}
+	return t
+}
+
 // timing is a latency distribution's p50 and p99.
 type timing struct{ p50, p99 time.Duration }
 
 // measure calls f(i) for i in [0, n) and times each call; the first
-// min(n/10, 1000) calls warm up and are not counted.
+// min(n/10, 1000) calls warm up and are not counted. A garbage collection
+// first finishes with the benchmark's own garbage (the data set's
+// generation, the previous series), so that a series pays only for the
+// collections its own allocations cause.
 func measure(n int, f func(i int)) timing {
+	runtime.GC()
 	warm := min(n/10, 1000)
 	for i := range warm {
 		f(i)
