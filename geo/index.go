@@ -25,6 +25,19 @@ type Index struct {
 	streets []*street          // sorted by full
 	byFull  map[string]*street
 	white   whiteCache // the unfiltered white-area features, built once
+	byName  map[string][]*street // by name without type, in streets order
+	// names and fulls index the streets' names and full names (by their
+	// place in streets) for typo-tolerant lookup.
+	names, fulls *typoIndex
+	// irregular are the streets whose full name is not their type and
+	// name joined ("V. Veneto" as a name): the typo lookup measures them
+	// by name whatever the query's type.
+	irregular []int32
+	// places are the comune's name and then its hamlets' (normalised
+	// tokens), and placeByFirst and placeByLast index them by their first
+	// and last tokens (in order), for parseQuery.
+	places                    [][]string
+	placeByFirst, placeByLast map[string][]int32
 }
 
 // indexed is a quadtree entry: a point in the comune's local projection

@@ -21,8 +21,13 @@ func (ix *Index) SuggestStreets(query string, n int) []string {
 	}
 	const far = 64
 	var cs []cand
+	var buf []int
+	qs, qn := []rune(q.street), []rune(q.name)
 	for _, st := range ix.streets {
-		d := min(levenshtein(q.street, st.full, far), levenshtein(q.name, st.name, far))
+		var d1, d2 int
+		d1, buf = editDistance(qs, []rune(st.full), far, buf)
+		d2, buf = editDistance(qn, []rune(st.name), far, buf)
+		d := min(d1, d2)
 		if strings.Contains(st.name, q.name) || strings.Contains(q.name, st.name) {
 			d = min(d, 1)
 		}
