@@ -24,7 +24,7 @@ type Index struct {
 	sites   *quadtree.Quadtree // of indexed, i into c.Sites
 	streets []*street          // sorted by full
 	byFull  map[string]*street
-	white   whiteCache // the unfiltered white-area features, built once
+	white   whiteCache           // the unfiltered white-area features, built once
 	byName  map[string][]*street // by name without type, in streets order
 	// names and fulls index the streets' names and full names (by their
 	// place in streets) for typo-tolerant lookup.
