@@ -27,7 +27,7 @@ import (
 type Set struct {
 	comuni  []*Index          // sorted by slug
 	byKey   map[string]*Index // slug and ISTAT code
-	bounds  []orb.Bound       // of comuni[i]'s boundary
+	areas   *AreaIndex        // of comuni[i]'s boundary
 	sites   []fibremon.Site   // every comune's, in comune order
 	bySite  map[string]*Index
 	reports []ComuneReport
@@ -86,12 +86,13 @@ func (s *Set) add(ix *Index) error {
 
 func (s *Set) finish() {
 	slices.SortFunc(s.comuni, func(a, b *Index) int { return cmp.Compare(a.Comune().Slug, b.Comune().Slug) })
-	s.bounds = make([]orb.Bound, len(s.comuni))
+	polys := make([]orb.MultiPolygon, len(s.comuni))
 	s.sites = nil
 	for i, ix := range s.comuni {
-		s.bounds[i] = ix.Comune().Boundary.Bound()
+		polys[i] = ix.Comune().Boundary
 		s.sites = append(s.sites, ix.Comune().Sites...)
 	}
+	s.areas = NewAreaIndex(polys)
 }
 
 // Comuni returns the comuni of the set, by slug. The slice is shared: do
@@ -126,10 +127,8 @@ func (s *Set) At(p orb.Point) (*Index, bool) {
 	if s == nil {
 		return nil, false
 	}
-	for i, b := range s.bounds {
-		if b.Contains(p) && s.comuni[i].Contains(p) {
-			return s.comuni[i], true
-		}
+	if i, ok := s.areas.Find(p); ok {
+		return s.comuni[i], true
 	}
 	return nil, false
 }
