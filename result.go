@@ -3,7 +3,6 @@ package fibremon
 import (
 	"fmt"
 	"math"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -153,15 +152,49 @@ const (
 // random is not a safe idempotency key. Only ingestion validates: the
 // stores never validate what they read back, so results stored before a
 // rule was added stay readable.
-var (
-	uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-	idRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
-)
+//
+// Both checks are loops rather than regular expressions (they run for
+// every result ingested; result_test.go holds the expressions they match).
+
+// isUUID reports whether s matches
+// ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // ValidID reports whether s can name a site or a probe: lower-case letters,
-// digits, '_', '.', '-', at most MaxIDLength bytes.
+// digits, '_', '.', '-', at most MaxIDLength bytes, starting with a letter
+// or digit (^[a-z0-9][a-z0-9_.-]*$).
 func ValidID(s string) bool {
-	return len(s) > 0 && len(s) <= MaxIDLength && idRE.MatchString(s)
+	if len(s) == 0 || len(s) > MaxIDLength {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case i > 0 && (c == '_' || c == '.' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Validate checks r against the v1 contract, taking now as the present for
@@ -170,7 +203,7 @@ func (r *Result) Validate(now time.Time) error {
 	switch {
 	case r.ID == "":
 		return FieldErrorf("id", "missing")
-	case !uuidRE.MatchString(r.ID):
+	case !isUUID(r.ID):
 		return FieldErrorf("id", "not a lower-case UUID: %.80q", r.ID)
 	case r.ID[14] != '4' && r.ID[14] != '7':
 		return FieldErrorf("id", "UUID %s is of version %c; want 4 (random) or 7 (time-ordered)", r.ID, r.ID[14])

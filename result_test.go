@@ -2,6 +2,7 @@ package fibremon
 
 import (
 	"math"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -141,4 +142,38 @@ func TestQueryTimes(t *testing.T) {
 			t.Errorf("%+v.NanoRange() = %d, %d, %v; want %d, %d, %v", tc.q, lo, hi, ok, tc.lo, tc.hi, tc.ok)
 		}
 	}
+}
+
+// The expressions isUUID and ValidID check, as loops.
+var (
+	uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	idRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
+)
+
+func TestIDChecksMatchTheirExpressions(t *testing.T) {
+	for _, s := range []string{"", "a", "-", "a-", "-a", "_a", ".a", "a.b_c-d", "A", "é", "a b", "a\n",
+		"0190a6f2-7c3e-7b1a-9c4d-5e6f708192a3", "0190A6F2-7c3e-7b1a-9c4d-5e6f708192a3", "0190a6f2-7c3e-7b1a-9c4d-5e6f708192a",
+		"0190a6f2-7c3e-7b1a-9c4d-5e6f708192a3x", "0190a6f2x7c3e-7b1a-9c4d-5e6f708192a3", "0190a6f27c3e-7b1a-9c4d-5e6f708192a3-",
+		strings.Repeat("a", 64), strings.Repeat("a", 65)} {
+		if got, want := isUUID(s), uuidRE.MatchString(s); got != want {
+			t.Errorf("isUUID(%q) = %v; the expression says %v", s, got, want)
+		}
+		if got, want := ValidID(s), len(s) <= MaxIDLength && idRE.MatchString(s); got != want {
+			t.Errorf("ValidID(%q) = %v; the expression says %v", s, got, want)
+		}
+	}
+}
+
+func FuzzIDChecks(f *testing.F) {
+	f.Add("0190a6f2-7c3e-7b1a-9c4d-5e6f708192a3")
+	f.Add("probe-municipio")
+	f.Add("-x")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := isUUID(s), uuidRE.MatchString(s); got != want {
+			t.Errorf("isUUID(%q) = %v; the expression says %v", s, got, want)
+		}
+		if got, want := ValidID(s), len(s) <= MaxIDLength && idRE.MatchString(s); got != want {
+			t.Errorf("ValidID(%q) = %v; the expression says %v", s, got, want)
+		}
+	})
 }

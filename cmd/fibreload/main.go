@@ -78,6 +78,7 @@ import (
 
 	"fibremon/internal/cli"
 	"fibremon/internal/fibrehttp"
+	"fibremon/internal/testing/influxtest"
 )
 
 func main() {
@@ -126,6 +127,15 @@ type config struct {
 	bigBatches int // > 0: the big-batch run instead of the load (big.go)
 	bigBytes   int
 	bigPid     int
+
+	compareRaw  bool // the side-by-side InfluxDB benchmark (raw.go)
+	rounds      int
+	influxStart bool // start a throwaway influxd for the run
+	influxPID   int  // of the influxd started, for compareRaw's waits
+	// countDB, set by loadStore with --compare-raw: the InfluxDB database
+	// whose points are counted instead of reading every result back
+	// through the API (which takes minutes after a fast run).
+	countDB string
 }
 
 func parse(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -150,6 +160,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (config,
 	fs.IntVar(&c.bigBatches, "big-batches", 0, "instead of the load: post this many batches of --batch results at once on one token, each body about --big-bytes, retried on 503 until acknowledged, and report the service's peak memory")
 	fs.IntVar(&c.bigBytes, "big-bytes", 7969177, "with --big-batches: bytes of each body (default 7.6 MiB; at most the service's 8 MiB)")
 	fs.IntVar(&c.bigPid, "big-pid", 0, "with --big-batches and --url: process id of the service, whose memory to read from /proc")
+	fs.BoolVar(&c.compareRaw, "compare-raw", false, "with --store influx: each round, also write the same kind of load straight to InfluxDB with its Go client (same batch size, concurrency and duration), and print both rates and their ratio; --resend is 0")
+	fs.IntVar(&c.rounds, "rounds", 3, "with --compare-raw: rounds, each a raw run and a run through fibremon (the medians are reported)")
+	fs.BoolVar(&c.influxStart, "influx.start", false, "start a throwaway InfluxDB 1.8 (.tools/influxd, else influxd on PATH) for the run, in a temporary directory removed at the end; instead of --influx.url")
 	if err := cli.Parse(fs, args, getenv, "FIBRELOAD_"); err != nil {
 		return c, err
 	}
@@ -179,6 +192,21 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (config,
 	}
 	if c.bigBatches > 0 {
 		c.probes = 1 // one token
+	}
+	if c.influxStart {
+		if c.influxURL != "" {
+			return c, cli.UsageError("--influx.start and --influx.url exclude each other")
+		}
+		c.influxURL = "started" // replaced by the server's URL in run
+	}
+	if c.compareRaw {
+		switch {
+		case c.store != "influx" || c.url != "" || c.bigBatches > 0:
+			return c, cli.UsageError("--compare-raw runs against a self-contained service with --store influx")
+		case c.rounds < 1 || c.rounds > 9:
+			return c, cli.UsageError(fmt.Sprintf("--rounds %d: want 1..9", c.rounds))
+		}
+		c.resend = 0
 	}
 	if c.url == "" {
 		switch c.store {
@@ -223,6 +251,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			reports = append(reports, rep)
 		}
 	} else {
+		if cfg.influxStart {
+			dir, err := os.MkdirTemp("", "fibreload-influxd-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			srv, err := influxtest.StartIn(dir, influxtest.Options{})
+			if err != nil {
+				return err
+			}
+			defer srv.Stop()
+			cfg.influxURL, cfg.influxPID = srv.URL, srv.PID()
+			fmt.Fprintf(stderr, "influxd started at %s (data in %s)\n", srv.URL, dir)
+		}
 		stores := []string{cfg.store}
 		if cfg.store == "both" {
 			stores = []string{"sqlite", "influx"}
@@ -235,6 +277,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		bin, err := fibremonBinary(ctx, cfg.fibremon, dir, stderr)
 		if err != nil {
 			return err
+		}
+		if cfg.compareRaw {
+			return compareRaw(ctx, cfg, bin, dir, stdout, stderr)
 		}
 		for _, store := range stores {
 			rep, err := loadStore(ctx, cfg, bin, dir, store, stderr)

@@ -218,6 +218,9 @@ func loadStore(ctx context.Context, cfg config, bin, dir, store string, stderr i
 				return nil, err
 			}
 			bucket = db + "/autogen"
+			if cfg.compareRaw {
+				cfg.countDB = db
+			}
 		}
 		flags = append(flags, "--storage.influx.url", cfg.influxURL, "--storage.influx.bucket", bucket)
 		if cfg.influxToken != "" {

@@ -297,6 +297,10 @@ func (s *service) Reload(slug string) error {
 	return err
 }
 
+// The InfluxDB store lets the status tracker read only the configured
+// sites.
+var _ status.SiteReader = (*influx.Store)(nil)
+
 // resultStore is what the service calls on its result store (the API's,
 // the status tracker's, and Close): *sqlite.Store or *influx.Store.
 type resultStore interface {
@@ -319,7 +323,7 @@ func (c *serveConfig) storage() string {
 // openStore opens the InfluxDB store when its URL is set, else the SQLite
 // file. The InfluxDB store checks at once that its token may write and
 // query, so a wrong one stops the service here.
-func openStore(ctx context.Context, cfg serveConfig) (resultStore, error) {
+func openStore(ctx context.Context, cfg serveConfig, logger *slog.Logger) (resultStore, error) {
 	if cfg.influx.URL == "" {
 		s, err := sqlite.Open(ctx, cfg.storagePath)
 		if err != nil {
@@ -327,7 +331,9 @@ func openStore(ctx context.Context, cfg serveConfig) (resultStore, error) {
 		}
 		return s, nil
 	}
-	s, err := influx.New(ctx, cfg.influx)
+	icfg := cfg.influx
+	icfg.Logger = logger
+	s, err := influx.New(ctx, icfg)
 	if err != nil {
 		switch fibremon.KindOf(err) {
 		case fibremon.Unauthorized, fibremon.Forbidden:
@@ -432,13 +438,19 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, token
 	if err := webOpts.Validate(); err != nil {
 		return nil, cli.UsageError("--web.tile-url: " + err.Error())
 	}
-	store, err := openStore(ctx, cfg)
+	store, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
 	}
 	live := new(geo.Live)
 	live.Store(set)
 	reg := metrics.NewRegistry("fibremon", version)
+	if is, ok := store.(*influx.Store); ok {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "fibremon_store_point_collisions_total",
+			Help: "Results written to InfluxDB onto the point of another result this replica wrote, which they replaced (expected never: see internal/influx/SCHEMA.md).",
+		}, func() float64 { return float64(is.Collisions()) }))
+	}
 	reg.MustRegister(coverage.NewCollector(live, nil), auth.NewCollector(tokens))
 	tracker := status.New(logger, reg, set.Sites(), store, status.Options{Stale: cfg.stale})
 	checker := contract.NewChecker(logger, reg, set.Sites(), store, nil)

@@ -142,7 +142,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err := a.Flush(uctx); err != nil {
 			return fmt.Errorf("upload (results stay in the spool %s): %w", cfg.Spool.Dir, err)
 		}
-		fmt.Fprintf(stdout, "\n%d results uploaded to %s\n", len(rs), cfg.Service.URL)
+		fmt.Fprintf(stdout, "\n%d results uploaded to %s\n", len(rs), a.ServiceURL())
 		return nil
 	}
 
@@ -155,7 +155,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	logger.Info("fibreprobe running", "version", version, "probe", cfg.Probe, "site_id", cfg.SiteID,
-		"service", cfg.Service.URL, "metrics", "http://"+ln.Addr().String()+"/metrics", "spool", cfg.Spool.Dir)
+		"service", strings.Join(cfg.ServiceURLs(), " "), "metrics", "http://"+ln.Addr().String()+"/metrics", "spool", cfg.Spool.Dir)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.Run(gctx) })
 	g.Go(func() error {

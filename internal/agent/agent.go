@@ -45,8 +45,11 @@ type Agent struct {
 	logger *slog.Logger
 	dial   probes.DialFunc // nil: probes dial directly
 	queue  *spool.Queue
-	client *wire.Client
-	m      *agentMetrics
+	// clients post to the service's URLs, in order of preference; cur is
+	// the one in use. Only the uploader touches them.
+	clients []*wire.Client
+	cur     int
+	m       *agentMetrics
 	// line is held by the throughput test in progress, so that tests
 	// never overlap on one line (a one-slot semaphore: a waiter can give
 	// up when its ctx ends).
@@ -98,23 +101,20 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 		uploadDial = (&net.Dialer{Timeout: 10 * time.Second}).DialContext
 	}
 	transport.DialContext = uploadDial
+	hc := &http.Client{Timeout: cfg.Service.Timeout, Transport: transport}
+	var clients []*wire.Client
+	for _, u := range cfg.ServiceURLs() {
+		clients = append(clients, &wire.Client{BaseURL: u, Token: token, HTTPClient: hc, UserAgent: "fibreprobe/" + cfg.Probe})
+	}
 	a := &Agent{
-		cfg:    cfg,
-		logger: opts.Logger.With("component", "agent", "probe", cfg.Probe),
-		dial:   opts.Dial,
-		queue:  q,
-		client: &wire.Client{
-			BaseURL: cfg.Service.URL,
-			Token:   token,
-			HTTPClient: &http.Client{
-				Timeout:   cfg.Service.Timeout,
-				Transport: transport,
-			},
-			UserAgent: "fibreprobe/" + cfg.Probe,
-		},
-		queued: make(chan struct{}, 1),
-		line:   make(chan struct{}, 1),
-		splay:  opts.Splay,
+		cfg:     cfg,
+		logger:  opts.Logger.With("component", "agent", "probe", cfg.Probe),
+		dial:    opts.Dial,
+		queue:   q,
+		clients: clients,
+		queued:  make(chan struct{}, 1),
+		line:    make(chan struct{}, 1),
+		splay:   opts.Splay,
 	}
 	a.rereadToken = opts.Token == "" && cfg.Service.TokenFile != ""
 	a.measure = a.probe
@@ -384,14 +384,26 @@ func nextBackoff(prev, retryAfter time.Duration) time.Duration {
 // A token from service.token_file is read again first, so that a rotated
 // token takes effect without a restart. Flush must not be called
 // concurrently (Run calls it from its one uploader).
+//
+// Failover: with several service URLs (service.urls), a batch goes to the
+// one in use; when that POST fails for any reason but the batch itself
+// (network, 5xx, 429, 401/403, an answer not the service's), the same
+// batch goes at once to the next URL, and so on once round the list. The
+// first that acknowledges it stays in use. Only when every URL failed
+// does Flush return the error and the uploader back off. A batch whose
+// acknowledgement was lost may thus reach two replicas: the service
+// stores a result once whichever replicas it reaches (its ID is the
+// idempotency key of every store).
 func (a *Agent) Flush(ctx context.Context) error {
 	if a.rereadToken {
 		if tok, err := a.cfg.Token(); err != nil {
 			a.logger.Warn("cannot read the token file again; using the token read before", "err", err)
-		} else if tok != a.client.Token {
-			c := *a.client
-			c.Token = tok
-			a.client = &c
+		} else if tok != a.clients[0].Token {
+			for i, c := range a.clients {
+				c2 := *c
+				c2.Token = tok
+				a.clients[i] = &c2
+			}
 			a.logger.Info("token file changed; uploading with the new token")
 		}
 	}
@@ -403,38 +415,75 @@ func (a *Agent) Flush(ctx context.Context) error {
 		if len(b.Results) == 0 {
 			return nil
 		}
-		resp, err := a.client.PostResults(ctx, b.Results)
+		resp, err := a.post(ctx, b.Results)
 		switch {
 		case err == nil:
 			if err := a.queue.Ack(b); err != nil {
 				return fmt.Errorf("spool ack: %w", err)
 			}
-			a.m.uploads.WithLabelValues("ok").Inc()
 			a.m.uploaded.Add(float64(len(b.Results)))
 			a.m.lastUpload.SetToCurrentTime()
 			a.logger.Debug("uploaded", "results", len(b.Results), "stored", resp.Stored, "duplicates", resp.Duplicates)
 		case wire.Permanent(err):
-			a.m.uploads.WithLabelValues("rejected").Inc()
 			a.logger.Error("service refused a batch; moved to the spool's dead letters", "results", len(b.Results), "err", err)
 			if rerr := a.queue.Reject(b, err.Error()); rerr != nil {
 				return errors.Join(err, rerr)
 			}
 		default:
 			a.queue.Release(b)
-			switch {
-			case wire.Refused(err):
-				a.m.uploads.WithLabelValues("unauthorized").Inc()
-				a.logger.Error("service refused the probe's token; the batch stays spooled and is retried", "results", len(b.Results), "err", err)
-			case wire.Misdirected(err):
-				a.m.uploads.WithLabelValues("misdirected").Inc()
-				a.logger.Error("the service URL does not reach fibremon's results API; the batch stays spooled and is retried",
-					"service_url", a.cfg.Service.URL, "results", len(b.Results), "err", err)
-			default:
-				a.m.uploads.WithLabelValues("failed").Inc()
-			}
 			return err
 		}
 	}
+}
+
+// ServiceURL is the service URL in use: the first of service.urls until a
+// failover. Not to be called while Run runs.
+func (a *Agent) ServiceURL() string { return a.clients[a.cur].BaseURL }
+
+// post posts rs to the service URL in use and, when that fails for a
+// reason other than the batch, to the others in turn (see Flush). Every
+// POST is counted by outcome. It returns the first acknowledgement, the
+// refusal of the batch, or the last URL's error.
+func (a *Agent) post(ctx context.Context, rs []fibremon.Result) (wire.ResultsResponse, error) {
+	var err error
+	for i := range a.clients {
+		k := (a.cur + i) % len(a.clients)
+		c := a.clients[k]
+		var resp wire.ResultsResponse
+		resp, err = c.PostResults(ctx, rs)
+		switch {
+		case err == nil:
+			a.m.uploads.WithLabelValues("ok").Inc()
+		case wire.Permanent(err):
+			a.m.uploads.WithLabelValues("rejected").Inc()
+		case wire.Refused(err):
+			a.m.uploads.WithLabelValues("unauthorized").Inc()
+			a.logger.Error("service refused the probe's token; the batch stays spooled and is retried",
+				"service_url", c.BaseURL, "results", len(rs), "err", err)
+		case wire.Misdirected(err):
+			a.m.uploads.WithLabelValues("misdirected").Inc()
+			a.logger.Error("the service URL does not reach fibremon's results API; the batch stays spooled and is retried",
+				"service_url", c.BaseURL, "results", len(rs), "err", err)
+		default:
+			a.m.uploads.WithLabelValues("failed").Inc()
+		}
+		if err == nil || wire.Permanent(err) {
+			if k != a.cur {
+				a.logger.Warn("uploading to another service URL", "service_url", c.BaseURL, "failed_url", a.clients[a.cur].BaseURL)
+				a.m.failovers.WithLabelValues(c.BaseURL).Inc()
+				a.cur = k
+			}
+			return resp, err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if len(a.clients) > 1 {
+			a.logger.Warn("upload failed; trying the next service URL", "service_url", c.BaseURL,
+				"next_url", a.clients[(k+1)%len(a.clients)].BaseURL, "err", err)
+		}
+	}
+	return wire.ResultsResponse{}, err
 }
 
 // Describe says when m runs, for people.

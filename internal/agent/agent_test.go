@@ -32,6 +32,13 @@ func service(t *testing.T) (url string, store *sqlite.Store, tokens *auth.Tokens
 	}
 	t.Cleanup(func() { store.Close() })
 	tokens = auth.NewTokens()
+	return replica(t, store, tokens), store, tokens
+}
+
+// replica starts another real fibremon HTTP handler on store and tokens,
+// as a second replica of one service.
+func replica(t *testing.T, store *sqlite.Store, tokens *auth.Tokens) (url string) {
+	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
 	reg := prometheus.NewRegistry()
 	tr := status.New(logger, reg, nil, store, status.Options{})
@@ -40,7 +47,7 @@ func service(t *testing.T) (url string, store *sqlite.Store, tokens *auth.Tokens
 		Geo: mustGeo(t)})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return srv.URL, store, tokens
+	return srv.URL
 }
 
 func testConfig(t *testing.T, url string) *agent.Config {

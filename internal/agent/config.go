@@ -46,7 +46,10 @@ type Config struct {
 
 // ServiceConfig says where results go.
 type ServiceConfig struct {
+	// URL is the service; URLs, instead, several replicas of it in order
+	// of preference (see Agent.Flush for the failover).
 	URL            string        `yaml:"url"`
+	URLs           []string      `yaml:"urls"`
 	Token          string        `yaml:"token"`
 	TokenFile      string        `yaml:"token_file"`
 	CAFile         string        `yaml:"ca_file"`
@@ -339,8 +342,25 @@ func (c *Config) validate() error {
 	case !fibremon.ValidID(c.SiteID):
 		return c.errAt("site_id", "%q: use lower-case letters, digits, '.', '_', '-'", c.SiteID)
 	}
-	if err := checkURL(c.Service.URL); err != nil {
-		return c.errAt("service.url", "%v", err)
+	switch {
+	case c.Service.URL != "" && len(c.Service.URLs) > 0:
+		return c.errAt("service.urls", "set url or urls, not both")
+	case len(c.Service.URLs) > 0:
+		seen := map[string]int{}
+		for i, u := range c.Service.URLs {
+			field := fmt.Sprintf("service.urls[%d]", i)
+			if err := checkURL(u); err != nil {
+				return c.errAt(field, "%v", err)
+			}
+			if j, dup := seen[u]; dup {
+				return c.errAt(field, "%q already is service.urls[%d]", u, j)
+			}
+			seen[u] = i
+		}
+	default:
+		if err := checkURL(c.Service.URL); err != nil {
+			return c.errAt("service.url", "%v", err)
+		}
 	}
 	if c.Service.Token != "" && c.Service.TokenFile != "" {
 		return c.errAt("service.token_file", "set token or token_file, not both")
@@ -513,6 +533,15 @@ func checkURL(s string) error {
 		return fmt.Errorf("%q: no host", s)
 	}
 	return nil
+}
+
+// ServiceURLs returns the service's URLs in order of preference: URLs, or
+// URL alone.
+func (c *Config) ServiceURLs() []string {
+	if len(c.Service.URLs) > 0 {
+		return c.Service.URLs
+	}
+	return []string{c.Service.URL}
 }
 
 // Token returns the service token, reading token_file if set.

@@ -34,6 +34,8 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-option-of-tcp.yml":                 "testdata/invalid-option-of-tcp.yml:11: measurements[0].server: not an option of kind tcp (kind tcp has no options)",
 		"invalid-unknown-measurement-field.yml":     "testdata/invalid-unknown-measurement-field.yml:12: measurements[0].intervall: unknown field (a measurement has name, kind, target, interval, timeout, schedule; kind latency also method, count, packet_interval)",
 		"invalid-no-url.yml":                        "testdata/invalid-no-url.yml:3: service.url: missing",
+		"invalid-url-and-urls.yml":                  "testdata/invalid-url-and-urls.yml:5: service.urls: set url or urls, not both",
+		"invalid-urls-scheme.yml":                   `testdata/invalid-urls-scheme.yml:6: service.urls[1]: "ftp://fibremon-b": want an http(s) or ws(s) URL`,
 		"invalid-bad-duration.yml":                  "testdata/invalid-bad-duration.yml:11: measurements[0].duration: 1m0s out of range [1s, 15s] (ndt7)",
 		"invalid-syntax.yml":                        "testdata/invalid-syntax.yml:5: mapping values are not allowed in this context",
 		"invalid-site-id.yml":                       `testdata/invalid-site-id.yml:2: site_id: "Town Hall": use lower-case letters, digits, '.', '_', '-'`,

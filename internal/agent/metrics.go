@@ -17,6 +17,7 @@ type agentMetrics struct {
 	loss         *prometheus.GaugeVec
 	jitter       *prometheus.GaugeVec
 	uploads      *prometheus.CounterVec
+	failovers    *prometheus.CounterVec
 	uploaded     prometheus.Counter
 	lastUpload   prometheus.Gauge
 	spoolErrors  prometheus.Counter
@@ -62,6 +63,10 @@ func newAgentMetrics(reg prometheus.Registerer, cfg *Config, q *spool.Queue) *ag
 			Name: "fibreprobe_upload_batches_total",
 			Help: "Batches posted to the service, by outcome: ok (acknowledged, deleted from the spool), failed (network, 5xx or 429: will retry), unauthorized (401/403: will retry), misdirected (a redirect or an answer that is not the service's: will retry), rejected (judged invalid by the service: moved to dead letters).",
 		}, []string{"outcome"}),
+		failovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fibreprobe_upload_failovers_total",
+			Help: "Times the uploader moved to another of the service's URLs (service.urls) after an upload failed, by the URL it moved to.",
+		}, []string{"url"}),
 		uploaded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "fibreprobe_uploaded_results_total",
 			Help: "Results acknowledged by the service and deleted from the spool.",
@@ -91,8 +96,13 @@ func newAgentMetrics(reg prometheus.Registerer, cfg *Config, q *spool.Queue) *ag
 	for _, o := range []string{"ok", "failed", "unauthorized", "misdirected", "rejected"} {
 		m.uploads.WithLabelValues(o)
 	}
+	if urls := cfg.ServiceURLs(); len(urls) > 1 {
+		for _, u := range urls {
+			m.failovers.WithLabelValues(u)
+		}
+	}
 	reg.MustRegister(m.measurements, m.duration, m.up, m.download, m.upload, m.rtt, m.loss, m.jitter,
-		m.uploads, m.uploaded, m.lastUpload, m.spoolErrors, m.otherTraffic, &spoolCollector{q: q})
+		m.uploads, m.failovers, m.uploaded, m.lastUpload, m.spoolErrors, m.otherTraffic, &spoolCollector{q: q})
 	return m
 }
 

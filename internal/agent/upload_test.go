@@ -2,8 +2,10 @@ package agent_test
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -175,4 +177,105 @@ func storedIDs(t *testing.T, store *sqlite.Store) map[string]int {
 		ids[r.ID]++
 	}
 	return ids
+}
+
+// TestUploadFailover: with several service URLs a batch that fails on one
+// (nothing listens; a front that loses the acknowledgement after the
+// service stored the batch) goes at once to the next, which then stays in
+// use; each result is stored once, and every POST is counted. When all
+// fail, the batch stays spooled.
+func TestUploadFailover(t *testing.T) {
+	url, store, tokens := service(t)
+	second := replica(t, store, tokens)
+	token, _, err := tokens.Issue("probe-test", []string{"municipio"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	// lossy passes the POST to the first replica and answers 502: the
+	// batch is stored, the probe is not told.
+	lossy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, _ := http.NewRequestWithContext(r.Context(), r.Method, url+r.URL.Path, r.Body)
+		req.Header = r.Header.Clone()
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	defer lossy.Close()
+
+	cfg := testConfig(t, url)
+	cfg.Service.URL, cfg.Service.URLs = "", []string{dead, lossy.URL, second}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	a, err := agent.New(cfg, agent.Options{Registry: reg, Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	mk := func(n int) []fibremon.Result {
+		rs := make([]fibremon.Result, n)
+		for i := range rs {
+			rs[i] = fibremon.Result{ID: uuid.Must(uuid.NewV7()).String(), SiteID: "municipio", Probe: "probe-test",
+				Kind: fibremon.KindTCP, Method: "tcp-connect", Target: "example.org:443",
+				Start: time.Now().Add(-time.Duration(i) * time.Second).UTC(), DurationSeconds: 0.01, Up: true}
+		}
+		return rs
+	}
+	first := mk(10)
+	if err := a.Enqueue(first); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Flush(t.Context()); err != nil {
+		t.Fatalf("Flush = %v; want the batch acknowledged by the third URL", err)
+	}
+	if got := a.ServiceURL(); got != second {
+		t.Errorf("URL in use %s; want %s", got, second)
+	}
+	if got := uploads(t, reg); got["failed"] != 2 || got["ok"] != 1 {
+		t.Errorf("uploads %v; want 2 failed (dead, lossy) and 1 ok", got)
+	}
+	// The URL that worked stays in use: no more failures.
+	if err := a.Enqueue(mk(5)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := uploads(t, reg); got["failed"] != 2 || got["ok"] != 2 {
+		t.Errorf("uploads %v; want still 2 failed, now 2 ok", got)
+	}
+	ids := storedIDs(t, store)
+	if len(ids) != 15 {
+		t.Errorf("%d results stored; want 15", len(ids))
+	}
+	for _, r := range first {
+		if ids[r.ID] != 1 {
+			t.Errorf("result %s stored %d times; want 1 (it reached two replicas)", r.ID, ids[r.ID])
+		}
+	}
+	// Every URL failing: the batch stays spooled, the error is returned.
+	cfg.Service.URLs = []string{dead, lossy.URL}
+	cfg.Spool.Dir = filepath.Join(t.TempDir(), "spool")
+	b, err := agent.New(cfg, agent.Options{Registry: prometheus.NewRegistry(), Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Enqueue(mk(3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Flush(t.Context()); err == nil {
+		t.Fatal("Flush with every URL failing = nil; want an error")
+	}
+	if st := b.Spool(); st.Results != 3 {
+		t.Errorf("spool %+v; want the 3 results still queued", st)
+	}
 }

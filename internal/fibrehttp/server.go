@@ -45,7 +45,10 @@ type Authenticator interface {
 // StatusSource gives the current site statuses and learns of new results.
 type StatusSource interface {
 	Statuses() []fibremon.SiteStatus
-	Kick()
+	// Observe is told of every batch just stored: rs, of which stored were
+	// new. It must not block on the store (the ingest path never reads
+	// it) and must not modify rs.
+	Observe(rs []fibremon.Result, stored int)
 }
 
 // Deps are everything the handler needs; every field but NDT is required.
@@ -370,7 +373,7 @@ func (s *Server) postResults(w http.ResponseWriter, r *http.Request) (err error)
 	s.writeDur.Observe(time.Since(start).Seconds())
 	s.ingest.WithLabelValues("stored").Add(float64(stored))
 	s.ingest.WithLabelValues("duplicate").Add(float64(len(rs) - stored))
-	s.d.Status.Kick()
+	s.d.Status.Observe(rs, stored)
 	s.logger.Debug("results stored", "probe", principal.Probe, "stored", stored, "duplicates", len(rs)-stored)
 	writeJSON(w, http.StatusOK, ResultsResponse{Stored: stored, Duplicates: len(rs) - stored})
 	return nil

@@ -87,8 +87,8 @@ func BenchmarkWriteDirect(b *testing.B) {
 	reportRate(b)
 }
 
-// BenchmarkWriteStore: batches of 500 through Store.WriteResults (the
-// lookup of stored IDs, then one blocking write).
+// BenchmarkWriteStore: batches of 500 through Store.WriteResults (one
+// blocking write, and the store's bookkeeping).
 func BenchmarkWriteStore(b *testing.B) {
 	srv := influxtest.Shared(b)
 	s := open(b, srv, srv.NewDatabase(b))
@@ -104,8 +104,8 @@ func BenchmarkWriteStore(b *testing.B) {
 
 // BenchmarkWriteThroughService: batches of 500 posted by a probe client to
 // fibremon's HTTP API (bearer token, decoding, validation, the InfluxDB
-// store, the status tracker refreshing from InfluxDB after ingests as in
-// serve), over loopback HTTP, to the same influxd.
+// store, the status tracker told of each batch and rebuilt from InfluxDB
+// on its timer, as in serve), over loopback HTTP, to the same influxd.
 func BenchmarkWriteThroughService(b *testing.B) {
 	srv := influxtest.Shared(b)
 	s := open(b, srv, srv.NewDatabase(b))

@@ -4,20 +4,18 @@ import (
 	"context"
 	"time"
 
-	"github.com/influxdata/influxdb-client-go/v2/api/write"
-
 	"fibremon"
 )
 
 // WriteDirect writes rs with the client in one blocking write, as
-// WriteResults does, but without looking up stored IDs: the baseline of
-// the write benchmarks.
+// WriteResults does, without counting duplicates: the baseline of the
+// write benchmarks.
 func (s *Store) WriteDirect(ctx context.Context, rs []fibremon.Result) error {
-	points := make([]*write.Point, len(rs))
+	var lines []byte
 	for i := range rs {
-		points[i] = point(&rs[i], 0)
+		lines = appendPoint(lines, &rs[i], PointTime(rs[i].Start.UnixNano(), rs[i].ID))
 	}
-	return s.writer.WritePoint(ctx, points...)
+	return s.writer.WriteRecord(ctx, string(lines))
 }
 
 // SetLatestTimes shortens how far back Latest reads on most calls and how
@@ -27,3 +25,10 @@ func (s *Store) SetLatestTimes(window, rescan time.Duration) {
 	defer s.latest.mu.Unlock()
 	s.latest.window, s.latest.rescan = window, rescan
 }
+
+// UsesInfluxQL reports whether Latest reads through InfluxQL.
+func (s *Store) UsesInfluxQL() bool { return s.useQL }
+
+// UseFlux makes Latest read through Flux, as against a server where
+// /query does not answer.
+func (s *Store) UseFlux() { s.useQL = false }

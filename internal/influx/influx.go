@@ -8,21 +8,23 @@
 // is "database/retention-policy" and the org is ignored).
 //
 // Schema: one point per result in measurement probe_result, tagged
-// site_id, probe and kind, timestamped with the result's start, with the
-// result's UUID in the field result_id. SCHEMA.md, beside this file, is
-// the reference for dashboards.
+// site_id, probe and kind, timestamped within the second the result
+// started (the sub-second part drawn from its UUID, see PointTime), with
+// the UUID in the field result_id and the true start given by
+// start_offset_ns. SCHEMA.md, beside this file, is the reference for
+// dashboards.
 //
 // Durability: writes are blocking (WriteAPIBlocking): WriteResults returns
 // only after InfluxDB has answered 2xx to one write request holding the
 // whole batch, so a 2xx to a probe means InfluxDB accepted its results.
 //
-// Idempotency: a retried result is written to the same series and the same
-// timestamp as before, so InfluxDB overwrites it with itself; results whose
-// ID is already stored are not written again. See WriteResults.
+// Idempotency without reading: a result's point identity (series and
+// timestamp) is a function of the result alone, so a retried result,
+// written by any replica, overwrites itself, and nothing is read before a
+// write. See WriteResults.
 //
 // Concurrency: a Store is safe for concurrent use, and several fibremon
-// replicas may share one bucket (see WriteResults for the one thing a race
-// between them can change).
+// replicas may share one bucket.
 package influx
 
 import (
@@ -30,9 +32,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
@@ -64,6 +68,9 @@ type Config struct {
 	// Timeout bounds each request to InfluxDB; 0 means DefaultTimeout.
 	// It is applied in whole seconds, rounded up.
 	Timeout time.Duration
+	// Logger receives what the store reports on its own (a collision);
+	// nil: nothing is logged.
+	Logger *slog.Logger
 }
 
 // Store is a result store in an InfluxDB bucket.
@@ -76,6 +83,11 @@ type Store struct {
 	// bucket is cfg.Bucket as a Flux string literal.
 	bucket string
 	latest latestCache
+	recent recentPoints
+	// collisions counts results written onto another's point.
+	collisions atomic.Int64
+	// useQL: /query answers for the bucket, and Latest uses it.
+	useQL bool
 }
 
 // New connects to the InfluxDB of cfg and checks, before returning, that
@@ -101,11 +113,11 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	secs := uint((cfg.Timeout + time.Second - 1) / time.Second)
-	opts := influxdb2.DefaultOptions().
-		SetHTTPRequestTimeout(secs).
-		SetLogLevel(0). // errors only; blocking writes return theirs
-		SetApplicationName("fibremon")
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.Logger = cfg.Logger.With("component", "influx")
+	opts := clientOptions(cfg)
 	client := influxdb2.NewClientWithOptions(strings.TrimRight(cfg.URL, "/"), cfg.Token, opts)
 	s := &Store{
 		cfg:    cfg,
@@ -120,7 +132,17 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		client.Close()
 		return nil, err
 	}
+	s.useQL = s.checkInfluxQL(ctx)
 	return s, nil
+}
+
+// clientOptions are the client's options for cfg (whose Timeout is set).
+func clientOptions(cfg Config) *influxdb2.Options {
+	secs := uint((cfg.Timeout + time.Second - 1) / time.Second)
+	return influxdb2.DefaultOptions().
+		SetHTTPRequestTimeout(secs).
+		SetLogLevel(0). // errors only; blocking writes return theirs
+		SetApplicationName("fibremon")
 }
 
 // check proves the server answers and the token may write and query.

@@ -31,29 +31,52 @@ func open(t testing.TB, srv *influxtest.Server, bucket string) *influx.Store {
 
 // TestConformance runs the suite the SQLite store passes against a real
 // influxd: a fresh database per subtest, and a new Store on the same
-// bucket for SurvivesReopen.
+// bucket for SurvivesReopen; with Latest reading through InfluxQL (as it
+// does on InfluxDB 1.8), and through Flux (as on a server whose /query
+// does not answer for the bucket).
 func TestConformance(t *testing.T) {
 	srv := influxtest.Shared(t)
-	storetest.Run(t,
-		func(t *testing.T) storetest.Store {
-			return open(t, srv, srv.NewDatabase(t))
-		},
-		func(t *testing.T, s storetest.Store) storetest.Store {
-			st := s.(*influx.Store)
-			if err := st.Close(); err != nil {
-				t.Fatal(err)
-			}
-			return open(t, srv, st.Config().Bucket)
+	for _, flux := range []bool{false, true} {
+		name := map[bool]string{false: "InfluxQL", true: "Flux"}[flux]
+		t.Run(name, func(t *testing.T) {
+			storetest.Run(t,
+				func(t *testing.T) storetest.Store {
+					return openWith(t, srv, srv.NewDatabase(t), flux)
+				},
+				func(t *testing.T, s storetest.Store) storetest.Store {
+					st := s.(*influx.Store)
+					if err := st.Close(); err != nil {
+						t.Fatal(err)
+					}
+					return openWith(t, srv, st.Config().Bucket, flux)
+				})
 		})
+	}
+}
+
+// openWith opens a store as open does; with flux, Latest reads through
+// Flux. Without, it checks that the store found InfluxQL.
+func openWith(t testing.TB, srv *influxtest.Server, bucket string, flux bool) *influx.Store {
+	t.Helper()
+	s := open(t, srv, bucket)
+	if !s.UsesInfluxQL() {
+		t.Fatal("the store does not read through InfluxQL on InfluxDB 1.8")
+	}
+	if flux {
+		s.UseFlux()
+	}
+	return s
 }
 
 // TestSameStart: different results of one site, probe and kind that start
-// in the same nanosecond are all kept (the later ones are moved a few
-// nanoseconds, and read back with their true start); retrying them stores
-// nothing new.
+// in the same nanosecond are all kept (their IDs put them on different
+// points) and read back with their true start; retrying them stores
+// nothing new, through the same store (counted as duplicates) or another
+// replica's (counted as stored: it cannot tell, but overwrites).
 func TestSameStart(t *testing.T) {
 	srv := influxtest.Shared(t)
-	s := open(t, srv, srv.NewDatabase(t))
+	bucket := srv.NewDatabase(t)
+	s, replica := open(t, srv, bucket), open(t, srv, bucket)
 	start := time.Now().UTC().Add(-time.Minute).Truncate(time.Millisecond)
 	mk := func(up bool) fibremon.Result { return storetest.Result("zappello", fibremon.KindHTTP, start, up) }
 	a, b, c := mk(true), mk(false), mk(true)
@@ -65,6 +88,9 @@ func TestSameStart(t *testing.T) {
 	}
 	if n, err := s.WriteResults(t.Context(), []fibremon.Result{a, b, c}); err != nil || n != 0 {
 		t.Fatalf("retry of a, b, c = %d, %v; want 0, nil", n, err)
+	}
+	if n, err := replica.WriteResults(t.Context(), []fibremon.Result{a, b, c}); err != nil || n != 3 {
+		t.Fatalf("retry of a, b, c through another replica = %d, %v; want 3 (it cannot tell), nil", n, err)
 	}
 	got, err := s.Results(t.Context(), fibremon.Query{SiteID: "zappello"})
 	if err != nil {
@@ -86,17 +112,114 @@ func TestSameStart(t *testing.T) {
 	if !slices.Equal(ids, want) {
 		t.Fatalf("stored IDs %v; want %v", ids, want)
 	}
-	latest, err := s.Latest(t.Context())
-	if err != nil {
-		t.Fatal(err)
+	db, _, _ := strings.Cut(bucket, "/")
+	if rows := srv.QueryResult(t, db, `SELECT "result_id" FROM "probe_result"`); len(rows) != 3 {
+		t.Fatalf("InfluxDB holds %d points; want 3: %v", len(rows), rows)
 	}
-	if l := latest["zappello"]; len(l) != 1 || !l[0].Start.Equal(start) {
-		t.Fatalf("Latest[zappello] = %+v; want one http result at %v", l, start)
+	for _, flux := range []bool{false, true} {
+		latest, err := openWith(t, srv, bucket, flux).Latest(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// same start: the tie goes to the greatest ID
+		if l := latest["zappello"]; len(l) != 1 || !l[0].Start.Equal(start) || l[0].ID != want[2] {
+			t.Fatalf("flux %v: Latest[zappello] = %+v; want http result %s at %v", flux, l, want[2], start)
+		}
 	}
 }
 
+// TestSameSecond: many results of one series in one second, whose points
+// lie in that second in the order of their IDs, not of their starts. Reads
+// still go by true start: a time range that cuts the second, a limit that
+// cuts it, the newest result, availability since a moment within it.
+func TestSameSecond(t *testing.T) {
+	srv := influxtest.Shared(t)
+	s := open(t, srv, srv.NewDatabase(t))
+	sec := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	var batch []fibremon.Result // newest first, 50 ms apart
+	for i := range 20 {
+		batch = append(batch, storetest.Result("bolzone", fibremon.KindTCP, sec.Add(time.Duration(19-i)*50*time.Millisecond), i%4 != 0))
+	}
+	// and one result a second before and after
+	before := storetest.Result("bolzone", fibremon.KindTCP, sec.Add(-700*time.Millisecond), true)
+	after := storetest.Result("bolzone", fibremon.KindTCP, sec.Add(1200*time.Millisecond), false)
+	if _, err := s.WriteResults(t.Context(), append([]fibremon.Result{before, after}, batch...)); err != nil {
+		t.Fatal(err)
+	}
+	all := append(append([]fibremon.Result{after}, batch...), before)
+	for _, c := range []struct {
+		name string
+		q    fibremon.Query
+		want []fibremon.Result
+	}{
+		{"all", fibremon.Query{SiteID: "bolzone"}, all},
+		{"since within the second", fibremon.Query{SiteID: "bolzone", Since: sec.Add(420 * time.Millisecond)}, all[:1+11]},
+		{"until within the second", fibremon.Query{SiteID: "bolzone", Until: sec.Add(420 * time.Millisecond)}, all[1+11:]},
+		{"both within the second", fibremon.Query{Since: sec.Add(100 * time.Millisecond), Until: sec.Add(300 * time.Millisecond)}, batch[14:18]},
+		{"limit cuts the second", fibremon.Query{SiteID: "bolzone", Limit: 5}, all[:5]},
+		{"limit cuts the second, whole seconds", fibremon.Query{SiteID: "bolzone", Since: sec.Add(-time.Second), Until: sec.Add(2 * time.Second), Limit: 7}, all[:7]},
+		{"since on the second, limit", fibremon.Query{Since: sec, Limit: 3}, all[:3]},
+	} {
+		got, err := s.Results(t.Context(), c.q)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if !slices.EqualFunc(got, c.want, same) {
+			t.Errorf("%s: got %d results %v; want %d %v", c.name, len(got), starts(got), len(c.want), starts(c.want))
+		}
+	}
+	// The newest of the series is after, in the next second; without it,
+	// the newest of the crowded second. Through InfluxQL and Flux, each
+	// store's first call (a full read).
+	crowded := srv.NewDatabase(t)
+	if _, err := open(t, srv, crowded).WriteResults(t.Context(), append([]fibremon.Result{before}, batch...)); err != nil {
+		t.Fatal(err)
+	}
+	for _, flux := range []bool{false, true} {
+		r := openWith(t, srv, s.Config().Bucket, flux)
+		latest, err := r.Latest(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := latest["bolzone"]; len(l) != 1 || l[0].ID != after.ID {
+			t.Errorf("flux %v: Latest[bolzone] = %v; want %s", flux, l, after.ID)
+		}
+		r2 := openWith(t, srv, crowded, flux)
+		if latest, err = r2.Latest(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if l := latest["bolzone"]; len(l) != 1 || l[0].ID != batch[0].ID {
+			t.Errorf("flux %v: Latest[bolzone] of the crowded second = %v; want %s, started last", flux, l, batch[0].ID)
+		}
+	}
+	// Availability since 420 ms into the second: the 11 newest of the
+	// second (up unless i%4 == 0) and after (down).
+	avail, err := s.Availability(t.Context(), sec.Add(420*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fibremon.Tally{Total: 12}
+	for _, r := range all[:12] {
+		if r.Up {
+			want.Up++
+		}
+	}
+	if avail["bolzone"] != want {
+		t.Errorf("Availability since 420 ms into the second = %+v; want %+v", avail["bolzone"], want)
+	}
+}
+
+func starts(rs []fibremon.Result) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Start.Format("05.000"))
+	}
+	return out
+}
+
 // TestLongBatch: a batch spread over days (a probe back from a long
-// outage) is looked up in several time spans and still deduplicated.
+// outage) is written in one request and read back whole; sent again, the
+// results this store wrote before are counted as duplicates.
 func TestLongBatch(t *testing.T) {
 	srv := influxtest.Shared(t)
 	s := open(t, srv, srv.NewDatabase(t))
@@ -203,8 +326,10 @@ func TestNewChecks(t *testing.T) {
 			}
 		})
 	}
-	// and accepts the right token
-	open(t, srv, srv.Bucket)
+	// and accepts the right token, with which InfluxQL answers too
+	if !open(t, srv, srv.Bucket).UsesInfluxQL() {
+		t.Error("with auth-enabled, the store does not read through InfluxQL")
+	}
 }
 
 // TestServerDown: with influxd stopped every call fails Transient (503 to
@@ -293,7 +418,7 @@ func ExampleConfig() {
 	// InfluxDB 1.8 with auth: the token is user:password, the bucket
 	// database/retention-policy.
 	fmt.Printf("%+v\n", influx.Config{URL: "http://influxdb:8086", Token: "fibremon:secret", Bucket: "fibremon/autogen"})
-	// Output: {URL:http://influxdb:8086 Token:fibremon:secret Org: Bucket:fibremon/autogen Timeout:0s}
+	// Output: {URL:http://influxdb:8086 Token:fibremon:secret Org: Bucket:fibremon/autogen Timeout:0s Logger:<nil>}
 }
 
 // same reports whether a and b are the same result, field by field.
@@ -438,5 +563,126 @@ func TestLatestAcrossReplicas(t *testing.T) {
 	time.Sleep(time.Until(rescanned.Add(rescan)))
 	if r := latest("zappello"); r == nil || r.ID != backlog.ID {
 		t.Errorf("Latest after a full read: %+v; want b's backlog %s", r, backlog.ID)
+	}
+}
+
+// TestLatestWhileWriting: writes go on while Latest reads (they do not wait
+// for it), and what they wrote is in the next Latest, also when written
+// during a full read that replaced what the store remembered.
+func TestLatestWhileWriting(t *testing.T) {
+	srv := influxtest.Shared(t)
+	s := open(t, srv, srv.NewDatabase(t))
+	s.SetLatestTimes(time.Minute, 0) // every read a full read
+	now := time.Now().UTC()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 10 {
+			if _, err := s.Latest(context.Background()); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	var last fibremon.Result
+	for i := range 40 {
+		// an old backlog: older than the window, so only the store's
+		// memory of its own writes shows it
+		last = storetest.Result("fonderia-allanconi", fibremon.KindTCP, now.Add(-2*time.Hour+time.Duration(i)*time.Second), true)
+		if _, err := s.WriteResults(t.Context(), []fibremon.Result{last}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+	s.SetLatestTimes(time.Minute, time.Hour) // windowed from here on
+	got, err := s.Latest(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := got["fonderia-allanconi"]; len(l) != 1 || l[0].ID != last.ID {
+		t.Fatalf("Latest after writes during reads = %v; want %s", l, last.ID)
+	}
+}
+
+// TestOfSites: LatestOf and AvailabilityOf read only the sites asked for
+// (the status tracker's configured sites); asking for other sites reads
+// the whole history again, so a site added sees its old results.
+func TestOfSites(t *testing.T) {
+	srv := influxtest.Shared(t)
+	for _, flux := range []bool{false, true} {
+		s := openWith(t, srv, srv.NewDatabase(t), flux)
+		s.SetLatestTimes(time.Hour, time.Hour)
+		now := time.Now().UTC()
+		batch := []fibremon.Result{
+			storetest.Result("municipio", fibremon.KindHTTP, now.Add(-time.Minute), true),
+			storetest.Result("bolzone", fibremon.KindHTTP, now.Add(-time.Minute), false),
+			storetest.Result("zappello", fibremon.KindHTTP, now.Add(-48*time.Hour), true), // before the window
+		}
+		if _, err := s.WriteResults(t.Context(), batch); err != nil {
+			t.Fatal(err)
+		}
+		keys := func(m map[string][]fibremon.Result) []string {
+			var out []string
+			for k := range m {
+				out = append(out, k)
+			}
+			slices.Sort(out)
+			return out
+		}
+		for _, c := range []struct {
+			sites []string
+			want  []string
+		}{
+			{[]string{"municipio", "bolzone"}, []string{"bolzone", "municipio"}},
+			{[]string{"municipio", "bolzone"}, []string{"bolzone", "municipio"}},   // windowed
+			{[]string{"municipio", "zappello"}, []string{"municipio", "zappello"}}, // other sites: full again
+			{[]string{}, nil},
+			{nil, []string{"bolzone", "municipio", "zappello"}},
+		} {
+			got, err := s.LatestOf(t.Context(), c.sites)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(keys(got), c.want) {
+				t.Errorf("flux %v: LatestOf(%v) has sites %v; want %v", flux, c.sites, keys(got), c.want)
+			}
+		}
+		avail, err := s.AvailabilityOf(t.Context(), now.Add(-72*time.Hour), []string{"bolzone", "zappello"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(avail) != 2 || avail["bolzone"] != (fibremon.Tally{Total: 1}) || avail["zappello"] != (fibremon.Tally{Up: 1, Total: 1}) {
+			t.Errorf("flux %v: AvailabilityOf(bolzone, zappello) = %v", flux, avail)
+		}
+	}
+}
+
+// TestStrings: free text (a target, an error message) reads back exactly
+// as written, through Flux and InfluxQL: quotes, backslashes (a trailing
+// one too), newlines, tabs, commas, equals signs, spaces, non-ASCII.
+func TestStrings(t *testing.T) {
+	srv := influxtest.Shared(t)
+	bucket := srv.NewDatabase(t)
+	s := open(t, srv, bucket)
+	r := storetest.Result("municipio", fibremon.KindHTTP, time.Now().UTC().Add(-time.Minute), false)
+	r.Error = "Get \"https://x/\": dial tcp: lookup x on 127.0.0.53:53\nsecond line\twith a tab, a=b, città \\ and \\\\ \\"
+	r.Target = `https://comune.example/a b?c=d,e\`
+	r.Method = "http-get"
+	if _, err := s.WriteResults(t.Context(), []fibremon.Result{r}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Results(t.Context(), fibremon.Query{SiteID: "municipio"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !same(got[0], r) {
+		t.Fatalf("Results (Flux) = %+v; want %+v", got, r)
+	}
+	latest, err := openWith(t, srv, bucket, false).Latest(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := latest["municipio"]; len(l) != 1 || !same(l[0], r) {
+		t.Fatalf("Latest (InfluxQL) = %+v; want %+v", l, r)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,14 +54,24 @@ func (s *Store) fromResults(start, stop time.Time) string {
 const pivot = `
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")`
 
-// Results returns results matching q, newest first (ties by result ID,
-// descending). Errors are Transient.
+// Results returns results matching q (by their true start), newest first
+// (ties by result ID, descending). Errors are Transient.
+//
+// A point's timestamp lies in the second its result started (PointTime),
+// so the whole seconds inside q's range hold only results in range, and
+// only the seconds q's ends fall in need each row's true start. The
+// query has up to three parts: the inner whole seconds, the newest
+// limit of them by timestamp; and each end's second read whole and
+// filtered by true start.
 //
 // Flux: tail(n) keeps the newest n values of every field of every series;
 // a point among the newest n of its series has every one of its fields
 // among them (each field is written only with a result_id), so after the
 // pivot the rows with a result_id are whole points, at most n per series.
-// They are merged, sorted and cut to n.
+// They are merged, sorted by timestamp and cut to n. The order by
+// timestamp is the order by start except within one second; so when the
+// inner part is cut, the second of its oldest row is read again whole,
+// and the answer is sorted by start and cut here.
 func (s *Store) Results(ctx context.Context, q fibremon.Query) ([]fibremon.Result, error) {
 	limit := q.Limit
 	if limit <= 0 || limit > fibremon.DefaultQueryLimit {
@@ -70,31 +81,81 @@ func (s *Store) Results(ctx context.Context, q fibremon.Query) ([]fibremon.Resul
 	if !ok {
 		return nil, nil
 	}
-	var b strings.Builder
-	b.WriteString(s.fromResults(start, end))
+	lo, hi := start.UnixNano(), end.UnixNano()
+	var filters strings.Builder
 	if q.SiteID != "" {
-		fmt.Fprintf(&b, "\n  |> filter(fn: (r) => r.%s == %s)", TagSiteID, fluxString(q.SiteID))
+		fmt.Fprintf(&filters, "\n  |> filter(fn: (r) => r.%s == %s)", TagSiteID, fluxString(q.SiteID))
 	}
 	if q.Kind != "" {
-		fmt.Fprintf(&b, "\n  |> filter(fn: (r) => r.%s == %s)", TagKind, fluxString(string(q.Kind)))
+		fmt.Fprintf(&filters, "\n  |> filter(fn: (r) => r.%s == %s)", TagKind, fluxString(string(q.Kind)))
 	}
-	fmt.Fprintf(&b, "\n  |> tail(n: %d)", limit)
-	b.WriteString(pivot)
-	fmt.Fprintf(&b, `
+	whole := func(from, to int64, name string) string {
+		return s.fromResults(time.Unix(0, from), time.Unix(0, to)) + filters.String() + pivot + `
+  |> filter(fn: (r) => exists r.` + FieldResultID + `)
+  |> yield(name: "` + name + `")
+`
+	}
+	var flux strings.Builder
+	ilo, ihi := ceilSecond(lo), floorSecond(hi)
+	if ilo < ihi {
+		flux.WriteString(s.fromResults(time.Unix(0, ilo), time.Unix(0, ihi)) + filters.String())
+		fmt.Fprintf(&flux, "\n  |> tail(n: %d)", limit)
+		flux.WriteString(pivot)
+		fmt.Fprintf(&flux, `
   |> filter(fn: (r) => exists r.%s)
   |> group()
-  |> sort(columns: ["_time", %q], desc: true)
-  |> limit(n: %d)`, FieldResultID, FieldResultID, limit)
-	var out []fibremon.Result
-	err := s.each(ctx, "results", b.String(), func(r fibremon.Result, _ time.Time) {
-		out = append(out, r)
+  |> sort(columns: ["_time"], desc: true)
+  |> limit(n: %d)
+  |> yield(name: "inner")
+`, FieldResultID, limit)
+		if f := floorSecond(lo); f < ilo {
+			flux.WriteString(whole(f, ilo, "low"))
+		}
+		if c := ceilSecond(hi); ihi < c {
+			flux.WriteString(whole(ihi, c, "high"))
+		}
+	} else {
+		flux.WriteString(whole(floorSecond(lo), ceilSecond(hi), "edge"))
+	}
+	var out, inner []fibremon.Result
+	var innerTimes []int64         // the timestamps of inner's points
+	oldest := int64(math.MaxInt64) // the oldest of them
+	err := s.each(ctx, "results", flux.String(), func(r fibremon.Result, rec *query.FluxRecord) {
+		if rec.Result() == "inner" {
+			inner = append(inner, r)
+			innerTimes = append(innerTimes, rec.Time().UnixNano())
+			oldest = min(oldest, rec.Time().UnixNano())
+			return
+		}
+		if ns := r.Start.UnixNano(); ns >= lo && ns < hi {
+			out = append(out, r)
+		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	// The sort is by timestamp; a moved point (start_offset_ns) may sit a
-	// few nanoseconds off its start.
+	if len(inner) == limit {
+		// Cut: the second of the cut, read whole, replaces its rows.
+		cut := floorSecond(oldest)
+		kept := inner[:0]
+		for i, r := range inner {
+			if innerTimes[i] >= cut+second {
+				kept = append(kept, r)
+			}
+		}
+		inner = kept
+		err := s.each(ctx, "results", whole(cut, cut+second, "cut"), func(r fibremon.Result, _ *query.FluxRecord) {
+			inner = append(inner, r)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	out = append(out, inner...)
 	sortNewestFirst(out)
+	if len(out) > limit {
+		out = out[:limit]
+	}
 	return out, nil
 }
 
@@ -103,31 +164,58 @@ func (s *Store) Results(ctx context.Context, q fibremon.Query) ([]fibremon.Resul
 // are Transient.
 //
 // Flux: two counts per series, of all the up fields and of those true,
-// summed per site here. (On InfluxDB 1.8, count() with the whole
+// summed per site here, from the first whole second at or after since;
+// the second since falls in, if any, is read row by row and counted by
+// each result's true start. (On InfluxDB 1.8, count() with the whole
 // predicate in one filter is pushed down to the storage engine: twenty
 // times faster than a reduce() over the rows.)
 func (s *Store) Availability(ctx context.Context, since time.Time) (map[string]fibremon.Tally, error) {
+	return s.AvailabilityOf(ctx, since, nil)
+}
+
+// AvailabilityOf is Availability for the given sites only (nil: every
+// site), for the status tracker, as LatestOf.
+func (s *Store) AvailabilityOf(ctx context.Context, since time.Time, sites []string) (map[string]fibremon.Tally, error) {
+	if sites != nil && len(sites) == 0 {
+		return map[string]fibremon.Tally{}, nil
+	}
 	var kinds []string
 	for _, k := range fibremon.Kinds {
 		if k.Availability() {
 			kinds = append(kinds, string(k))
 		}
 	}
-	count := func(name, extra string) string {
-		return fmt.Sprintf(`from(bucket: %s)
-  |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r._measurement == %q and r._field == %q and (%s)%s)
-  |> count()
-  |> yield(name: %q)
-`, s.bucket, fluxTime(since), fluxTime(stop()), Measurement, FieldUp, anyOf(TagKind, kinds), extra, name)
-	}
 	if since.Before(time.Unix(0, 0)) {
 		since = time.Unix(0, 0)
 	}
-	if !since.Before(stop()) {
+	end := stop()
+	if !since.Before(end) {
 		return map[string]fibremon.Tally{}, nil
 	}
-	res, err := s.reader.Query(ctx, count("total", "")+count("up", " and r._value == true"))
+	lo := since.UnixNano()
+	from := ceilSecond(lo)
+	siteCond := ""
+	if sites != nil {
+		siteCond = " and (" + anyOf(TagSiteID, sites) + ")"
+	}
+	count := func(name, extra string) string {
+		return fmt.Sprintf(`from(bucket: %s)
+  |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => r._measurement == %q and r._field == %q and (%s)%s%s)
+  |> count()
+  |> yield(name: %q)
+`, s.bucket, fluxTime(time.Unix(0, from)), fluxTime(end), Measurement, FieldUp, anyOf(TagKind, kinds), siteCond, extra, name)
+	}
+	flux := count("total", "") + count("up", " and r._value == true")
+	if from > lo {
+		flux += fmt.Sprintf(`from(bucket: %s)
+  |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => r._measurement == %q and (r._field == %q or r._field == %q) and (%s)%s)%s
+  |> yield(name: "edge")
+`, s.bucket, fluxTime(time.Unix(0, floorSecond(lo))), fluxTime(time.Unix(0, from)), Measurement,
+			FieldUp, FieldStartOffsetNS, anyOf(TagKind, kinds), siteCond, pivot)
+	}
+	res, err := s.reader.Query(ctx, flux)
 	if err != nil {
 		return nil, transient(s.errorf("availability", err))
 	}
@@ -136,13 +224,25 @@ func (s *Store) Availability(ctx context.Context, since time.Time) (map[string]f
 	for res.Next() {
 		rec := res.Record()
 		site, _ := rec.ValueByKey(TagSiteID).(string)
-		n, _ := rec.Value().(int64)
 		t := out[site]
 		switch rec.Result() {
 		case "total":
+			n, _ := rec.Value().(int64)
 			t.Total += int(n)
 		case "up":
+			n, _ := rec.Value().(int64)
 			t.Up += int(n)
+		case "edge":
+			v := rec.Values()
+			up, ok := v[FieldUp].(bool)
+			offset, _ := v[FieldStartOffsetNS].(int64)
+			if !ok || rec.Time().UnixNano()-offset < lo {
+				continue
+			}
+			t.Total++
+			if up {
+				t.Up++
+			}
 		}
 		out[site] = t
 	}
@@ -153,8 +253,8 @@ func (s *Store) Availability(ctx context.Context, since time.Time) (map[string]f
 }
 
 // each runs a query whose rows are pivoted points and calls fn with each
-// row holding a result_id, decoded, and its timestamp.
-func (s *Store) each(ctx context.Context, op, flux string, fn func(fibremon.Result, time.Time)) error {
+// row holding a result_id, decoded, and its record.
+func (s *Store) each(ctx context.Context, op, flux string, fn func(fibremon.Result, *query.FluxRecord)) error {
 	res, err := s.reader.Query(ctx, flux)
 	if err != nil {
 		return transient(s.errorf(op, err))
@@ -162,7 +262,7 @@ func (s *Store) each(ctx context.Context, op, flux string, fn func(fibremon.Resu
 	defer res.Close()
 	for res.Next() {
 		if r, ok := decode(res.Record()); ok {
-			fn(r, res.Record().Time())
+			fn(r, res.Record())
 		}
 	}
 	if err := res.Err(); err != nil {
@@ -200,13 +300,14 @@ func decode(rec *query.FluxRecord) (r fibremon.Result, ok bool) {
 	return r, true
 }
 
+// sortNewestFirst sorts by start, newest first, ties by ID descending.
 func sortNewestFirst(rs []fibremon.Result) {
-	// insertion sort: the input is sorted but for moved points
-	for i := 1; i < len(rs); i++ {
-		for j := i; j > 0 && newer(rs[j], rs[j-1]); j-- {
-			rs[j], rs[j-1] = rs[j-1], rs[j]
+	slices.SortFunc(rs, func(a, b fibremon.Result) int {
+		if c := b.Start.Compare(a.Start); c != 0 {
+			return c
 		}
-	}
+		return strings.Compare(b.ID, a.ID)
+	})
 }
 
 func newer(a, b fibremon.Result) bool {
@@ -214,4 +315,13 @@ func newer(a, b fibremon.Result) bool {
 		return a.Start.After(b.Start)
 	}
 	return a.ID > b.ID
+}
+
+// anyOf is a Flux predicate: the tag is one of values.
+func anyOf(tag string, values []string) string {
+	parts := make([]string, len(values))
+	for i, v := range values {
+		parts[i] = "r." + tag + " == " + fluxString(v)
+	}
+	return strings.Join(parts, " or ")
 }

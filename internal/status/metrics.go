@@ -53,7 +53,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	snap := c.t.Snapshot()
-	ch <- prometheus.MustNewConstMetric(descSnapshot, prometheus.GaugeValue, float64(snap.At.UnixNano())/1e9)
+	ch <- prometheus.MustNewConstMetric(descSnapshot, prometheus.GaugeValue, float64(snap.RebuiltAt.UnixNano())/1e9)
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}

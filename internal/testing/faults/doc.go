@@ -41,6 +41,11 @@
 //	                                                                        the refused batch never stored; the probe waits at
 //	                                                                        least Retry-After, with jitter; every result made is
 //	                                                                        stored once, in InfluxDB itself as through the API
+//	TestReplicaKilled                two `fibremon serve` replicas on one   before the kill, b's status shows a site only a was
+//	                                 influxd, four probes spread over both  sent (its timed rebuild from InfluxDB); after it, a's
+//	                                 (service.urls), and uploaders posting  probes fail over to b; the uploaders' batches a wrote
+//	                                 to a back to back; replica a killed    without answering go to b again; every result made or
+//	                                 with SIGKILL mid-run                   posted is in InfluxDB exactly once (read there)
 //	TestProbeKilled                  probe killed with SIGKILL between the  the unacknowledged batch is still in the spool; after
 //	                                 service's commit and its Ack (a relay  the restart it is sent again, counted as duplicates
 //	                                 first refuses uploads to build a       and stored once; every result made is stored once

@@ -226,6 +226,9 @@ type serviceOptions struct {
 	influx *influxtest.Server // nil: SQLite
 	dbPath string             // the SQLite file; default: in the test's directory
 	args   []string
+	// tokensFile, if set, is the tokens file to serve (shared by
+	// replicas); no token is added to it.
+	tokensFile string
 }
 
 // newService prepares (but does not start) a service with a token for
@@ -235,10 +238,15 @@ func newService(t *testing.T, opts serviceOptions) (*service, string) {
 	dir := t.TempDir()
 	s := &service{addr: testnet.FreeAddr(t), tokens: filepath.Join(dir, "tokens.json")}
 	s.base = "http://" + s.addr
-	out, err := exec.Command(bins.fibremon, "token", "add", "--auth.tokens-file", s.tokens,
-		"--probe", probeName, "--site", siteID).Output()
-	if err != nil {
-		t.Fatalf("fibremon token add: %v", err)
+	var out []byte
+	if opts.tokensFile != "" {
+		s.tokens = opts.tokensFile
+	} else {
+		var err error
+		if out, err = exec.Command(bins.fibremon, "token", "add", "--auth.tokens-file", s.tokens,
+			"--probe", probeName, "--site", siteID).Output(); err != nil {
+			t.Fatalf("fibremon token add: %v", err)
+		}
 	}
 	args := []string{bins.fibremon, "serve", "--web.listen-address", s.addr, "--auth.tokens-file", s.tokens,
 		"--status.refresh-interval", "1s", "--log.level", "debug"}
@@ -281,33 +289,40 @@ func (s *service) readyz() int {
 // is the API's maximum, far above what a scenario produces).
 func (s *service) results(since time.Time) []fibremon.Result {
 	s.t.Helper()
-	q := url.Values{"site_id": {siteID}, "since": {since.UTC().Format(time.RFC3339)},
+	return resultsOf(s.t, s, s.token, siteID, since)
+}
+
+// resultsOf returns every result of site that s has stored since since,
+// read with token, as service.results does.
+func resultsOf(t *testing.T, s *service, token, site string, since time.Time) []fibremon.Result {
+	t.Helper()
+	q := url.Values{"site_id": {site}, "since": {since.UTC().Format(time.RFC3339)},
 		"limit": {strconv.Itoa(fibremon.DefaultQueryLimit)}}
 	req, err := http.NewRequest(http.MethodGet, s.base+fibrehttp.PathResults+"?"+q.Encode(), nil)
 	if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+s.token)
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		s.t.Fatalf("GET results = %d %s", resp.StatusCode, body)
+		t.Fatalf("GET results = %d %s", resp.StatusCode, body)
 	}
 	var rr struct{ Results []fibremon.Result }
 	if err := json.Unmarshal(body, &rr); err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if len(rr.Results) >= fibremon.DefaultQueryLimit {
-		s.t.Fatalf("GET results returned a full page of %d; the scenario produced too many to count", len(rr.Results))
+		t.Fatalf("GET results returned a full page of %d; the scenario produced too many to count", len(rr.Results))
 	}
 	seen := make(map[string]bool, len(rr.Results))
 	for _, r := range rr.Results {
 		if seen[r.ID] {
-			s.t.Errorf("result %s is stored twice", r.ID)
+			t.Errorf("result %s is stored twice", r.ID)
 		}
 		seen[r.ID] = true
 	}
@@ -427,6 +442,11 @@ type probeOptions struct {
 	serviceURL string // default: the service's
 	spoolDir   string // default: a new directory
 	batchSize  int    // default 500
+	// serviceURLs, if set, replace serviceURL: service.urls, several
+	// replicas in order of preference.
+	serviceURLs []string
+	// name and site default to probeName and siteID.
+	name, site string
 }
 
 func newProbe(t *testing.T, svc *service, token string, tg targets, opts probeOptions) *probe {
@@ -441,6 +461,13 @@ func newProbe(t *testing.T, svc *service, token string, tg targets, opts probeOp
 	if opts.batchSize == 0 {
 		opts.batchSize = 500
 	}
+	if opts.name == "" {
+		opts.name, opts.site = probeName, siteID
+	}
+	serviceURL := "url: " + opts.serviceURL
+	if len(opts.serviceURLs) > 0 {
+		serviceURL = "urls: [" + strings.Join(opts.serviceURLs, ", ") + "]"
+	}
 	tokenFile := filepath.Join(dir, "token")
 	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -449,7 +476,7 @@ func newProbe(t *testing.T, svc *service, token string, tg targets, opts probeOp
 	cfg := fmt.Sprintf(`probe: %s
 site_id: %s
 service:
-  url: %s
+  %s
   token_file: %s
   upload_interval: 500ms
   batch_size: %d
@@ -482,7 +509,7 @@ measurements:
     packet_interval: 10ms
     interval: 1s
     timeout: 2s
-`, probeName, siteID, opts.serviceURL, tokenFile, opts.batchSize, opts.spoolDir, metricsAddr,
+`, opts.name, opts.site, serviceURL, tokenFile, opts.batchSize, opts.spoolDir, metricsAddr,
 		tg.httpURL, tg.tcpAddr, tg.closedAddr, tg.tcpAddr)
 	cfgPath := filepath.Join(dir, "probe.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {

@@ -100,6 +100,11 @@ func StartWithOptions(t testing.TB, opts Options) *Server {
 	return s
 }
 
+// StartIn starts an influxd outside a test (a benchmark command), with
+// its configuration, data and log under dir, and creates DefaultDatabase.
+// The caller stops it with Stop and removes dir.
+func StartIn(dir string, opts Options) (*Server, error) { return start(dir, opts) }
+
 var shared struct {
 	once sync.Once
 	s    *Server
@@ -461,6 +466,16 @@ func (s *Server) Running() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.cmd != nil
+}
+
+// PID returns the process id of the running influxd, or 0.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
 }
 
 // Log returns the server's log so far.

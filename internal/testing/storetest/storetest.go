@@ -18,9 +18,17 @@ import (
 // Store is what the HTTP layer, the metrics refresher and the coverage
 // builder call on a result store.
 type Store interface {
-	// WriteResults stores a validated batch all-or-nothing. Results whose ID
-	// is already stored are skipped (idempotency); the count of newly stored
-	// results is returned. A Transient error means nothing was written.
+	// WriteResults stores a validated batch. A result is never stored
+	// twice: sent again, whole or in part, it is skipped or overwrites
+	// itself. It returns how many results were stored that the store did
+	// not know to be stored already; the rest are duplicates. A retry
+	// through the same store soon after the first write is always counted
+	// as duplicates; after a reopen (or through another replica) a store
+	// that cannot tell cheaply (InfluxDB, whose writes overwrite without
+	// saying so) may count a rewritten result as stored, so duplicates
+	// are then a lower bound. A Transient error means the batch is not
+	// acknowledged: it may be stored in part (InfluxDB) or not at all
+	// (SQLite), and the retry completes it.
 	WriteResults(ctx context.Context, rs []fibremon.Result) (int, error)
 	// Latest returns, per site, the newest result of each kind.
 	Latest(ctx context.Context) (map[string][]fibremon.Result, error)
@@ -282,6 +290,29 @@ func Run(t *testing.T, newStore func(t *testing.T) Store, reopen func(t *testing
 	})
 
 	if reopen != nil {
+		// A retry after a restart (or through another replica): stored
+		// once whatever the count says, and the count is between the
+		// results truly new and the whole batch.
+		t.Run("IdempotentAfterReopen", func(t *testing.T) {
+			s := newStore(t)
+			batch := []fibremon.Result{
+				Result("ripalta-nuova", fibremon.KindHTTP, now.Add(-3*time.Minute), true),
+				Result("ripalta-nuova", fibremon.KindTCP, now.Add(-2*time.Minute), false),
+			}
+			if n, err := s.WriteResults(t.Context(), batch); err != nil || n != 2 {
+				t.Fatalf("first WriteResults = %d, %v; want 2, nil", n, err)
+			}
+			s = reopen(t, s)
+			more := append(batch[:2:2], Result("ripalta-nuova", fibremon.KindDNS, now.Add(-time.Minute), true))
+			if n, err := s.WriteResults(t.Context(), more); err != nil || n < 1 || n > 3 {
+				t.Fatalf("retried WriteResults after reopen = %d, %v; want 1 to 3, nil", n, err)
+			}
+			got, err := s.Results(t.Context(), fibremon.Query{SiteID: "ripalta-nuova", Since: now.Add(-time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkEqual(t, got, []fibremon.Result{more[2], more[1], more[0]})
+		})
 		t.Run("SurvivesReopen", func(t *testing.T) {
 			s := newStore(t)
 			batch := []fibremon.Result{Result("san-michele", fibremon.KindUpload, now.Add(-time.Minute), true)}
