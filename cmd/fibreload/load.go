@@ -74,8 +74,12 @@ func (t *tally) fail(kind, sample string) {
 
 // report is the outcome of one run against one store.
 type report struct {
-	store    string
-	elapsed  time.Duration
+	store   string
+	elapsed time.Duration
+	// cpu is the CPU time each process used during the run (with
+	// --compare-raw: "influxd", "fibreload", "fibremon"); nil when not
+	// measured.
+	cpu      map[string]time.Duration
 	probes   int
 	batch    int
 	results  int64 // results acknowledged on first acknowledgement

@@ -71,6 +71,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -132,6 +133,7 @@ type config struct {
 	rounds      int
 	influxStart bool // start a throwaway influxd for the run
 	influxPID   int  // of the influxd started, for compareRaw's waits
+	influxCPU   int  // >= 0: the CPU influxd runs on alone (fibreload and fibremon on the others)
 	// countDB, set by loadStore with --compare-raw: the InfluxDB database
 	// whose points are counted instead of reading every result back
 	// through the API (which takes minutes after a fast run).
@@ -162,6 +164,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (config,
 	fs.IntVar(&c.bigPid, "big-pid", 0, "with --big-batches and --url: process id of the service, whose memory to read from /proc")
 	fs.BoolVar(&c.compareRaw, "compare-raw", false, "with --store influx: each round, also write the same kind of load straight to InfluxDB with its Go client (same batch size, concurrency and duration), and print both rates and their ratio; --resend is 0")
 	fs.IntVar(&c.rounds, "rounds", 3, "with --compare-raw: rounds, each a raw run and a run through fibremon (the medians are reported)")
+	fs.IntVar(&c.influxCPU, "influx.cpu", -1, "with --influx.start: run influxd on this CPU alone and fibreload and the service on the others (as on machines of their own; taskset); -1: all share every CPU")
 	fs.BoolVar(&c.influxStart, "influx.start", false, "start a throwaway InfluxDB 1.8 (.tools/influxd, else influxd on PATH) for the run, in a temporary directory removed at the end; instead of --influx.url")
 	if err := cli.Parse(fs, args, getenv, "FIBRELOAD_"); err != nil {
 		return c, err
@@ -192,6 +195,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (config,
 	}
 	if c.bigBatches > 0 {
 		c.probes = 1 // one token
+	}
+	if c.influxCPU >= 0 && (!c.influxStart || runtime.NumCPU() < 2 || c.influxCPU >= runtime.NumCPU()) {
+		return c, cli.UsageError(fmt.Sprintf("--influx.cpu %d: needs --influx.start and a CPU number below %d, leaving at least one other", c.influxCPU, runtime.NumCPU()))
 	}
 	if c.influxStart {
 		if c.influxURL != "" {
@@ -263,6 +269,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 			defer srv.Stop()
 			cfg.influxURL, cfg.influxPID = srv.URL, srv.PID()
+			if cfg.influxCPU >= 0 {
+				if err := pinApart(cfg.influxPID, cfg.influxCPU); err != nil {
+					return err
+				}
+				fmt.Fprintf(stderr, "influxd on CPU %d alone; fibreload and fibremon on the others\n", cfg.influxCPU)
+			}
 			fmt.Fprintf(stderr, "influxd started at %s (data in %s)\n", srv.URL, dir)
 		}
 		stores := []string{cfg.store}

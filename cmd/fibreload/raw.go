@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,6 +35,8 @@ func rawLoad(ctx context.Context, cfg config, creds []cred, w *influx.RawWriter,
 	for i, c := range creds {
 		ready <- &probe{cred: c, rng: rand.New(rand.NewPCG(seed, uint64(i)))}
 	}
+	procs := map[string]int{"fibreload": os.Getpid(), "influxd": cfg.influxPID}
+	before := cpuTimes(procs)
 	begin := time.Now()
 	deadline := begin.Add(cfg.duration)
 	tallies := make([]*tally, min(cfg.concurrency, len(creds)))
@@ -64,7 +68,8 @@ func rawLoad(ctx context.Context, cfg config, creds []cred, w *influx.RawWriter,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rep := &report{store: name, elapsed: time.Since(begin), probes: len(creds), batch: cfg.batch}
+	rep := &report{store: name, elapsed: time.Since(begin), probes: len(creds), batch: cfg.batch,
+		cpu: cpuSince(procs, before)}
 	for _, t := range tallies {
 		rep.results += t.results
 		rep.batches += t.batches
@@ -254,6 +259,64 @@ func cpuTime(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
 
+// pinApart sets the CPU affinity of every thread of influxd (pid) to cpu,
+// and of this process to every other CPU; the processes it starts after
+// inherit that. It uses taskset (util-linux).
+func pinApart(pid, cpu int) error {
+	var others []string
+	for i := range runtime.NumCPU() {
+		if i != cpu {
+			others = append(others, strconv.Itoa(i))
+		}
+	}
+	for _, p := range []struct {
+		pid  int
+		cpus string
+	}{{pid, strconv.Itoa(cpu)}, {os.Getpid(), strings.Join(others, ",")}} {
+		out, err := exec.Command("taskset", "-a", "-p", "-c", p.cpus, strconv.Itoa(p.pid)).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("taskset -a -p -c %s %d: %w\n%s", p.cpus, p.pid, err, out)
+		}
+	}
+	return nil
+}
+
+// cpuTimes reads the CPU time of each process (pid 0: skipped).
+func cpuTimes(procs map[string]int) map[string]time.Duration {
+	out := make(map[string]time.Duration)
+	for name, pid := range procs {
+		if pid == 0 {
+			continue
+		}
+		if d, err := cpuTime(pid); err == nil {
+			out[name] = d
+		}
+	}
+	return out
+}
+
+// cpuSince is the CPU time each process used since before.
+func cpuSince(procs map[string]int, before map[string]time.Duration) map[string]time.Duration {
+	now := cpuTimes(procs)
+	out := make(map[string]time.Duration)
+	for name, d := range now {
+		if b, ok := before[name]; ok {
+			out[name] = d - b
+		}
+	}
+	return out
+}
+
+// cpuPerResult is the CPU time of the named process per result of r, in
+// microseconds; -1 when not measured.
+func cpuPerResult(r *report, name string) float64 {
+	d, ok := r.cpu[name]
+	if !ok || r.results == 0 {
+		return -1
+	}
+	return float64(d.Microseconds()) / float64(r.results)
+}
+
 func rate(r *report) float64 { return float64(r.results) / r.elapsed.Seconds() }
 
 // printComparison prints each round's rates and ratio, then the medians.
@@ -271,6 +334,24 @@ func printComparison(w io.Writer, cfg config, rounds []round) {
 	mr, ms := median(raws), median(svcs)
 	fmt.Fprintf(tw, "median\t%.0f\t%.0f\t%.3f\t\n", mr, ms, ms/mr)
 	tw.Flush()
+	// CPU time per result depends far less than throughput on what else
+	// the machine runs: where every process shares the same cores, the
+	// ratio of the totals is what the throughputs' ratio tends to.
+	if cfg.influxPID != 0 {
+		fmt.Fprintln(w, "\nCPU time per result, µs (influxd, the load generator, fibremon; total):")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "round\traw: influxd\tfibreload\ttotal\tvia fibremon: influxd\tfibreload\tfibremon\ttotal\traw total / fibremon total\t")
+		var cpuRatios []float64
+		for i, rd := range rounds {
+			ri, rf := cpuPerResult(rd.raw, "influxd"), cpuPerResult(rd.raw, "fibreload")
+			si, sf, sm := cpuPerResult(rd.service, "influxd"), cpuPerResult(rd.service, "fibreload"), cpuPerResult(rd.service, "fibremon")
+			ratio := (ri + rf) / (si + sf + sm)
+			cpuRatios = append(cpuRatios, ratio)
+			fmt.Fprintf(tw, "%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.3f\t\n", i+1, ri, rf, ri+rf, si, sf, sm, si+sf+sm, ratio)
+		}
+		fmt.Fprintf(tw, "median\t\t\t\t\t\t\t\t%.3f\t\n", median(cpuRatios))
+		tw.Flush()
+	}
 	verdict := "met"
 	if ms/mr < 0.9 {
 		verdict = "MISSED"

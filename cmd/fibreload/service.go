@@ -241,7 +241,12 @@ func loadStore(ctx context.Context, cfg config, bin, dir, store string, stderr i
 			rep = &report{store: store, big: big}
 		}
 	} else {
+		procs := map[string]int{"fibremon": svc.cmd.Process.Pid, "fibreload": os.Getpid(), "influxd": cfg.influxPID}
+		before := cpuTimes(procs)
 		rep, err = load(ctx, cfg, svc.url, creds, store, stderr)
+		if rep != nil && cfg.compareRaw {
+			rep.cpu = cpuSince(procs, before)
+		}
 	}
 	if serr := svc.stop(); serr != nil {
 		return rep, errors.Join(err, serr)

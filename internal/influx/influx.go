@@ -16,7 +16,8 @@
 //
 // Durability: writes are blocking (WriteAPIBlocking): WriteResults returns
 // only after InfluxDB has answered 2xx to one write request holding the
-// whole batch, so a 2xx to a probe means InfluxDB accepted its results.
+// whole batch (and the batches of other calls waiting at that moment:
+// commit.go), so a 2xx to a probe means InfluxDB accepted its results.
 //
 // Idempotency without reading: a result's point identity (series and
 // timestamp) is a function of the result alone, so a retried result,
@@ -86,6 +87,8 @@ type Store struct {
 	recent recentPoints
 	// collisions counts results written onto another's point.
 	collisions atomic.Int64
+	// group writes batches together (commit.go).
+	group group
 	// useQL: /query answers for the bucket, and Latest uses it.
 	useQL bool
 }
@@ -133,6 +136,12 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.useQL = s.checkInfluxQL(ctx)
+	s.group.start(func(ctx context.Context, lines string) error {
+		if err := s.writer.WriteRecord(ctx, lines); err != nil {
+			return s.errorf("write", err)
+		}
+		return nil
+	})
 	return s, nil
 }
 
@@ -204,9 +213,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the client's connections. Written results are already in
-// InfluxDB.
+// Close waits for the write requests in flight, then releases the
+// client's connections. Results acknowledged are already in InfluxDB.
 func (s *Store) Close() error {
+	s.group.stop()
 	s.client.Close()
 	return nil
 }

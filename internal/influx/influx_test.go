@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -685,4 +687,68 @@ func TestStrings(t *testing.T) {
 	if l := latest["municipio"]; len(l) != 1 || !same(l[0], r) {
 		t.Fatalf("Latest (InfluxQL) = %+v; want %+v", l, r)
 	}
+}
+
+// TestGroupWriteRefused: batches written together, one of which InfluxDB
+// refuses (a value whose field holds another type in the shard: a
+// partial write), fail alone: the others are acknowledged and stored.
+func TestGroupWriteRefused(t *testing.T) {
+	srv := influxtest.Shared(t)
+	bucket := srv.NewDatabase(t)
+	s := open(t, srv, bucket)
+	db, _, _ := strings.Cut(bucket, "/")
+	now := time.Now().UTC()
+	// http_status_code as a string in this shard: a float one is refused
+	line := fmt.Sprintf("probe_result,kind=http,probe=other,site_id=other http_status_code=\"x\" %d", now.Add(-time.Hour).UnixNano())
+	resp, err := http.Post(srv.URL+"/write?db="+db, "text/plain", strings.NewReader(line))
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("write of the conflicting point: %v %v", resp, err)
+	}
+	const batches = 12
+	errs := make([]error, batches)
+	var all []fibremon.Result
+	var wg sync.WaitGroup
+	for i := range batches {
+		var batch []fibremon.Result
+		for j := range 20 {
+			kind := fibremon.KindTCP
+			r := storetest.Result(fmt.Sprintf("site-%d", i), kind, now.Add(-time.Duration(j)*time.Second), true)
+			if i == 5 && j == 3 {
+				r.Kind, r.Values = fibremon.KindHTTP, map[string]float64{fibremon.HTTPStatusCode: 200}
+			}
+			batch = append(batch, r)
+		}
+		if i != 5 {
+			all = append(all, batch...)
+		}
+		wg.Go(func() { _, errs[i] = s.WriteResults(context.Background(), batch) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i == 5 {
+			if fibremon.KindOf(err) != fibremon.Internal {
+				t.Errorf("batch 5 (the conflicting value): %v; want an Internal error", err)
+			}
+		} else if err != nil {
+			t.Errorf("batch %d: %v; want it stored", i, err)
+		}
+	}
+	got, err := s.Results(t.Context(), fibremon.Query{Kind: fibremon.KindTCP, Since: now.Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := ids(got)
+	for _, r := range all {
+		if !ids[r.ID] {
+			t.Errorf("result %s of an acknowledged batch is not stored", r.ID)
+		}
+	}
+}
+
+func ids(rs []fibremon.Result) map[string]bool {
+	m := map[string]bool{}
+	for _, r := range rs {
+		m[r.ID] = true
+	}
+	return m
 }

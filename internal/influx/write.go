@@ -109,11 +109,12 @@ func ceilSecond(ns int64) int64 {
 // SCHEMA.md) is logged and counted (Collisions).
 //
 // Atomicity and acknowledgement. The batch is sent in one blocking write
-// request; WriteResults returns nil only after InfluxDB answered 2xx. On
-// any error nothing is acknowledged: the probe keeps the batch and sends
-// it again. InfluxDB has no transactions, so a failed request may have
-// stored part of the batch; the retry overwrites those results with
-// themselves.
+// request, with the batches of other calls waiting at the same moment
+// (commit.go); WriteResults returns nil only after InfluxDB answered 2xx
+// to that request. On any error nothing is acknowledged: the probe keeps
+// the batch and sends it again. InfluxDB has no transactions, so a failed
+// request may have stored part of the batch; the retry overwrites those
+// results with themselves.
 //
 // Errors: Invalid when a value's name is one of the schema's own fields;
 // Transient when InfluxDB does not answer or refuses the write for a
@@ -136,8 +137,8 @@ func (s *Store) WriteResults(ctx context.Context, rs []fibremon.Result) (int, er
 		times[i] = PointTime(rs[i].Start.UnixNano(), rs[i].ID)
 		lines = appendPoint(lines, &rs[i], times[i])
 	}
-	if err := s.writer.WriteRecord(ctx, string(lines)); err != nil {
-		return 0, transient(s.errorf("write", err))
+	if err := s.group.write(ctx, lines, len(rs)); err != nil {
+		return 0, transient(err)
 	}
 	dups, collided := s.recent.add(rs, times)
 	for _, c := range collided {
