@@ -81,6 +81,9 @@ type Site struct {
 	Kind    SiteKind `json:"kind"`
 	Hamlet  string   `json:"hamlet"`
 	Address string   `json:"address,omitempty"`
+	// Comune is the slug of the comune the site lies in (see geo.Slug),
+	// set when the comune's data is loaded.
+	Comune string `json:"comune,omitempty"`
 
 	Lon         float64     `json:"lon"`
 	Lat         float64     `json:"lat"`
@@ -106,6 +109,10 @@ type Site struct {
 	Source        string `json:"source,omitempty"`
 	Synthetic     bool   `json:"synthetic"`
 	LineSynthetic bool   `json:"line_synthetic"`
+	// LineEmulated marks a site whose line is emulated, as in the demo:
+	// its measurements describe a line simulator, not a real line, and
+	// say so wherever they are shown.
+	LineEmulated bool `json:"line_emulated"`
 }
 
 // Validate checks a site's fields.

@@ -26,6 +26,7 @@ var stableUIDs = map[string]string{
 	"coverage-map.json": "fibremon-coverage-map",
 	"probes.json":       "fibremon-probes",
 	"site-detail.json":  "fibremon-site-detail",
+	"consortium.json":   "fibremon-consortium",
 }
 
 const (
@@ -187,6 +188,19 @@ func datasourceType(d dashboard) string {
 	return ""
 }
 
+// comuneVar is the variable every Prometheus dashboard chooses comuni
+// with.
+const comuneVar = "comune"
+
+// noComuneVariable are the dashboards without a comune variable, with the
+// reason.
+var noComuneVariable = map[string]string{
+	"site-detail.json": "one site's results from InfluxDB, whose probe_result points carry no comune tag (internal/influx/SCHEMA.md): the Site variable lists every site",
+}
+
+// labelValuesOf parses a Prometheus query variable: label_values(metric..., label).
+var labelValuesOf = regexp.MustCompile(`^label_values\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*)[^,]*,\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\)$`)
+
 // metric is one row of the metrics reference.
 type metric struct {
 	Type   string
@@ -197,6 +211,7 @@ var (
 	tableName    = regexp.MustCompile("^`(fibre[a-z0-9_]+)`$")
 	backticked   = regexp.MustCompile("`([^`]+)`")
 	siteFilter   = regexp.MustCompile(`(^|[\s,])site_id\s*=~\s*"\$site"`)
+	comuneFilter = regexp.MustCompile(`(^|[\s,])comune\s*=~\s*"\$comune"`)
 	variableRefs = regexp.MustCompile(`\$(?:\{([A-Za-z0-9_]+)(?::[^}]*)?\}|([A-Za-z0-9_]+))`)
 )
 
@@ -564,7 +579,9 @@ func (l linter) lint(file string, d dashboard) []string {
 			if !usesDatasourceVar(v.Datasource, dsType) {
 				add("variable %q: datasource %s, want %s of type %s", v.Name, compact(v.Datasource), datasourceRef, dsType)
 			}
-			problems := l.exprProblems(v.text(), false)
+			// Every variable but comune itself lists what the chosen
+			// comuni hold.
+			problems := l.exprProblems(v.text(), filters{comune: v.Name != comuneVar})
 			if dsType == "influxdb" {
 				problems = l.fluxProblems(v.text(), false, false)
 			}
@@ -575,6 +592,20 @@ func (l linter) lint(file string, d dashboard) []string {
 	}
 	if len(datasourceVars) != 1 {
 		add("%d datasource variables, want exactly one", len(datasourceVars))
+	}
+	// The comune variable: every dashboard of Prometheus chooses comuni
+	// (multi-value, with All) from the comune label of a metric.
+	if _, exempt := noComuneVariable[file]; !exempt {
+		v, ok := vars[comuneVar]
+		m := labelValuesOf.FindStringSubmatch(v.text())
+		switch {
+		case !ok:
+			add("no variable %q: every dashboard chooses comuni", comuneVar)
+		case v.Type != "query" || !v.Multi || !v.IncludeAll:
+			add("variable %q: type %q, multi %v, includeAll %v; want a multi-value query variable with All", comuneVar, v.Type, v.Multi, v.IncludeAll)
+		case m == nil || m[2] != "comune" || !slices.Contains(l.metrics[m[1]].Labels, "comune"):
+			add("variable %q: query %q; want label_values(<a metric with a comune label>, comune)", comuneVar, v.text())
+		}
 	}
 	for _, v := range datasourceVars {
 		if v.Name != "datasource" || datasourceTypes[v.text()] == "" {
@@ -711,7 +742,7 @@ func (l linter) checkQueries(p panel, where, dsType string, defined map[string]b
 			if t.Query != "" {
 				problems = append(problems, "a query (Flux?) in a dashboard of Prometheus: want a PromQL expr")
 			}
-			problems = append(problems, l.exprProblems(t.Expr, true)...)
+			problems = append(problems, l.exprProblems(t.Expr, filters{site: defined["site"], comune: defined[comuneVar]})...)
 		}
 		for _, problem := range problems {
 			add("%s, target %s: %s", where, t.RefID, problem)
@@ -724,12 +755,19 @@ func (l linter) checkQueries(p panel, where, dsType string, defined map[string]b
 	}
 }
 
+// filters says which variables a PromQL expression must filter on.
+type filters struct {
+	site   bool // site_id=~"$site" on every per-site metric (panels)
+	comune bool // comune=~"$comune" on every metric with a comune label
+}
+
 // exprProblems checks one PromQL expression: it reads at least one metric,
 // only metrics of the reference, every selector of a metric with a site_id
 // label (or of a fibreprobe_ metric, labelled by the scrape job) filters
-// site_id=~"$site" (when siteFiltered), and every rate-like function uses
-// [$__rate_interval].
-func (l linter) exprProblems(expr string, siteFiltered bool) []string {
+// site_id=~"$site" (when f.site), every selector of a metric with a comune
+// label (or of a fibreprobe_ metric) filters comune=~"$comune" (when
+// f.comune), and every rate-like function uses [$__rate_interval].
+func (l linter) exprProblems(expr string, f filters) []string {
 	if strings.TrimSpace(expr) == "" {
 		return []string{"empty expression"}
 	}
@@ -748,11 +786,15 @@ func (l linter) exprProblems(expr string, siteFiltered bool) []string {
 			out = append(out, fmt.Sprintf("metric %s is not in %s", s.Metric, metricsReadme))
 			continue
 		}
-		// A fibreprobe_ metric gets its site_id from the scrape job's
-		// target labels (README.md), not from the probe.
-		perSite := slices.Contains(m.Labels, "site_id") || strings.HasPrefix(s.Metric, "fibreprobe_")
-		if siteFiltered && perSite && !siteFilter.MatchString(s.Matchers) {
+		// A fibreprobe_ metric gets its site_id and comune from the
+		// scrape job's target labels (README.md), not from the probe.
+		probe := strings.HasPrefix(s.Metric, "fibreprobe_")
+		perSite := slices.Contains(m.Labels, "site_id") || probe
+		if f.site && perSite && !siteFilter.MatchString(s.Matchers) {
 			out = append(out, fmt.Sprintf(`%s{%s} does not filter site_id=~"$site"`, s.Metric, s.Matchers))
+		}
+		if f.comune && (slices.Contains(m.Labels, "comune") || probe) && !comuneFilter.MatchString(s.Matchers) {
+			out = append(out, fmt.Sprintf(`%s{%s} does not filter comune=~"$comune"`, s.Metric, s.Matchers))
 		}
 	}
 	return append(out, rangeProblems(toks)...)
@@ -1092,7 +1134,9 @@ func TestMetricsReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, labels := range map[string][]string{
-		"fibremon_site_info":                            {"site_id", "name", "kind", "hamlet", "technology", "coord_status", "synthetic"},
+		"fibremon_site_info":                            {"comune", "site_id", "name", "kind", "hamlet", "technology", "coord_status", "synthetic"},
+		"fibremon_comune_info":                          {"comune", "name", "istat_code"},
+		"fibremon_coverage_units":                       {"comune", "scope"},
 		"fibremon_ingest_results_total":                 {"outcome"},
 		"fibremon_ndt7_tests_total":                     {"test", "outcome"},
 		"fibremon_http_request_duration_seconds_bucket": {"route", "le"},
@@ -1184,6 +1228,15 @@ func TestLintCatchesBreakage(t *testing.T) {
 			firstTarget(collapsed(m))["expr"] = "sum by (outcome) (rate(fibremon_ingest_results_total[5m]))"
 		}, "$__rate_interval"},
 		{"no site filter", func(m obj) { firstTarget(find(m, "state-timeline"))["expr"] = "fibremon_site_up" }, `site_id=~"$site"`},
+		{"no comune filter", func(m obj) { firstTarget(find(m, "state-timeline"))["expr"] = `fibremon_site_up{site_id=~"$site"}` }, `comune=~"$comune"`},
+		{"no comune variable", func(m obj) { findVar(m, "comune")["name"] = "municipality" }, `no variable "comune"`},
+		{"single-valued comune", func(m obj) { findVar(m, "comune")["multi"] = false }, "multi-value query variable with All"},
+		{"comune from a metric without comune", func(m obj) {
+			findVar(m, "comune")["query"] = obj{"query": "label_values(fibremon_ingest_results_total, comune)"}
+		}, "a metric with a comune label"},
+		{"hamlet of every comune", func(m obj) {
+			findVar(m, "hamlet")["query"] = obj{"query": "label_values(fibremon_site_info, hamlet)"}
+		}, `does not filter comune=~"$comune"`},
 		{"undefined variable", func(m obj) {
 			firstTarget(find(m, "state-timeline"))["expr"] = `fibremon_site_up{site_id=~"$site", region="$region"}`
 		}, "undefined variable $region"},

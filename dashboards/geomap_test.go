@@ -24,6 +24,10 @@ const (
 	geojsonPrefix  = "${" + fibremonURLVar + "}/api/v1/coverage.geojson?"
 )
 
+// comuneParam is how a GeoJSON URL asks for the comuni of the comune
+// variable: all chosen, comma-separated.
+const comuneParam = "comune=${" + comuneVar + ":csv}"
+
 // geomapLayerTypes are the Geomap layer types the dashboards may use; the
 // ones that plot query data need the panel's targets.
 var geomapLayerTypes = map[string]bool{"geojson": false, "markers": true, "heatmap": true}
@@ -41,7 +45,9 @@ type geoDoc struct {
 
 var (
 	layerHeading = regexp.MustCompile("^## Layer `([a-z-]+)`")
-	firstCell    = regexp.MustCompile("^\\|\\s*`([a-z_0-9]+)`\\s*\\|(.*)$")
+	// The first cell of a row names a parameter or property, perhaps
+	// followed by a note: "| `comune` (HTTP only) | ...".
+	firstCell = regexp.MustCompile("^\\|\\s*`([a-z_0-9]+)`[^|`]*\\|(.*)$")
 )
 
 // loadGeoDoc reads the tables of geo/GEOJSON.md.
@@ -201,6 +207,11 @@ func (l linter) checkGeomap(p panel, where string, vars map[string]variable, add
 		for _, pr := range problems {
 			add("%s: %s", lw, pr)
 		}
+		// The map follows the comune variable: every comune chosen, as
+		// a comma-separated list.
+		if _, ok := vars[comuneVar]; ok && !strings.Contains(ly.Config.Src, "&"+comuneParam) && !strings.Contains(ly.Config.Src, "?"+comuneParam) {
+			add("%s: GeoJSON URL %q does not follow the comune variable: add %s", lw, ly.Config.Src, comuneParam)
+		}
 		if v, ok := vars[fibremonURLVar]; !ok || (v.Type != "textbox" && v.Type != "constant") ||
 			!(strings.HasPrefix(v.text(), "http://") || strings.HasPrefix(v.text(), "https://")) {
 			add("%s: the dashboard needs a textbox or constant variable %s defaulting to an http(s) URL", lw, fibremonURLVar)
@@ -307,6 +318,12 @@ func TestLintCatchesGeomapBreakage(t *testing.T) {
 		mutate     func(t *testing.T, m obj)
 		want       string
 	}{
+		{"map ignores the comune variable", "coverage-map.json", func(t *testing.T, m obj) {
+			setSrc(t, m, "Sites", "${fibremon_url}/api/v1/coverage.geojson?layer=sites")
+		}, "does not follow the comune variable"},
+		{"map takes one comune of many", "coverage-map.json", func(t *testing.T, m obj) {
+			setSrc(t, m, "Sites", "${fibremon_url}/api/v1/coverage.geojson?layer=sites&comune=${comune}")
+		}, "does not follow the comune variable"},
 		{"hard-coded base URL", "coverage-map.json", func(t *testing.T, m obj) {
 			setSrc(t, m, "Addresses", "http://localhost:8080/api/v1/coverage.geojson?layer=addresses")
 		}, "$fibremon_url"},

@@ -59,6 +59,9 @@ type demoEnv struct {
 	probes   string   // base URL of the probes' metrics (/probes/probe-<site>/metrics)
 	prom     string   // Prometheus's base URL
 	sites    []string // site ids, from /api/v1/sites
+	// comune is each site's comune, from /api/v1/sites: the label the
+	// scrape configuration gives each probe target.
+	comune map[string]string
 }
 
 func TestPrometheus(t *testing.T) {
@@ -89,7 +92,7 @@ func TestPrometheus(t *testing.T) {
 			t.Logf("%s reads %s, not Prometheus: its queries are proven elsewhere (influx_test.go)", base, typ)
 			continue
 		}
-		for _, pass := range []string{"all", "first"} {
+		for _, pass := range passes {
 			t.Run(base+":"+pass, func(t *testing.T) { env.checkDashboardQueries(t, base, d, pass, used) })
 		}
 	}
@@ -137,9 +140,14 @@ func startDemoEnv(t *testing.T) *demoEnv {
 	env.fibremon, env.probes = demoURLs(t, stdout, &demoErr)
 
 	// Sites, as the service lists them: the probes' metrics paths follow.
-	env.sites, _, err = demoSitesMeasured(env.fibremon)
+	env.sites, _, env.comune, err = demoSiteList(env.fibremon)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, s := range env.sites {
+		if env.comune[s] == "" {
+			t.Fatalf("site %s has no comune in /api/v1/sites", s)
+		}
 	}
 	measured := func() []string {
 		_, missing, err := demoSitesMeasured(env.fibremon)
@@ -235,9 +243,16 @@ func buildFibremon(t *testing.T) string {
 // their ids and, as "<site> <kind>", each download, upload and latency
 // measurement a site has no successful result of yet.
 func demoSitesMeasured(base string) (ids, missing []string, err error) {
+	ids, missing, _, err = demoSiteList(base)
+	return ids, missing, err
+}
+
+// demoSiteList is demoSitesMeasured with the comune of each site.
+func demoSiteList(base string) (ids, missing []string, comune map[string]string, err error) {
 	var sites struct {
 		Sites []struct {
 			ID     string `json:"id"`
+			Comune string `json:"comune"`
 			Latest []struct {
 				Kind string `json:"kind"`
 				Up   bool   `json:"up"`
@@ -245,10 +260,12 @@ func demoSitesMeasured(base string) (ids, missing []string, err error) {
 		} `json:"sites"`
 	}
 	if err := getJSON(base+"/api/v1/sites", &sites); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	comune = map[string]string{}
 	for _, s := range sites.Sites {
 		ids = append(ids, s.ID)
+		comune[s.ID] = s.Comune
 		kinds := map[string]bool{}
 		for _, r := range s.Latest {
 			kinds[r.Kind] = kinds[r.Kind] || r.Up
@@ -259,7 +276,7 @@ func demoSitesMeasured(base string) (ids, missing []string, err error) {
 			}
 		}
 	}
-	return ids, missing, nil
+	return ids, missing, comune, nil
 }
 
 // demoURLs reads the demo's stdout until it has printed the service's and
@@ -297,7 +314,7 @@ func demoURLs(t *testing.T, stdout io.Reader, stderr *lockedBuffer) (service, pr
 
 // promConfig is the scrape configuration, as README.md tells operators to
 // write it: job "fibremon" for the service, job "fibreprobe" with one
-// target per probe labelled with its site_id.
+// target per probe labelled with its site_id and comune.
 func promConfig(env *demoEnv, rules string) string {
 	svc, _ := url.Parse(env.fibremon)
 	prb, _ := url.Parse(env.probes)
@@ -316,8 +333,8 @@ scrape_configs:
     static_configs:
 `, scrapeSeconds, rules, svc.Host)
 	for _, s := range env.sites {
-		fmt.Fprintf(&b, "      - targets: [%q]\n        labels: {__metrics_path__: %q, site_id: %q, probe: %q}\n",
-			prb.Host, "/probes/probe-"+s+"/metrics", s, "probe-"+s)
+		fmt.Fprintf(&b, "      - targets: [%q]\n        labels: {__metrics_path__: %q, site_id: %q, comune: %q, probe: %q}\n",
+			prb.Host, "/probes/probe-"+s+"/metrics", s, env.comune[s], "probe-"+s)
 	}
 	return b.String()
 }
@@ -494,6 +511,46 @@ func (e *demoEnv) instant(ctx context.Context, expr string) (int, string, error)
 	return resultCount(data.ResultType, data.Result)
 }
 
+// instantSeries runs an instant query now and returns the labels of each
+// series it answered (one empty set for a scalar) and the result type.
+func (e *demoEnv) instantSeries(ctx context.Context, expr string) ([]map[string]string, string, error) {
+	var data struct {
+		ResultType string          `json:"resultType"`
+		Result     json.RawMessage `json:"result"`
+	}
+	if err := e.api(ctx, http.MethodPost, "/api/v1/query", url.Values{"query": {expr}, "time": {unixNow()}}, &data); err != nil {
+		return nil, "", err
+	}
+	switch data.ResultType {
+	case "vector", "matrix":
+		var rs []struct {
+			Metric map[string]string `json:"metric"`
+		}
+		if err := json.Unmarshal(data.Result, &rs); err != nil {
+			return nil, data.ResultType, err
+		}
+		out := make([]map[string]string, len(rs))
+		for i, r := range rs {
+			out[i] = r.Metric
+		}
+		return out, data.ResultType, nil
+	case "scalar", "string":
+		return []map[string]string{{}}, data.ResultType, nil
+	}
+	return nil, data.ResultType, fmt.Errorf("result type %q", data.ResultType)
+}
+
+// comuneWithSites returns the first comune, by slug, that has monitored
+// sites in the demo.
+func (e *demoEnv) comuneWithSites() string {
+	var cs []string
+	for _, c := range e.comune {
+		cs = append(cs, c)
+	}
+	slices.Sort(cs)
+	return cs[0]
+}
+
 // rangeQuery runs expr over the last 20 s at a 5 s step, as a time series
 // panel does, and returns how many series it answered.
 func (e *demoEnv) rangeQuery(ctx context.Context, expr string) (int, error) {
@@ -612,6 +669,15 @@ func (e *demoEnv) checkRules(t *testing.T) {
 			if r.Type == "recording" && n != len(e.sites) {
 				t.Errorf("recording rule %s: %d series, want one per site (%d)", r.Name, n, len(e.sites))
 			}
+			if r.Type == "recording" {
+				// Each keeps its site's comune, for the alerts built on it.
+				series, _, _ := e.instantSeries(t.Context(), r.Query)
+				for _, l := range series {
+					if l["comune"] != e.comune[l["site_id"]] {
+						t.Errorf("recording rule %s: %v; want comune %q", r.Name, l, e.comune[l["site_id"]])
+					}
+				}
+			}
 		}
 	}
 }
@@ -687,12 +753,27 @@ func walkPanels(ps []panel, f func(panel)) {
 // checkGeoJSONLayers fetches every GeoJSON layer of every geomap from the
 // demo, with $fibremon_url set to it, as the browser would: each answers
 // a FeatureCollection of the layer asked for, readable cross-origin, whose
-// features carry every property the style rules test.
+// features carry every property the style rules test. ${comune:csv} is
+// set as Grafana sets it for three choices of comuni — the comune with
+// the demo's sites, that one and another, and All (every comune Prometheus
+// lists) — and the features must be those of the comuni chosen, every
+// one of them in the comune layer.
 func (e *demoEnv) checkGeoJSONLayers(t *testing.T) {
 	files, err := filepath.Glob(dashboardsGlob)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var every []string
+	if err := e.api(t.Context(), http.MethodGet, "/api/v1/label/comune/values", url.Values{"match[]": {"fibremon_comune_info"}}, &every); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(every)
+	sites := e.comuneWithSites()
+	other := every[0]
+	if other == sites {
+		other = every[1]
+	}
+	choices := [][]string{{sites}, {other, sites}, every}
 	n := 0
 	for _, file := range files {
 		d, err := readDashboard(file)
@@ -711,9 +792,13 @@ func (e *demoEnv) checkGeoJSONLayers(t *testing.T) {
 				if ly.Type != "geojson" {
 					continue
 				}
-				n++
-				u := strings.Replace(ly.Config.Src, "${"+fibremonURLVar+"}", e.fibremon, 1)
-				e.checkGeoJSONLayer(t, fmt.Sprintf("%s %q layer %q", filepath.Base(file), p.Title, ly.Name), u, ly)
+				for _, chosen := range choices {
+					n++
+					u := strings.Replace(ly.Config.Src, "${"+fibremonURLVar+"}", e.fibremon, 1)
+					u = strings.Replace(u, "${"+comuneVar+":csv}", strings.Join(chosen, ","), 1)
+					where := fmt.Sprintf("%s %q layer %q, %d comuni", filepath.Base(file), p.Title, ly.Name, len(chosen))
+					e.checkGeoJSONLayer(t, where, u, ly, chosen)
+				}
 			}
 		})
 	}
@@ -722,7 +807,7 @@ func (e *demoEnv) checkGeoJSONLayers(t *testing.T) {
 	}
 }
 
-func (e *demoEnv) checkGeoJSONLayer(t *testing.T, where, u string, ly geomapLayer) {
+func (e *demoEnv) checkGeoJSONLayer(t *testing.T, where, u string, ly geomapLayer, chosen []string) {
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -755,18 +840,28 @@ func (e *demoEnv) checkGeoJSONLayer(t *testing.T, where, u string, ly geomapLaye
 	q, _ := url.Parse(u)
 	layer := q.Query().Get("layer")
 	if fc.Type != "FeatureCollection" || len(fc.Features) == 0 {
-		t.Errorf("%s: GET %s: a %q of %d features, want a FeatureCollection with features", where, u, fc.Type, len(fc.Features))
+		t.Errorf("%s: GET %.200s: a %q of %d features, want a FeatureCollection with features", where, u, fc.Type, len(fc.Features))
 		return
 	}
 	present := map[string]bool{}
+	comuni := map[string]bool{}
 	for _, f := range fc.Features {
 		if f.Properties["layer"] != layer {
-			t.Errorf("%s: GET %s: a feature of layer %v", where, u, f.Properties["layer"])
+			t.Errorf("%s: GET %.200s: a feature of layer %v", where, u, f.Properties["layer"])
 			return
 		}
+		c, _ := f.Properties["comune"].(string)
+		if !slices.Contains(chosen, c) {
+			t.Errorf("%s: GET %.200s: a feature of comune %q, not one chosen", where, u, c)
+			return
+		}
+		comuni[c] = true
 		for k := range f.Properties {
 			present[k] = true
 		}
+	}
+	if layer == "comune" && len(comuni) != len(chosen) {
+		t.Errorf("%s: GET %.200s: the boundaries of %d comuni; want the %d chosen", where, u, len(comuni), len(chosen))
 	}
 	var matched []string
 	for _, r := range ly.Config.Rules {
@@ -782,7 +877,7 @@ func (e *demoEnv) checkGeoJSONLayer(t *testing.T, where, u string, ly geomapLaye
 		}
 		matched = append(matched, fmt.Sprintf("%s=%v: %d", c.Property, c.Value, m))
 	}
-	t.Logf("%s: %s: %d features; style rules matched %s", where, u, len(fc.Features), strings.Join(matched, ", "))
+	t.Logf("%s: %.200s: %d features of %d comuni; style rules matched %s", where, u, len(fc.Features), len(comuni), strings.Join(matched, ", "))
 }
 
 // checkMetricsLint: promtool check metrics finds nothing to say about the
@@ -828,6 +923,14 @@ func promtoolStdin(t *testing.T, stdin []byte, args ...string) (string, error) {
 }
 
 // dashQuery is one PromQL expression of a dashboard.
+// passes are the ways the test sets a dashboard's variables: "all"
+// selects All everywhere (the consortium); "first" each variable's first
+// value, which for the comune is one without monitored sites (the
+// embedded data set's first comune, Agnadello); "sites" the first comune
+// with monitored sites (Ripalta Cremasca) and each other variable's
+// first value.
+var passes = []string{"all", "first", "sites"}
+
 type dashQuery struct {
 	key     string // <file>/<panel title>/<refId>
 	expr    string
@@ -835,15 +938,32 @@ type dashQuery struct {
 }
 
 // checkDashboardQueries runs every query of d against Prometheus with the
-// variables set as Grafana would: pass "all" takes each variable's All
-// (its allValue, or every value as a regex alternation), pass "first" its
-// first value. A query must run without error or warning and, unless
-// mayBeEmpty excuses it, return data.
+// variables set as Grafana would for the pass (see passes). A query must
+// run without error or warning and return data, unless mayBeEmpty excuses
+// it, or it reads only per-site metrics and the comuni chosen have no
+// monitored site (it must still run: a comune without sites renders
+// empty, not broken). With every comune chosen, a query whose answer is
+// per comune must answer for at least two comuni (one, the comune with
+// sites, for per-site metrics).
 func (e *demoEnv) checkDashboardQueries(t *testing.T, file string, d dashboard, pass string, used map[string]bool) {
 	ctx := t.Context()
 	vals, err := e.resolveVariables(ctx, d, pass)
 	if err != nil {
 		t.Fatal(err)
+	}
+	ms, err := loadMetrics(metricsReadme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Do the comuni chosen have monitored sites?
+	withSites := true
+	if c, ok := vals[comuneVar]; ok {
+		n, _, err := e.instant(ctx, fmt.Sprintf(`fibremon_site_info{comune=~%q}`, c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		withSites = n > 0
+		t.Logf("comune=~%q: %d monitored sites", c, n)
 	}
 	var qs []dashQuery
 	walkPanels(d.Panels, func(p panel) {
@@ -864,14 +984,23 @@ func (e *demoEnv) checkDashboardQueries(t *testing.T, file string, d dashboard, 
 			continue
 		}
 		reason, excused := mayBeEmpty[q.key]
-		n, typ, err := e.instant(ctx, expr)
+		perSite, err := perSiteOnly(ms, q.expr)
+		if err != nil {
+			t.Errorf("%s: %v", q.key, err)
+			continue
+		}
+		if perSite && !withSites && !excused {
+			reason, excused = "per-site metrics only, and the comuni chosen have no monitored site", true
+		}
+		series, typ, err := e.instantSeries(ctx, expr)
 		// A scrape that failed on a loaded machine leaves a target's
 		// series stale for a second: ask again before calling it empty.
 		// A broken query stays empty.
-		for retry := 0; err == nil && n == 0 && !excused && retry < 3; retry++ {
+		for retry := 0; err == nil && len(series) == 0 && !excused && retry < 3; retry++ {
 			time.Sleep(time.Second)
-			n, typ, err = e.instant(ctx, expr)
+			series, typ, err = e.instantSeries(ctx, expr)
 		}
+		n := len(series)
 		switch {
 		case err != nil:
 			t.Errorf("%s: %s: %v", q.key, expr, err)
@@ -882,7 +1011,18 @@ func (e *demoEnv) checkDashboardQueries(t *testing.T, file string, d dashboard, 
 			t.Errorf("%s: no data: %s", q.key, expr)
 			continue
 		default:
-			t.Logf("%s: %d %s: %s", q.key, n, typ, expr)
+			comuni := comuniOf(series)
+			t.Logf("%s: %d %s of %d comuni: %s", q.key, n, typ, len(comuni), expr)
+			if want := 2; pass == "all" && len(comuni) > 0 && len(comuni) < want && !perSite {
+				t.Errorf("%s: answers for comuni %q with every comune chosen; want at least %d: %s", q.key, comuni, want, expr)
+			}
+			if c, ok := vals[comuneVar]; ok && c != ".*" {
+				for _, got := range comuni {
+					if m, _ := regexp.MatchString("^(?:"+strings.ReplaceAll(c, `\\`, `\`)+")$", got); !m {
+						t.Errorf("%s: answers for comune %q, not one of %s: %s", q.key, got, c, expr)
+					}
+				}
+			}
 		}
 		if q.isRange {
 			m, err := e.rangeQuery(ctx, expr)
@@ -894,6 +1034,33 @@ func (e *demoEnv) checkDashboardQueries(t *testing.T, file string, d dashboard, 
 			}
 		}
 	}
+}
+
+// perSiteOnly reports whether every metric expr reads is a per-site one (a
+// site_id label, or a probe's): a comune without monitored sites has none.
+func perSiteOnly(ms map[string]metric, expr string) (bool, error) {
+	names, err := metricNames(expr)
+	if err != nil {
+		return false, err
+	}
+	for _, n := range names {
+		if !slices.Contains(ms[n].Labels, "site_id") && !strings.HasPrefix(n, "fibreprobe_") {
+			return false, nil
+		}
+	}
+	return len(names) > 0, nil
+}
+
+// comuniOf returns the distinct values of the comune label of series.
+func comuniOf(series []map[string]string) []string {
+	var out []string
+	for _, s := range series {
+		if c, ok := s["comune"]; ok && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // resolveVariables gives every variable of d its value for the pass, in
@@ -930,19 +1097,30 @@ func (e *demoEnv) resolveVariables(ctx context.Context, d dashboard, pass string
 				return nil, fmt.Errorf("variable %s: %s: %w", v.Name, q, err)
 			}
 			values = slices.DeleteFunc(values, func(s string) bool { return s == "" })
-			if len(values) == 0 {
-				return nil, fmt.Errorf("variable %s: %s has no values: every panel using $%s would be empty", v.Name, q, v.Name)
-			}
 			slices.Sort(values)
 			escaped := make([]string, len(values))
 			for i, s := range values {
 				escaped[i] = promRegexEscape(s)
 			}
+			// With no value to offer (the hamlets and sites of a comune
+			// without monitored sites), Grafana lists only All, and All
+			// stands for its allValue, or for no value: "()", the regex
+			// alternation of none.
+			all := v.AllValue
+			if all == "" {
+				all = "(" + strings.Join(escaped, "|") + ")"
+			}
 			switch {
-			case pass == "all" && v.IncludeAll && v.AllValue != "":
-				vals[v.Name] = v.AllValue
-			case pass == "all" && v.IncludeAll:
-				vals[v.Name] = "(" + strings.Join(escaped, "|") + ")"
+			case len(values) == 0 && !v.IncludeAll:
+				return nil, fmt.Errorf("variable %s: %s has no values and no All: every panel using $%s would be empty", v.Name, q, v.Name)
+			case len(values) == 0 || pass == "all" && v.IncludeAll:
+				vals[v.Name] = all
+			case pass == "sites" && v.Name == comuneVar:
+				c := e.comuneWithSites()
+				if !slices.Contains(values, c) {
+					return nil, fmt.Errorf("variable %s: %s does not list %q, the comune of the demo's sites", v.Name, q, c)
+				}
+				vals[v.Name] = promRegexEscape(c)
 			default:
 				vals[v.Name] = escaped[0]
 			}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -30,6 +31,9 @@ var notPerSite = map[string]string{
 	"FibremonServiceDown":   "about the service's scrape target, which has no site_id",
 	"FibremonNoProbeTokens": "about the service's tokens, which no site owns",
 }
+
+// groupingClause matches by (...), without (...) and on (...) label lists.
+var groupingClause = regexp.MustCompile(`\b(by|on|ignoring|without)\s*\(([^)]*)\)`)
 
 // extraMetrics are series a rule may read that are not fibremon's own:
 // Prometheus's scrape health.
@@ -175,6 +179,14 @@ func TestRulesConventions(t *testing.T) {
 			for _, m := range names {
 				if _, ok := ms[m]; !ok && !recorded[m] && !extraMetrics[m] {
 					t.Errorf("%s reads %s, which is neither in %s nor recorded in %s", name, m, metricsReadme, rulesFile)
+				}
+			}
+			// A rule that groups or matches by site keeps the comune, so
+			// that alerts can be routed to the comune's municipality.
+			for _, m := range groupingClause.FindAllStringSubmatch(r.Expr, -1) {
+				labels := strings.Split(strings.ReplaceAll(m[2], " ", ""), ",")
+				if slices.Contains(labels, "site_id") && !slices.Contains(labels, "comune") {
+					t.Errorf("%s: %s (%s) keeps site_id but not comune", name, m[1], m[2])
 				}
 			}
 			if r.Record != "" {

@@ -9,8 +9,11 @@ package data
 
 import "embed"
 
-// FS holds README.md and, for each comune directory (e.g.
-// "ripalta-cremasca"), boundary.geojson, hamlets.geojson and sites.csv.
+// FS holds README.md and, for each comune directory named by its slug
+// ("ripalta-cremasca", "crema", ...), boundary.geojson, hamlets.geojson,
+// sites.csv and the civic register (civics.csv and coverage.csv, gzipped
+// as .csv.gz for the comuni of data/generate/consortium): the 48 comuni of
+// the Cremasco area. geo.LoadSet(data.FS, ".") loads them all.
 //
-//go:embed README.md ripalta-cremasca/*.geojson ripalta-cremasca/*.csv
+//go:embed README.md */boundary.geojson */hamlets.geojson */*.csv */*.csv.gz
 var FS embed.FS

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"fibremon"
@@ -152,7 +153,7 @@ func (a *Address) Validate() error {
 		return fibremon.FieldErrorf("id", "missing or too long")
 	case !validText(a.StreetType, maxTextLen, true):
 		return fibremon.FieldErrorf("street_type", "missing, too long or not text: %.40q", a.StreetType)
-	case !validText(a.StreetName, maxTextLen, true) || NormaliseStreet(a.StreetName) == "":
+	case !validText(a.StreetName, maxTextLen, true) || !hasLetterOrDigit(a.StreetName):
 		return fibremon.FieldErrorf("street_name", "missing, too long or not text: %.40q", a.StreetName)
 	case !numberRE.MatchString(a.Number):
 		return fibremon.FieldErrorf("number", "not a civic number: %.40q", a.Number)
@@ -254,7 +255,42 @@ func validText(s string, max int, required bool) bool {
 // addressID returns the ID of the civic at number on street (type and
 // name) in the comune with the given ISTAT code.
 func addressID(istat, streetType, streetName, number string) string {
-	return istat + "-" + strings.ReplaceAll(NormaliseStreet(streetType+" "+streetName), " ", "-") + "-" + strings.ToLower(number)
+	return streetNorm(nil).addressID(istat, streetType, streetName, number)
+}
+
+// streetNorm remembers the normalised full names of streets (type and
+// name, NormaliseStreet) during one import or index build, where each
+// street comes back for each of its civics. A nil streetNorm remembers
+// nothing. It is not safe for concurrent use.
+type streetNorm map[[2]string]string
+
+func (m streetNorm) full(streetType, streetName string) string {
+	if m == nil {
+		return NormaliseStreet(streetType + " " + streetName)
+	}
+	k := [2]string{streetType, streetName}
+	if v, ok := m[k]; ok {
+		return v
+	}
+	v := NormaliseStreet(streetType + " " + streetName)
+	m[[2]string{strings.Clone(streetType), strings.Clone(streetName)}] = v
+	return v
+}
+
+// addressID is addressID with the street's name remembered.
+func (m streetNorm) addressID(istat, streetType, streetName, number string) string {
+	return istat + "-" + strings.ReplaceAll(m.full(streetType, streetName), " ", "-") + "-" + strings.ToLower(number)
+}
+
+// hasLetterOrDigit reports whether s has a letter or a digit: whether
+// NormaliseStreet(s) is not empty.
+func hasLetterOrDigit(s string) bool {
+	for _, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return true
+		}
+	}
+	return false
 }
 
 // canonicalNumber returns a civic number in canonical form: "5", "5A",

@@ -1,12 +1,14 @@
 package geo
 
 import (
-	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"path"
+	"slices"
 	"strings"
 
 	"fibremon"
@@ -15,23 +17,27 @@ import (
 // maxListedErrors is how many row errors a Load error lists.
 const maxListedErrors = 5
 
-// loadAddresses reads CivicsFile and CoverageFile from dir, if present.
+// loadAddresses reads CivicsFile and CoverageFile from dir, if present,
+// or their gzip-compressed forms.
 func (c *Comune) loadAddresses(fsys fs.FS, dir string) error {
-	civicsName, coverageName := path.Join(dir, CivicsFile), path.Join(dir, CoverageFile)
-	civics, err := fs.ReadFile(fsys, civicsName)
-	civicsMissing := errors.Is(err, fs.ErrNotExist)
-	if err != nil && !civicsMissing {
-		return fmt.Errorf("geo: %w", err)
+	civics, civicsName, err := openRegister(fsys, path.Join(dir, CivicsFile))
+	if err != nil {
+		return err
 	}
-	coverage, err := fs.ReadFile(fsys, coverageName)
-	coverageMissing := errors.Is(err, fs.ErrNotExist)
-	if err != nil && !coverageMissing {
-		return fmt.Errorf("geo: %w", err)
+	if civics != nil {
+		defer civics.Close()
+	}
+	coverage, coverageName, err := openRegister(fsys, path.Join(dir, CoverageFile))
+	if err != nil {
+		return err
+	}
+	if coverage != nil {
+		defer coverage.Close()
 	}
 	switch {
-	case civicsMissing && coverageMissing:
+	case civics == nil && coverage == nil:
 		return nil
-	case civicsMissing:
+	case civics == nil:
 		return invalidf(coverageName, "file", "coverage without a civic register: %s is missing", CivicsFile)
 	}
 	// bad collects row errors: a Load error, or skipped rows when lenient.
@@ -47,34 +53,74 @@ func (c *Comune) loadAddresses(fsys fs.FS, dir string) error {
 		}
 		return nil
 	}
-	addrs, errs := ImportCivics(bytes.NewReader(civics))
+	addrs, byID, errs := importCivics(civics)
 	if err := bad(civicsName, errs); err != nil {
 		return err
 	}
-	if !coverageMissing {
-		cov, errs := ImportCoverage(bytes.NewReader(coverage))
+	if coverage != nil {
+		// The coverage rows are joined as they are read, never all held.
+		m := newMerger(addrs.n, addrs.at, byID)
+		m.owned = true
+		errs, _ := importCoverage(coverage, m.merge)
 		if err := bad(coverageName, errs); err != nil {
 			return err
 		}
-		var unmatched []RowError
-		addrs, unmatched = MergeCoverage(addrs, cov)
-		if err := bad(coverageName, unmatched); err != nil {
-			return err
-		}
 	}
+	byID = nil // the IDs are unique: placing need not check them again
 	var skip func(Address, error)
 	if c.lenient {
+		var skipped errorList
 		skip = func(a Address, err error) {
-			c.skipped = append(c.skipped, FileRowError{File: civicsName,
-				RowError: RowError{Field: a.Label(), Msg: err.Error()}})
+			skipped.add(RowError{Field: a.Label(), Msg: err.Error()})
 		}
+		defer func() {
+			for _, e := range skipped.list() {
+				c.skipped = append(c.skipped, FileRowError{File: civicsName, RowError: e})
+			}
+		}()
 	}
-	placed, err := c.place(addrs, skip)
+	placed, err := c.placeChunks(addrs, skip)
 	if err != nil {
 		return wrap("geo: "+civicsName, err)
 	}
 	c.Addresses = placed
 	return nil
+}
+
+// openRegister opens name in fsys, or name.gz (gzip) when name is absent.
+// It returns a nil reader when neither exists, and the name it opened.
+func openRegister(fsys fs.FS, name string) (io.ReadCloser, string, error) {
+	f, err := fsys.Open(name)
+	if err == nil {
+		return f, name, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, name, fmt.Errorf("geo: %w", err)
+	}
+	gzName := name + ".gz"
+	f, err = fsys.Open(gzName)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, name, nil
+	}
+	if err != nil {
+		return nil, gzName, fmt.Errorf("geo: %w", err)
+	}
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		f.Close()
+		return nil, gzName, invalidf(gzName, "file", "not gzip: %v", err)
+	}
+	return gzipFile{zr, f}, gzName, nil
+}
+
+// gzipFile reads a gzip stream and closes both it and its file.
+type gzipFile struct {
+	*gzip.Reader
+	f fs.File
+}
+
+func (g gzipFile) Close() error {
+	return errors.Join(g.Reader.Close(), g.f.Close())
 }
 
 // FileRowError is a bad row of one of a comune's register files.
@@ -133,48 +179,85 @@ func (c *Comune) WithAddresses(addrs []Address) (*Comune, error) {
 }
 
 func (c *Comune) placeAddresses(addrs []Address) ([]Address, error) {
-	return c.place(addrs, nil)
-}
-
-// place checks and places addrs; with skip set, an address at fault is
-// passed to skip and left out instead of failing the whole set.
-func (c *Comune) place(addrs []Address, skip func(a Address, err error)) ([]Address, error) {
-	hamlets := make(map[string]bool, len(c.Hamlets))
-	for _, h := range c.Hamlets {
-		hamlets[h.Name] = true
-	}
-	out := make([]Address, 0, len(addrs))
+	p := c.newPlacer(len(addrs))
 	ids := make(map[string]string, len(addrs))
 	for i, a := range addrs {
-		err := func() error {
-			if err := a.Validate(); err != nil {
-				return err
-			}
-			if !c.Contains(a.Point) {
-				return fibremon.FieldErrorf("lon", "point (lon %g, lat %g) lies outside the boundary of %s%s",
-					a.Point.Lon(), a.Point.Lat(), c.Name, c.swapHint(a.Point))
-			}
-			if first, dup := ids[a.ID]; dup {
-				return fibremon.FieldErrorf("number", "duplicate of %s", first)
-			}
-			if a.Hamlet != "" && !hamlets[a.Hamlet] {
-				return fibremon.FieldErrorf("hamlet", "%q is not a hamlet of %s", a.Hamlet, c.Name)
-			}
-			return nil
-		}()
+		err := p.check(a)
+		if first, dup := ids[a.ID]; err == nil && dup {
+			err = fibremon.FieldErrorf("number", "duplicate of %s", first)
+		}
 		if err != nil {
-			if skip == nil {
-				return nil, wrap(fmt.Sprintf("address %d (%s)", i, a.Label()), err)
-			}
-			skip(a, err)
-			continue
+			return nil, wrap(fmt.Sprintf("address %d (%s)", i, a.Label()), err)
 		}
 		ids[a.ID] = a.Label()
 		a.StateDates = maps.Clone(a.StateDates)
-		if a.Hamlet == "" {
-			a.Hamlet, _ = c.HamletAt(a.Point)
-		}
-		out = append(out, a)
+		p.keep(a)
 	}
-	return out, nil
+	return p.out, nil
+}
+
+// placeChunks checks and places the addresses of an import (whose IDs are
+// unique), dropping each chunk once it is placed; with skip set, an
+// address at fault is passed to skip and left out instead of failing the
+// whole set.
+func (c *Comune) placeChunks(addrs *addressChunks, skip func(a Address, err error)) ([]Address, error) {
+	p := c.newPlacer(addrs.n)
+	i := 0
+	for k, chunk := range addrs.chunks {
+		for _, a := range chunk {
+			switch err := p.check(a); {
+			case err == nil:
+				p.keep(a)
+			case skip != nil:
+				skip(a, err)
+			default:
+				return nil, wrap(fmt.Sprintf("address %d (%s)", i, a.Label()), err)
+			}
+			i++
+		}
+		addrs.chunks[k] = nil // placed: its memory may go
+	}
+	return slices.Clip(p.out), nil
+}
+
+// placer checks addresses against a comune and collects the good ones.
+type placer struct {
+	c       *Comune
+	hamlets map[string]string // name -> the Hamlet's own copy of it
+	out     []Address
+}
+
+func (c *Comune) newPlacer(n int) *placer {
+	p := &placer{c: c, hamlets: make(map[string]string, len(c.Hamlets)), out: make([]Address, 0, n)}
+	for _, h := range c.Hamlets {
+		p.hamlets[h.Name] = h.Name
+	}
+	return p
+}
+
+// check checks a: Validate, inside the boundary, a hamlet of the comune
+// or none.
+func (p *placer) check(a Address) error {
+	c := p.c
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	if !c.Contains(a.Point) {
+		return fibremon.FieldErrorf("lon", "point (lon %g, lat %g) lies outside the boundary of %s%s",
+			a.Point.Lon(), a.Point.Lat(), c.Name, c.swapHint(a.Point))
+	}
+	if _, ok := p.hamlets[a.Hamlet]; a.Hamlet != "" && !ok {
+		return fibremon.FieldErrorf("hamlet", "%q is not a hamlet of %s", a.Hamlet, c.Name)
+	}
+	return nil
+}
+
+// keep keeps a checked address, its empty hamlet set from the zones.
+func (p *placer) keep(a Address) {
+	if a.Hamlet != "" {
+		a.Hamlet = p.hamlets[a.Hamlet]
+	} else if len(p.c.Hamlets) > 0 {
+		a.Hamlet = p.c.hamletInside(a.Point) // inside: checked
+	}
+	p.out = append(p.out, a)
 }

@@ -124,6 +124,7 @@ func siteFeature(s *fibremon.Site, st *fibremon.SiteStatus) *geojson.Feature {
 		"coord_status":   string(s.CoordStatus),
 		"synthetic":      s.Synthetic,
 		"line_synthetic": s.LineSynthetic,
+		"line_emulated":  s.LineEmulated,
 	}
 	setFinite(p, "coord_uncertainty_m", round(s.CoordUncertaintyMeters, 1))
 	setMbps(p, "contract_download_mbps", s.ContractDownloadBytesPerSecond)

@@ -481,7 +481,20 @@ func TestGeoJSONDoc(t *testing.T) {
 		}
 		fcs = append(fcs, lfc)
 	}
+	// BuildLayers adds "comune", the clusters and the area's members.
+	for _, layer := range geo.Layers {
+		for _, z := range []int{geo.MinCivicZoom - 2, geo.MinCivicZoom} {
+			lfc, err := geo.BuildLayers([]*geo.Index{geo.NewIndex(fixture)}, geo.LayerQuery{Layer: layer, Zoom: &z}, MustStatuses(t), fixtureNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fcs = append(fcs, lfc)
+		}
+	}
 	for _, fc := range fcs {
+		for k := range fc.ExtraMembers {
+			emitted[k] = true
+		}
 		for _, f := range fc.Features {
 			for k := range f.Properties {
 				emitted[k] = true

@@ -34,6 +34,9 @@ const (
 type Comune struct {
 	Name      string
 	ISTATCode string
+	// Slug names the comune in URLs, labels and data sets: the name of its
+	// directory (Slug of its name when loaded from the root of fsys).
+	Slug string
 	// Boundary is in lon/lat, outer rings counter-clockwise (RFC 7946).
 	Boundary orb.MultiPolygon
 	Hamlets  []Hamlet
@@ -45,7 +48,9 @@ type Comune struct {
 	// directory has no CivicsFile.
 	Addresses []Address
 
-	zones []Zone // computed by Load; see Zones
+	zones     []Zone     // computed by Load; see Zones
+	zoneIndex *AreaIndex // of zones' parts, in Hamlets order; nil for a Comune built by hand
+	dir       string     // the directory LoadSet loaded it from
 
 	lenient bool           // LoadLenient: skip bad register rows
 	skipped []FileRowError // the rows LoadLenient skipped
@@ -76,12 +81,14 @@ func (c *Comune) Contains(p orb.Point) bool {
 // RFC 7946 orientation. Load then computes the hamlet zones (Zones).
 //
 // When dir holds CivicsFile, Load imports it (ImportCivics) and joins
-// CoverageFile to it when present (ImportCoverage, MergeCoverage); the
-// result goes through WithAddresses: empty hamlets are assigned from the
-// zones, and every address must lie inside the boundary and name one of
-// the comune's hamlets. Without CivicsFile the comune has no addresses; a
-// CoverageFile without a CivicsFile is an error. Reference data must be
-// clean: any bad row is a Load error.
+// CoverageFile to it when present (ImportCoverage, MergeCoverage, row by
+// row as it is read); the result goes through WithAddresses: empty
+// hamlets are assigned from the zones, and every address must lie inside
+// the boundary and name one of the comune's hamlets. Either file may be
+// gzip-compressed instead, named with ".gz" added (civics.csv.gz), and is
+// read so when the plain file is absent. Without CivicsFile the comune has
+// no addresses; a CoverageFile without a CivicsFile is an error.
+// Reference data must be clean: any bad row is a Load error.
 //
 // Errors name the file and the feature or line at fault; data errors are
 // of kind fibremon.Invalid.
@@ -102,7 +109,15 @@ func load(fsys fs.FS, dir string, lenient bool) (*Comune, error) {
 	if err := c.loadSites(fsys, path.Join(dir, SitesFile)); err != nil {
 		return nil, err
 	}
+	c.Slug = path.Base(dir)
+	if dir == "." || dir == "" {
+		c.Slug = Slug(c.Name)
+	}
+	for i := range c.Sites {
+		c.Sites[i].Comune = c.Slug
+	}
 	c.zones = computeZones(c.Boundary, c.Hamlets)
+	c.zoneIndex = newZoneIndex(c.zones)
 	if err := c.loadAddresses(fsys, dir); err != nil {
 		return nil, err
 	}

@@ -1,7 +1,11 @@
 package geo_test
 
 import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -444,5 +448,93 @@ func TestUnprobedZones(t *testing.T) {
 	want := []string{"Bolzone", "San Michele", "Zappello"}
 	if got := geo.UnprobedZones(only); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("UnprobedZones(sites in Ripalta Nuova only) = %q; want %q", got, want)
+	}
+}
+
+func gzipped(tb testing.TB, b []byte) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		tb.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestLoadGzip: civics.csv.gz and coverage.csv.gz are read when the plain
+// files are absent, to the same comune; errors name the .gz file and the
+// line of its decompressed text.
+func TestLoadGzip(t *testing.T) {
+	want := MustLoadFixture(t)
+	base := fstest.MapFS{}
+	for _, n := range []string{geo.BoundaryFile, geo.HamletsFile, geo.SitesFile} {
+		base[dir+"/"+n] = &fstest.MapFile{Data: []byte(mustRead(t, n))}
+	}
+	civics, err := os.ReadFile(filepath.Join("testdata", geo.CivicsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	coverage, err := os.ReadFile(filepath.Join("testdata", geo.CoverageFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := func(files map[string][]byte) fstest.MapFS {
+		fsys := fstest.MapFS{}
+		for k, v := range base {
+			fsys[k] = v
+		}
+		for k, v := range files {
+			fsys[dir+"/"+k] = &fstest.MapFile{Data: v}
+		}
+		return fsys
+	}
+	for _, tc := range []struct {
+		name  string
+		files map[string][]byte
+	}{
+		{"both gzipped", map[string][]byte{"civics.csv.gz": gzipped(t, civics), "coverage.csv.gz": gzipped(t, coverage)}},
+		{"civics gzipped", map[string][]byte{"civics.csv.gz": gzipped(t, civics), "coverage.csv": coverage}},
+		{"plain wins", map[string][]byte{"civics.csv": civics, "civics.csv.gz": []byte("not gzip"), "coverage.csv.gz": gzipped(t, coverage)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := geo.Load(with(tc.files), dir)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if len(got.Addresses) != len(want.Addresses) {
+				t.Fatalf("%d addresses; want %d", len(got.Addresses), len(want.Addresses))
+			}
+			for i := range want.Addresses {
+				g, w := got.Addresses[i], want.Addresses[i]
+				if g.ID != w.ID || g.Hamlet != w.Hamlet || g.Technology != w.Technology || g.State != w.State || g.Source != w.Source || !maps.Equal(g.StateDates, w.StateDates) {
+					t.Fatalf("address %d = %+v; from the plain files %+v", i, g, w)
+				}
+			}
+		})
+	}
+
+	badRow := append(bytes.Clone(civics), "019081,Via,Roma,five,9.69,45.33,,1,false,x\n"...)
+	badLine := bytes.Count(civics, []byte("\n")) + 1
+	corrupt := gzipped(t, civics)
+	corrupt[len(corrupt)-5] ^= 0xff // the CRC-32 at the end of the stream
+	for _, tc := range []struct {
+		name  string
+		files map[string][]byte
+		want  string
+	}{
+		{"bad row", map[string][]byte{"civics.csv.gz": gzipped(t, badRow)}, fmt.Sprintf("%s/civics.csv.gz: 1 bad rows: line %d: number", dir, badLine)},
+		{"corrupt stream", map[string][]byte{"civics.csv.gz": corrupt}, "/civics.csv.gz: 1 bad rows: line"},
+		{"not gzip", map[string][]byte{"civics.csv.gz": civics}, dir + "/civics.csv.gz: file: not gzip"},
+		{"coverage alone", map[string][]byte{"coverage.csv.gz": gzipped(t, coverage)}, "coverage without a civic register"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := geo.Load(with(tc.files), dir)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || fibremon.KindOf(err) != fibremon.Invalid {
+				t.Errorf("Load() = %v; want an Invalid error containing %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -14,10 +14,15 @@
 //
 //   - Zones partition the comune around the hamlet centres (Voronoi cells
 //     clipped to the boundary). They are derived, not official boundaries.
+//     HamletAt finds a point's zone through an AreaIndex: a packed R-tree
+//     of polygon boxes with an exact point-in-polygon test on the few
+//     candidates, for any set of areas (zones, comuni).
 //   - An Address is a civic number with what the rollout declares for it
 //     (technology, speeds, Infratel area class, works state and dates).
 //     ImportCivics, ImportCoverage, MergeCoverage and ImportGeoJSON read
-//     untrusted registers and report bad rows by line.
+//     untrusted registers and report bad rows by line. The CSV importers
+//     stream: any number of rows, one row of at most MaxRowBytes; Load
+//     also reads the registers gzip-compressed (CivicsFile + ".gz").
 //   - Classify gives the broadband class (VHCN, NGA, adequate, below);
 //     Address.ClassAt is Below until the civic is served (ready_for_sale or
 //     active).
@@ -25,7 +30,8 @@
 //     hamlet; DeclaredVsMeasured compares declared classes with the 5th
 //     percentile of measured downloads.
 //   - Index (quadtree) finds nearest civics and sites and looks up free-text
-//     addresses; Live publishes a rebuilt Index to concurrent readers.
+//     addresses (typos through a partition index of the street names, not
+//     a scan); Live publishes a rebuilt Index to concurrent readers.
 //
 // Every GeoJSON property that Build and BuildLayer emit, with its type and
 // unit, is listed in GEOJSON.md next to this file: that table is the

@@ -100,3 +100,21 @@ func ExampleIndex_Lookup() {
 	// "roma 5": Via Roma 5 (Ripalta Nuova) score 0.90, vhcn
 	// "roma 5": Vicolo Roma 5 (Ripalta Nuova) score 0.90, below
 }
+
+// An AreaIndex finds which of many areas holds a point, without scanning
+// them: here two squares side by side and a point in each, and one in
+// neither.
+func ExampleAreaIndex() {
+	square := func(x float64) orb.MultiPolygon {
+		return orb.MultiPolygon{{orb.Ring{{x, 45}, {x + 1, 45}, {x + 1, 46}, {x, 46}, {x, 45}}}}
+	}
+	areas := geo.NewAreaIndex([]orb.MultiPolygon{square(9), square(10)})
+	for _, p := range []orb.Point{{9.5, 45.5}, {10.5, 45.5}, {12, 45.5}} {
+		i, ok := areas.Find(p)
+		fmt.Println(p, i, ok)
+	}
+	// Output:
+	// [9.5 45.5] 0 true
+	// [10.5 45.5] 1 true
+	// [12 45.5] -1 false
+}

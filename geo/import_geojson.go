@@ -206,7 +206,7 @@ func parseFeature(raw json.RawMessage) (Address, error) {
 	props["lon"] = strconv.FormatFloat(coords[0], 'g', -1, 64)
 	props["lat"] = strconv.FormatFloat(coords[1], 'g', -1, 64)
 	get := func(name string) string { return strings.TrimSpace(props[name]) }
-	a, err := parseCivic(get)
+	a, err := parseCivic(get, nil)
 	if err != nil {
 		return a, err
 	}

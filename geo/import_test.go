@@ -1,14 +1,17 @@
 package geo_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"fibremon"
 	"fibremon/geo"
@@ -240,27 +243,48 @@ func TestImportGeoJSON(t *testing.T) {
 	}
 }
 
-// TestImportBounds checks that over-large inputs are refused as a whole.
+// TestImportBounds checks what bounds an import: not its rows, but the
+// length of one row and the number of errors listed.
 func TestImportBounds(t *testing.T) {
 	t.Parallel() // CPU-bound parts, each on its own input
-	t.Run("bytes", func(t *testing.T) {
+	// More rows than the old bound of 200,000, streamed through a pipe by a
+	// writer that holds none of them; bad rows are reported by line.
+	t.Run("many rows", func(t *testing.T) {
 		t.Parallel()
-		big := io.MultiReader(strings.NewReader(civicHeader), &repeatReader{line: []byte("019081,Via,Roma,5,9.69,45.33,,1,false,x\n"), n: geo.MaxImportBytes})
-		addrs, errs := geo.ImportCivics(big)
-		if len(addrs) != 0 || len(errs) != 1 || !strings.Contains(errs[0].Error(), "larger than 64 MiB") {
-			t.Errorf("ImportCivics(> 64 MiB) = %d addresses, %s", len(addrs), errorsString(errs))
+		const rows = 250000
+		bad := map[int]string{100000: "units", 200001: "lat", rows + 1: "number"} // by line
+		pr, pw := io.Pipe()
+		go func() {
+			w := bufio.NewWriter(pw)
+			w.WriteString(civicHeader)
+			for line := 2; line <= rows+1; line++ {
+				n := line - 2
+				street := fmt.Sprintf("Strada %d", n/50000)
+				switch bad[line] {
+				case "units":
+					fmt.Fprintf(w, "019081,Via,%s,%d,9.69,45.33,,-1,true,x\n", street, n%50000+1)
+				case "lat":
+					fmt.Fprintf(w, "019081,Via,%s,%d,9.69,north,,1,true,x\n", street, n%50000+1)
+				case "number":
+					fmt.Fprintf(w, "019081,Via,%s,%d,9.69,45.33,,1,true,x\n", "Strada 0", 1) // a duplicate of line 2
+				default:
+					fmt.Fprintf(w, "019081,Via,%s,%d,9.69,45.33,,1,true,x\n", street, n%50000+1)
+				}
+			}
+			pw.CloseWithError(w.Flush())
+		}()
+		addrs, errs := geo.ImportCivics(pr)
+		if len(addrs) != rows-len(bad) {
+			t.Errorf("ImportCivics(%d rows, %d bad) = %d addresses; want %d", rows, len(bad), len(addrs), rows-len(bad))
 		}
-	})
-	t.Run("rows", func(t *testing.T) {
-		t.Parallel()
-		var b bytes.Buffer
-		b.WriteString(civicHeader)
-		for i := range geo.MaxImportRows + 1 {
-			fmt.Fprintf(&b, "019081,Via,Roma,%d,9.69,45.33,,1,false,\n", i%99999+1)
+		want := []string{"line 100000: units", "line 200001: lat", fmt.Sprintf("line %d: number: duplicate civic Via Strada 0 1 (line 2)", rows+1)}
+		if len(errs) != len(want) {
+			t.Fatalf("errors: %s; want %q", errorsString(errs), want)
 		}
-		addrs, errs := geo.ImportCivics(&b)
-		if len(addrs) != 0 || len(errs) != 1 || !strings.Contains(errs[0].Error(), "more than 200000 rows") {
-			t.Errorf("ImportCivics(> 200k rows) = %d addresses, %s", len(addrs), errorsString(errs))
+		for i, w := range want {
+			if !strings.HasPrefix(errs[i].Error(), w) {
+				t.Errorf("errors[%d] = %q; want it to start with %q", i, errs[i].Error(), w)
+			}
 		}
 	})
 	// Many bad rows: the list is bounded.
@@ -272,10 +296,88 @@ func TestImportBounds(t *testing.T) {
 			b.WriteString("bad\n")
 		}
 		_, errs := geo.ImportCivics(&b)
-		if len(errs) > 1001 || !strings.Contains(errs[len(errs)-1].Msg, "more bad rows not listed") {
+		if len(errs) != 1001 || errs[1000].Msg != "4000 more bad rows not listed" || errs[999].Line != 1001 {
 			t.Errorf("ImportCivics(5000 bad rows): %d errors, last %q", len(errs), errs[len(errs)-1])
 		}
 	})
+	// A row longer than MaxRowBytes refuses the input, on the line it
+	// starts on, whether it is one line or many (a quoted field).
+	t.Run("long row", func(t *testing.T) {
+		t.Parallel()
+		good := "019081,Via,Roma,5,9.69,45.33,,1,false,x\n"
+		long := strings.Repeat("x", geo.MaxRowBytes+1)
+		quoted := `"` + strings.Repeat("x\n", geo.MaxRowBytes/2+1) + `"`
+		for _, tc := range []struct {
+			input string
+			line  int
+		}{
+			{civicHeader + good + "019081,Via,Roma,6,9.69,45.33,,1,false," + long + "\n" + good, 3},
+			{civicHeader + good + good + "019081,Via,Roma,6,9.69,45.33,,1,false," + quoted + "\n" + good, 4},
+			{long + "\n" + good, 1},
+		} {
+			addrs, errs := geo.ImportCivics(strings.NewReader(tc.input))
+			if len(addrs) != 0 || len(errs) != 1 || errs[0].Line != tc.line || !strings.Contains(errs[0].Msg, "a row longer than 64 KiB: refused") {
+				t.Errorf("ImportCivics(long row on line %d) = %d addresses, %.200s", tc.line, len(addrs), errorsString(errs))
+			}
+		}
+		// Just below the bound, the row is read (and its source is too long).
+		_, errs := geo.ImportCivics(strings.NewReader(civicHeader + "019081,Via,Roma,6,9.69,45.33,,1,false," + strings.Repeat("x", geo.MaxRowBytes-5000) + "\n"))
+		if len(errs) != 1 || errs[0].Field != "source" {
+			t.Errorf("ImportCivics(row of 60 KiB) = %.200s; want a source error", errorsString(errs))
+		}
+	})
+	// A read error (a truncated gzip stream, a broken connection) refuses
+	// the input: the rest of it is not known.
+	t.Run("read error", func(t *testing.T) {
+		t.Parallel()
+		r := io.MultiReader(strings.NewReader(civicHeader+"019081,Via,Roma,5,9.69,45.33,,1,false,x\n019081,Via,Ro"), iotest.ErrReader(io.ErrUnexpectedEOF))
+		addrs, errs := geo.ImportCivics(r)
+		if len(addrs) != 0 || len(errs) != 1 || errs[0].Line != 3 || !strings.Contains(errs[0].Msg, "read: unexpected EOF") {
+			t.Errorf("ImportCivics(read error on line 3) = %d addresses, %s", len(addrs), errorsString(errs))
+		}
+	})
+}
+
+// TestImportStreamsInBoundedMemory imports 80 MiB of rows (all bad, so
+// that nothing is kept) through a pipe and samples the heap as it goes: a
+// reader that held the input would hold all 80 MiB. It does not run in
+// parallel, so that the heap is this test's.
+func TestImportStreamsInBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("80 MiB of input")
+	}
+	const total = 80 << 20
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base, peak := ms.HeapAlloc, ms.HeapAlloc
+	pr, pw := io.Pipe()
+	go func() {
+		row := []byte("019081,Via,Roma,1,9.69,45.33,,1,false,x," + strings.Repeat("y", 1000) + "\n") // 11 fields
+		pw.Write([]byte(civicHeader))
+		for n := 0; n < total; n += len(row) {
+			if n%(4<<20) < len(row) {
+				// Collect first: what counts is what the importer holds,
+				// not garbage the collector has yet to reclaim (which
+				// grows with the live heap of the other tests' data).
+				runtime.GC()
+				runtime.ReadMemStats(&ms)
+				peak = max(peak, ms.HeapAlloc)
+			}
+			if _, err := pw.Write(row); err != nil {
+				return
+			}
+		}
+		pw.Close()
+	}()
+	addrs, errs := geo.ImportCivics(pr)
+	if len(addrs) != 0 || len(errs) != 1001 || !strings.HasSuffix(errs[1000].Msg, "more bad rows not listed") {
+		t.Fatalf("ImportCivics = %d addresses, %d errors; want none and 1,001 (the last counting the rest)", len(addrs), len(errs))
+	}
+	if grew := int64(peak) - int64(base); grew > 24<<20 {
+		t.Errorf("the heap grew by %d MiB while importing %d MiB; want at most 24 MiB", grew>>20, total>>20)
+	}
+	t.Logf("heap grew by at most %.1f MiB while importing %d MiB", float64(int64(peak)-int64(base))/(1<<20), total>>20)
 }
 
 // repeatReader yields line over and over, n bytes in all.

@@ -3,7 +3,6 @@ package geo
 import (
 	"cmp"
 	"slices"
-	"sync/atomic"
 
 	"fibremon"
 
@@ -25,6 +24,20 @@ type Index struct {
 	sites   *quadtree.Quadtree // of indexed, i into c.Sites
 	streets []*street          // sorted by full
 	byFull  map[string]*street
+	white   whiteCache           // the unfiltered white-area features, built once
+	byName  map[string][]*street // by name without type, in streets order
+	// names and fulls index the streets' names and full names (by their
+	// place in streets) for typo-tolerant lookup.
+	names, fulls *typoIndex
+	// irregular are the streets whose full name is not their type and
+	// name joined ("V. Veneto" as a name): the typo lookup measures them
+	// by name whatever the query's type.
+	irregular []int32
+	// places are the comune's name and then its hamlets' (normalised
+	// tokens), and placeByFirst and placeByLast index them by their first
+	// and last tokens (in order), for parseQuery.
+	places                    [][]string
+	placeByFirst, placeByLast map[string][]int32
 }
 
 // indexed is a quadtree entry: a point in the comune's local projection
@@ -150,16 +163,3 @@ func (ix *Index) AddressAt(p orb.Point, maxMeters float64) (*Address, float64, b
 	}
 	return &ix.c.Addresses[idx[0]], ds[0], true
 }
-
-// Live holds the current Index for concurrent readers: a refresher builds
-// a new Index on each (re)load and Stores it; readers Load it and never
-// lock. The zero Live holds nil.
-type Live struct {
-	p atomic.Pointer[Index]
-}
-
-// Load returns the current index (nil before the first Store).
-func (l *Live) Load() *Index { return l.p.Load() }
-
-// Store publishes ix to later Loads.
-func (l *Live) Store(ix *Index) { l.p.Store(ix) }

@@ -104,12 +104,23 @@ func TestLive(t *testing.T) {
 		t.Fatal("zero Live holds an index")
 	}
 	c := MustLoadFixture(t)
-	live.Store(geo.NewIndex(c))
+	set := func() *geo.Set {
+		s, err := geo.SetOf(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	live.Store(set())
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
 			for range 200 {
-				ix := live.Load()
+				ix, err := live.Load().Comune(c.Slug)
+				if err != nil {
+					t.Error(err)
+					return
+				}
 				if got := ix.Nearest(orb.Point{9.6944, 45.3347}, 3); len(got) != 3 {
 					t.Errorf("Nearest: %d results", len(got))
 					return
@@ -122,7 +133,7 @@ func TestLive(t *testing.T) {
 		})
 	}
 	for range 20 {
-		live.Store(geo.NewIndex(c))
+		live.Store(set())
 	}
 	wg.Wait()
 }

@@ -60,6 +60,16 @@ type LayerQuery struct {
 	Technology fibremon.Technology
 	Class      Class
 	State      fibremon.RolloutState
+
+	// BBox limits the layer to an area, in lon/lat: the features meeting
+	// it. Zoom is the map's zoom level (Web Mercator, as map tiles: 0 the
+	// world in one 256-pixel tile, MaxZoom the finest) the layer is drawn
+	// at; it sets the grid civics are grouped on when there are too many
+	// to list (see BuildLayers). Nil: the whole data set, and the zoom at
+	// which it fills 1024 pixels. Only BuildLayers reads them; BuildLayer
+	// checks them and draws its whole comune.
+	BBox *orb.Bound
+	Zoom *int
 }
 
 // Validate checks the query's values. An unknown value is an Invalid error
@@ -78,8 +88,27 @@ func (q LayerQuery) Validate() error {
 		return fibremon.FieldErrorf("class", "unknown class %.40q (want one of %v)", string(q.Class), Classes)
 	case q.State != "" && !validState(q.State):
 		return fibremon.FieldErrorf("state", "unknown state %.40q (want one of %v)", string(q.State), fibremon.RolloutStates)
+	case q.BBox != nil && !ValidBBox(*q.BBox):
+		return fibremon.FieldErrorf("bbox", "want minLon,minLat,maxLon,maxLat with longitudes in [-180, 180], latitudes in [-90, 90], each min not above its max")
+	case q.Zoom != nil && (*q.Zoom < 0 || *q.Zoom > MaxZoom):
+		return fibremon.FieldErrorf("zoom", "want an integer zoom level in [0, %d]", MaxZoom)
 	}
 	return nil
+}
+
+// addressOK reports whether civic a passes q's hamlet, technology, class
+// and state filters at now.
+func (q LayerQuery) addressOK(a *Address, now time.Time) bool {
+	if (q.Hamlet != "" && a.Hamlet != q.Hamlet) || (q.Technology != "" && a.Technology != q.Technology) {
+		return false
+	}
+	if q.Class != "" && a.ClassAt(now) != q.Class {
+		return false
+	}
+	if st, _, _ := a.StateAt(now); q.State != "" && st != q.State {
+		return false
+	}
+	return true
 }
 
 // BuildLayer returns one layer of the map of c, filtered by q, as an RFC
@@ -150,18 +179,7 @@ func BuildLayer(c *Comune, q LayerQuery, statuses []fibremon.SiteStatus, now tim
 			fc.Append(siteFeature(s, byID[s.ID]))
 		}
 	}
-	addrOK := func(a *Address) bool {
-		if !hamletOK(a.Hamlet) || (q.Technology != "" && a.Technology != q.Technology) {
-			return false
-		}
-		if q.Class != "" && a.ClassAt(now) != q.Class {
-			return false
-		}
-		if st, _, _ := a.StateAt(now); q.State != "" && st != q.State {
-			return false
-		}
-		return true
-	}
+	addrOK := func(a *Address) bool { return q.addressOK(a, now) }
 
 	switch q.Layer {
 	case "":
@@ -187,6 +205,9 @@ func BuildLayer(c *Comune, q LayerQuery, statuses []fibremon.SiteStatus, now tim
 		for _, f := range whiteAreaFeatures(c, addrOK) {
 			fc.Append(f)
 		}
+	}
+	for _, f := range fc.Features {
+		f.Properties["comune"] = c.Slug
 	}
 	return fc, nil
 }
@@ -253,6 +274,7 @@ func addressFeature(a *Address, now time.Time) *geojson.Feature {
 		"class":      string(class),
 		"served":     a.Served(now),
 		"white_area": a.AreaClass == White,
+		"cluster":    false,
 		"synthetic":  a.Synthetic,
 		"fill_color": ClassColor(class),
 	}

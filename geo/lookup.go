@@ -30,27 +30,57 @@ type Match struct {
 // type ("via") and name ("roma"), and its civics sorted by number.
 type street struct {
 	full, typ, name string
-	addrs           []int // into Comune.Addresses
+	addrs           []int32 // into Comune.Addresses
 }
 
 func (ix *Index) buildStreets() {
+	norm := streetNorm{}
 	for i := range ix.c.Addresses {
 		a := &ix.c.Addresses[i]
-		full := NormaliseStreet(a.StreetType + " " + a.StreetName)
+		full := norm.full(a.StreetType, a.StreetName)
 		st, ok := ix.byFull[full]
 		if !ok {
 			st = &street{full: full, typ: NormaliseStreet(a.StreetType), name: NormaliseStreet(a.StreetName)}
 			ix.byFull[full] = st
 			ix.streets = append(ix.streets, st)
 		}
-		st.addrs = append(st.addrs, i)
+		st.addrs = append(st.addrs, int32(i))
 	}
 	slices.SortFunc(ix.streets, func(a, b *street) int { return strings.Compare(a.full, b.full) })
-	for _, st := range ix.streets {
-		slices.SortStableFunc(st.addrs, func(i, j int) int {
+	names, fulls := make([]string, len(ix.streets)), make([]string, len(ix.streets))
+	ix.byName = make(map[string][]*street)
+	for k, st := range ix.streets {
+		st.addrs = slices.Clip(st.addrs)
+		slices.SortStableFunc(st.addrs, func(i, j int32) int {
 			return compareNumbers(ix.c.Addresses[i].Number, ix.c.Addresses[j].Number)
 		})
+		ix.byName[st.name] = append(ix.byName[st.name], st)
+		names[k], fulls[k] = st.name, st.full
+		if st.full != st.typ+" "+st.name {
+			ix.irregular = append(ix.irregular, int32(k))
+		}
 	}
+	ix.names, ix.fulls = newTypoIndex(names), newTypoIndex(fulls)
+
+	// The places a query may name around the address: the comune, then
+	// each hamlet, normalised once here rather than on every query.
+	ix.places = [][]string{strings.Fields(NormaliseStreet(ix.c.Name))}
+	for _, h := range ix.c.Hamlets {
+		ix.places = append(ix.places, strings.Fields(NormaliseStreet(h.Name)))
+	}
+	ix.placeByFirst, ix.placeByLast = map[string][]int32{}, map[string][]int32{}
+	for i, pl := range ix.places {
+		if len(pl) > 0 {
+			ix.placeByFirst[pl[0]] = append(ix.placeByFirst[pl[0]], int32(i))
+			ix.placeByLast[pl[len(pl)-1]] = append(ix.placeByLast[pl[len(pl)-1]], int32(i))
+		}
+	}
+}
+
+// dedupe sorts ids and drops repeats.
+func dedupe(ids []int32) []int32 {
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // numberBase returns the numeric part of a canonical civic number (0 for SNC).
@@ -91,30 +121,20 @@ func (ix *Index) parseQuery(s string, stripPlaces bool) (query, error) {
 	toks := strings.Fields(NormaliseStreet(s))
 	// Drop the comune, a hamlet, the postcode and province at either end:
 	// "Via Roma 5, 26010 Ripalta Cremasca (CR)", "Bolzone, via roma 5".
-	places := [][]string{strings.Fields(NormaliseStreet(ix.c.Name))}
-	hamletOf := map[int]string{}
-	for _, h := range ix.c.Hamlets {
-		hamletOf[len(places)] = h.Name
-		places = append(places, strings.Fields(NormaliseStreet(h.Name)))
-	}
+	// Places are tried in order (the comune, then the hamlets), each once
+	// per pass, against what is left of the query.
 	for changed := true; changed && len(toks) > 0; {
 		changed = false
-		for i, pl := range places {
-			if !stripPlaces {
-				break
-			}
-			if len(pl) == 0 || len(pl) >= len(toks) {
-				continue
-			}
+		for i := ix.nextPlace(toks, -1, stripPlaces); i >= 0; i = ix.nextPlace(toks, i, stripPlaces) {
+			pl := ix.places[i]
 			if slices.Equal(toks[len(toks)-len(pl):], pl) {
-				toks, changed = toks[:len(toks)-len(pl)], true
-			} else if slices.Equal(toks[:len(pl)], pl) {
-				toks, changed = toks[len(pl):], true
+				toks = toks[:len(toks)-len(pl)]
 			} else {
-				continue
+				toks = toks[len(pl):]
 			}
-			if h, ok := hamletOf[i]; ok && q.hamlet == "" {
-				q.hamlet = h
+			changed = true
+			if i > 0 && q.hamlet == "" {
+				q.hamlet = ix.c.Hamlets[i-1].Name
 			}
 		}
 		if n := len(toks); n > 1 && contextWords[toks[n-1]] {
@@ -155,21 +175,35 @@ func (ix *Index) parseQuery(s string, stripPlaces bool) (query, error) {
 	return q, nil
 }
 
+// nextPlace returns the first place after place after that toks (with
+// fewer tokens than it) begins or ends with, or -1. Only the places whose
+// first token is toks' first or whose last is toks' last can match, and
+// those are looked up, not scanned.
+func (ix *Index) nextPlace(toks []string, after int, stripPlaces bool) int {
+	if !stripPlaces || len(toks) == 0 {
+		return -1
+	}
+	best := -1
+	for _, list := range [][]int32{ix.placeByLast[toks[len(toks)-1]], ix.placeByFirst[toks[0]]} {
+		k, _ := slices.BinarySearch(list, int32(after+1))
+		for ; k < len(list) && (best < 0 || int(list[k]) < best); k++ {
+			pl := ix.places[list[k]]
+			if len(pl) < len(toks) && (slices.Equal(toks[len(toks)-len(pl):], pl) || slices.Equal(toks[:len(pl)], pl)) {
+				best = int(list[k])
+				break
+			}
+		}
+	}
+	return best
+}
+
 // streetExists reports whether q's street names a street exactly, with or
 // without its type.
 func (ix *Index) streetExists(q query) bool {
 	if _, ok := ix.byFull[q.street]; ok {
 		return true
 	}
-	if q.typ != "" {
-		return false
-	}
-	for _, st := range ix.streets {
-		if st.name == q.name {
-			return true
-		}
-	}
-	return false
+	return q.typ == "" && len(ix.byName[q.name]) > 0
 }
 
 func hasLetter(s string) bool {
@@ -229,22 +263,50 @@ func (ix *Index) Lookup(query string) (best []Match, err error) {
 		matches = append(matches, streetMatch{st, 1})
 	}
 	if len(matches) == 0 && q.typ == "" {
-		for _, st := range ix.streets {
-			if st.name == q.name {
-				matches = append(matches, streetMatch{st, 0.9})
-			}
+		for _, st := range ix.byName[q.name] {
+			matches = append(matches, streetMatch{st, 0.9})
 		}
 	}
 	if len(matches) == 0 {
-		for _, st := range ix.streets {
+		// Typos: streets within an edit distance of 2 of the query, by
+		// full name or by name, found through the typo indexes and then
+		// measured, in street order. A street within the limit by name
+		// with the query's type is as near by full name, which the full
+		// names' index finds; one of another type pays an edit for it,
+		// so the names' index need look only one edit away for a query
+		// with a type (and two without, when there is nothing to pay).
+		kName := 2
+		if q.typ != "" {
+			kName = 1
+		}
+		qStreet, qName := []rune(q.street), []rune(q.name)
+		byFull := dedupe(ix.fulls.candidates(nil, qStreet, 2))
+		byName := dedupe(ix.names.candidates(append([]int32(nil), ix.irregular...), qName, kName))
+		var buf []int
+		for len(byFull) > 0 || len(byName) > 0 {
+			id := int32(math.MaxInt32)
+			if len(byFull) > 0 {
+				id = byFull[0]
+			}
+			if len(byName) > 0 {
+				id = min(id, byName[0])
+			}
+			st := ix.streets[id]
 			limit := 2
-			if utf8.RuneCountInString(st.name) < 6 {
+			if len(ix.names.runes[id]) < 6 {
 				limit = 1
 			}
-			d := levenshtein(q.street, st.full, limit)
-			dn := levenshtein(q.name, st.name, limit)
-			if q.typ != "" && q.typ != st.typ {
-				dn++ // another street type costs one edit
+			d, dn := limit+1, limit+1
+			if len(byFull) > 0 && byFull[0] == id {
+				d, buf = editDistance(qStreet, ix.fulls.runes[id], limit, buf)
+				byFull = byFull[1:]
+			}
+			if len(byName) > 0 && byName[0] == id {
+				dn, buf = editDistance(qName, ix.names.runes[id], limit, buf)
+				if q.typ != "" && q.typ != st.typ {
+					dn++ // another street type costs one edit
+				}
+				byName = byName[1:]
 			}
 			if d = min(d, dn); d <= limit {
 				matches = append(matches, streetMatch{st, 0.8 - 0.1*float64(d)})
@@ -253,7 +315,7 @@ func (ix *Index) Lookup(query string) (best []Match, err error) {
 	}
 
 	var out []Match
-	add := func(i int, score float64) {
+	add := func(i int32, score float64) {
 		a := &ix.c.Addresses[i]
 		if q.hamlet != "" && a.Hamlet != q.hamlet {
 			score *= 0.95

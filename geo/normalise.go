@@ -111,34 +111,3 @@ var streetTypes = map[string]bool{
 	"galleria": true, "lungoserio": true, "traversa": true, "salita": true, "rotonda": true,
 	"circonvallazione": true, "stradone": true, "stradella": true, "cortile": true, "corte": true,
 }
-
-// levenshtein returns the edit distance between a and b (in runes), or
-// max+1 as soon as it exceeds max.
-func levenshtein(a, b string, max int) int {
-	ra, rb := []rune(a), []rune(b)
-	if d := len(ra) - len(rb); d > max || -d > max {
-		return max + 1
-	}
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		rowMin := cur[0]
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			rowMin = min(rowMin, cur[j])
-		}
-		if rowMin > max {
-			return max + 1
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
-}

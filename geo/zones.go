@@ -8,6 +8,7 @@ import (
 	"github.com/paulmach/orb"
 	orbgeo "github.com/paulmach/orb/geo"
 	"github.com/paulmach/orb/planar"
+	"github.com/paulmach/orb/quadtree"
 )
 
 // Zone is the part of a comune nearer to one hamlet's centre than to any
@@ -42,13 +43,38 @@ func (c *Comune) Zones() []Zone {
 }
 
 // HamletAt returns the hamlet whose zone contains p (lon, lat): the hamlet
-// with the nearest centre, for a point inside the boundary. It returns
-// false for a point outside the boundary or a comune without hamlets.
+// with the nearest centre, for a point inside the boundary (on the edge
+// between two zones, either). It returns false for a point outside the
+// boundary or a comune without hamlets.
+//
+// For a comune read by Load the zones are found through an AreaIndex, so
+// the cost does not grow with the number of hamlets; a Comune built by
+// hand compares the distances to every hamlet.
 func (c *Comune) HamletAt(p orb.Point) (string, bool) {
 	if len(c.Hamlets) == 0 || !c.Contains(p) {
 		return "", false
 	}
-	return c.nearestHamlet(p), true
+	return c.hamletInside(p), true
+}
+
+// hamletInside is HamletAt for a point known to lie inside the boundary.
+func (c *Comune) hamletInside(p orb.Point) string {
+	if c.zoneIndex != nil {
+		if i, ok := c.zoneIndex.Find(p); ok {
+			return c.Hamlets[i].Name
+		}
+		// On a zone's edge, where rounding may leave a gap: by distance.
+	}
+	return c.nearestHamlet(p)
+}
+
+// newZoneIndex indexes the zones' parts; Find returns a zone's index.
+func newZoneIndex(zones []Zone) *AreaIndex {
+	polys := make([]orb.MultiPolygon, len(zones))
+	for i, z := range zones {
+		polys[i] = z.Parts
+	}
+	return NewAreaIndex(polys)
 }
 
 // nearestHamlet returns the name of the hamlet nearest to p, measured in the
@@ -98,7 +124,9 @@ func (h halfPlane) eval(p orb.Point) float64 {
 
 // computeZones clips the boundary to each hamlet's Voronoi cell: the
 // intersection of the half-planes bounded by the perpendicular bisectors
-// between its centre and every other centre, in a local metric projection.
+// between its centre and the other centres, in a local metric projection.
+// Only the bisectors that bound the cell are used (voronoiNeighbours), so
+// the work grows with the number of hamlets, not with its square.
 func computeZones(boundary orb.MultiPolygon, hamlets []Hamlet) []Zone {
 	pr := newProjection(boundary.Bound())
 	centres := make([]orb.Point, len(hamlets))
@@ -106,20 +134,24 @@ func computeZones(boundary orb.MultiPolygon, hamlets []Hamlet) []Zone {
 		centres[i] = pr.forward(h.Point)
 	}
 	var planes []orb.Polygon // the boundary, projected
+	frame := orb.Bound{Min: orb.Point{math.Inf(1), math.Inf(1)}, Max: orb.Point{math.Inf(-1), math.Inf(-1)}}
 	for _, p := range Rewind(boundary) {
 		var q orb.Polygon
 		for _, r := range p {
-			q = append(q, projectRing(pr, r))
+			pr := projectRing(pr, r)
+			q = append(q, pr)
+			frame = unionBound(frame, pr.Bound())
 		}
 		planes = append(planes, q)
 	}
+	if len(planes) == 0 {
+		return make([]Zone, len(hamlets)) // no boundary, no zones
+	}
+	nb := newNeighbourFinder(centres, frame)
 	zones := make([]Zone, len(hamlets))
 	for i := range hamlets {
 		var hs []halfPlane
-		for j := range hamlets {
-			if i == j || centres[i] == centres[j] {
-				continue
-			}
+		for _, j := range nb.voronoiNeighbours(i) {
 			n := orb.Point{centres[j][0] - centres[i][0], centres[j][1] - centres[i][1]}
 			m := orb.Point{(centres[i][0] + centres[j][0]) / 2, (centres[i][1] + centres[j][1]) / 2}
 			hs = append(hs, halfPlane{origin: m, normal: n})
@@ -140,6 +172,82 @@ func computeZones(boundary orb.MultiPolygon, hamlets []Hamlet) []Zone {
 		zones[i] = z
 	}
 	return zones
+}
+
+// neighbourFinder finds the centres whose bisectors bound a centre's
+// Voronoi cell within a frame (planar coordinates).
+type neighbourFinder struct {
+	centres []orb.Point
+	frame   orb.Ring // counter-clockwise
+	tree    *quadtree.Quadtree
+}
+
+func newNeighbourFinder(centres []orb.Point, frame orb.Bound) *neighbourFinder {
+	for _, c := range centres {
+		frame = unionBound(frame, c.Bound())
+	}
+	frame = frame.Pad(1 + 1e-6*max(frame.Max[0]-frame.Min[0], frame.Max[1]-frame.Min[1]))
+	nf := &neighbourFinder{centres: centres, frame: frame.ToRing(), tree: quadtree.New(frame)}
+	for i, c := range centres {
+		_ = nf.tree.Add(indexed{c, i}) // inside frame by construction
+	}
+	return nf
+}
+
+// voronoiNeighbours returns the centres j, nearest first, whose bisector
+// with centre i cuts i's cell in the frame. The cell is the frame clipped
+// by the bisectors of the centres taken nearest first; once a centre is
+// farther than twice the distance from i to the cell's farthest vertex,
+// neither its bisector nor any later one can cut the cell. A bisector
+// that does not cut the cell clipped so far cannot cut the final cell
+// either, so it is left out. Centres equal to i's are skipped: such
+// hamlets share a zone.
+func (nf *neighbourFinder) voronoiNeighbours(i int) []int {
+	ci := nf.centres[i]
+	cell := nf.frame
+	var out []int
+	used := map[int]bool{}
+	for k := 16; ; k *= 4 {
+		near := nf.tree.KNearest(nil, ci, min(k, len(nf.centres)))
+		done := len(near) == len(nf.centres)
+		for _, x := range near {
+			j := x.(indexed).i
+			cj := nf.centres[j]
+			if j == i || cj == ci || used[j] {
+				continue
+			}
+			r2 := 0.0
+			for _, v := range cell {
+				r2 = max(r2, planar.DistanceSquared(ci, v))
+			}
+			if planar.DistanceSquared(ci, cj) > 4*r2 {
+				return out
+			}
+			h := halfPlane{
+				origin: orb.Point{(ci[0] + cj[0]) / 2, (ci[1] + cj[1]) / 2},
+				normal: orb.Point{cj[0] - ci[0], cj[1] - ci[1]},
+			}
+			used[j] = true
+			cuts := false
+			for _, v := range cell {
+				if h.eval(v) > 0 {
+					cuts = true
+					break
+				}
+			}
+			if !cuts {
+				continue
+			}
+			out = append(out, j)
+			if cell = sutherlandHodgman(cell, h); len(cell) == 0 {
+				return out
+			}
+			cell = append(cell, cell[0])
+		}
+		if done {
+			return out
+		}
+	}
 }
 
 func projectRing(pr projection, r orb.Ring) orb.Ring {
@@ -182,7 +290,9 @@ func clipPolygon(p orb.Polygon, hs []halfPlane) []orb.Polygon {
 	}
 	for _, h := range holes {
 		// The hole lies inside one outer part; its clipped vertices may
-		// sit on that part's edge, so the part containing most wins.
+		// sit on that part's edge, so the part containing most wins. When
+		// rounding puts every vertex just outside (a hole cut to a sliver
+		// along the clip line), the part nearest to the hole takes it.
 		best, votes := -1, 0
 		for i := range out {
 			n := 0
@@ -193,6 +303,14 @@ func clipPolygon(p orb.Polygon, hs []halfPlane) []orb.Polygon {
 			}
 			if n > votes {
 				best, votes = i, n
+			}
+		}
+		if best < 0 {
+			nearest := math.Inf(1)
+			for i := range out {
+				if d := planar.DistanceFrom(orb.LineString(out[i][0]), h[0]); d < nearest {
+					best, nearest = i, d
+				}
 			}
 		}
 		if best >= 0 {

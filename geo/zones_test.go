@@ -1,6 +1,7 @@
 package geo_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -127,5 +128,30 @@ func TestZonesWithHole(t *testing.T) {
 	}
 	if _, ok := c.HamletAt(orb.Point{9.65, 45.33}); ok {
 		t.Error("HamletAt(a point in the hole) = ok; want outside")
+	}
+}
+
+// manyHamlets returns a square comune of about 60 km × 60 km with n
+// hamlets at random points inside it.
+func manyHamlets(n int, seed uint64) *geo.Comune {
+	rng := rand.New(rand.NewPCG(seed, 3))
+	sq := orb.Ring{{9.0, 45.0}, {9.8, 45.0}, {9.8, 45.55}, {9.0, 45.55}, {9.0, 45.0}}
+	c := &geo.Comune{Name: "Square", Boundary: orb.MultiPolygon{{sq}}}
+	for i := range n {
+		c.Hamlets = append(c.Hamlets, geo.Hamlet{Name: fmt.Sprint("h", i), Point: orb.Point{9.0 + 0.8*rng.Float64(), 45.0 + 0.55*rng.Float64()}})
+	}
+	return c
+}
+
+func BenchmarkZones(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		c := manyHamlets(n, 1)
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for b.Loop() {
+				if z := c.Zones(); len(z) != n {
+					b.Fatal(len(z))
+				}
+			}
+		})
 	}
 }

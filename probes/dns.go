@@ -5,13 +5,45 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"time"
 
 	"fibremon"
 )
 
+// DNSOptions are the options of a dns check.
+type DNSOptions struct {
+	// Server is the resolver's host:port; none means the nameservers of
+	// /etc/resolv.conf.
+	Server string `yaml:"server"`
+}
+
+// DefaultDNSOptions are the defaults of a dns check: the system's resolver.
+var DefaultDNSOptions = DNSOptions{}
+
+// Validate checks the options.
+func (o DNSOptions) Validate() error {
+	if o.Server != "" {
+		if err := checkHostPort(o.Server); err != nil {
+			return optionError(fibremon.KindDNS, "server", "%v", err)
+		}
+	}
+	return nil
+}
+
+func (o *DNSOptions) setDefaults()                  { *o = withDefaults(*o, DefaultDNSOptions) }
+func (DNSOptions) defaultTimeout() time.Duration    { return defaultTimeout }
+func (DNSOptions) checkTimeout(time.Duration) error { return nil }
+
+func (DNSOptions) checkAddress(name string) (string, error) {
+	if name == "" {
+		return "", errors.New("missing")
+	}
+	return name, nil
+}
+
 // DNS resolves the name t.Address to its A and AAAA records with Go's own
-// resolver, sending its queries through t.Dial to t.Server (default: the
-// nameservers of /etc/resolv.conf) over UDP, or TCP when a reply is
+// resolver, sending its queries through t.Dial to t.DNS.Server (default:
+// the nameservers of /etc/resolv.conf) over UDP, or TCP when a reply is
 // truncated. It is Up when at least one address came back, and reports
 // fibremon.DNSAnswers, the number of addresses (0 for a name that does not
 // exist).
@@ -22,30 +54,23 @@ import (
 // deadline, as DNS over UDP does. Go does not tell NXDOMAIN from a name
 // without A or AAAA records; both are "no such host".
 func DNS(ctx context.Context, t Target, logger *slog.Logger) (Measurement, error) {
-	if err := checkKind(t, fibremon.KindDNS); err != nil {
+	t, err := checkTarget(t, fibremon.KindDNS)
+	if err != nil {
 		return Measurement{}, err
-	}
-	if t.Address == "" {
-		return Measurement{}, badTargetf("dns name is empty")
-	}
-	if t.Server != "" {
-		if host, port, err := net.SplitHostPort(t.Server); err != nil || host == "" || port == "" {
-			return Measurement{}, badTargetf("dns server %q: want host:port", t.Server)
-		}
 	}
 	logger = discardIfNil(logger).With("probe", string(fibremon.KindDNS), "target", t.Address)
 	if err := cancelled(ctx); err != nil {
 		return Measurement{}, err
 	}
-	ctx, cancel, allowed := withTimeout(ctx)
+	ctx, cancel, allowed := withTimeout(ctx, fibremon.KindDNS)
 	defer cancel()
 
 	dial := dialer(t)
 	r := &net.Resolver{
 		PreferGo: true,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if t.Server != "" {
-				addr = t.Server
+			if t.DNS.Server != "" {
+				addr = t.DNS.Server
 			}
 			return dial(ctx, network, addr)
 		},
@@ -68,7 +93,7 @@ func DNS(ctx context.Context, t Target, logger *slog.Logger) (Measurement, error
 			return Measurement{}, err
 		}
 		m.Err = describe(err, allowed)
-		server := t.Server
+		server := t.DNS.Server
 		if errors.As(err, &dnsErr) {
 			if !dnsErr.IsTimeout && !errors.Is(err, context.DeadlineExceeded) {
 				m.Err = dnsErr.Err // the cause without "lookup <name> on <server>"

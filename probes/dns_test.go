@@ -96,12 +96,12 @@ func TestDNS(t *testing.T) {
 		wantAnswers float64 // -1: no dns_answers value
 		wantErrMsg  string
 	}{
-		{name: "one A", target: Target{Address: "one.fibre.test.", Server: server}, wantUp: true, wantAnswers: 1},
-		{name: "two A, relative name", target: Target{Address: "two.fibre.test", Server: server}, wantUp: true, wantAnswers: 2},
-		{name: "NXDOMAIN", target: Target{Address: "missing.fibre.test.", Server: server}, wantAnswers: 0, wantErrMsg: "NXDOMAIN"},
-		{name: "silent server", target: Target{Address: "one.fibre.test.", Server: mustSilentUDP(t)}, timeout: 300 * time.Millisecond,
+		{name: "one A", target: Target{Address: "one.fibre.test.", Options: Options{DNS: DNSOptions{Server: server}}}, wantUp: true, wantAnswers: 1},
+		{name: "two A, relative name", target: Target{Address: "two.fibre.test", Options: Options{DNS: DNSOptions{Server: server}}}, wantUp: true, wantAnswers: 2},
+		{name: "NXDOMAIN", target: Target{Address: "missing.fibre.test.", Options: Options{DNS: DNSOptions{Server: server}}}, wantAnswers: 0, wantErrMsg: "NXDOMAIN"},
+		{name: "silent server", target: Target{Address: "one.fibre.test.", Options: Options{DNS: DNSOptions{Server: mustSilentUDP(t)}}}, timeout: 300 * time.Millisecond,
 			wantAnswers: -1, wantErrMsg: "timeout after "},
-		{name: "refused", target: Target{Address: "one.fibre.test.", Server: closedUDP}, timeout: 2 * time.Second,
+		{name: "refused", target: Target{Address: "one.fibre.test.", Options: Options{DNS: DNSOptions{Server: closedUDP}}}, timeout: 2 * time.Second,
 			wantAnswers: -1, wantErrMsg: "connection refused"},
 	}
 	for _, tt := range tests {
@@ -141,7 +141,7 @@ func TestDNS(t *testing.T) {
 func TestDNSBadTarget(t *testing.T) {
 	for _, tg := range []Target{
 		{},
-		{Address: "one.fibre.test.", Server: "127.0.0.1"},
+		{Address: "one.fibre.test.", Options: Options{DNS: DNSOptions{Server: "127.0.0.1"}}},
 		{Address: "one.fibre.test.", Kind: fibremon.KindHTTP},
 	} {
 		m, err := DNS(t.Context(), tg, discard)

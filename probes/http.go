@@ -2,12 +2,14 @@ package probes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
+	"time"
 
 	"fibremon"
 )
@@ -16,33 +18,66 @@ import (
 // before it closes the connection.
 const MaxBodyBytes = 1 << 20
 
+// HTTPOptions are the options of an http check.
+type HTTPOptions struct {
+	// ExpectStatus are the accepted status codes; none means 200–399, so
+	// that a redirect counts as up.
+	ExpectStatus []int `yaml:"expect_status"`
+}
+
+// DefaultHTTPOptions are the defaults of an http check: status 200–399.
+var DefaultHTTPOptions = HTTPOptions{}
+
+// Validate checks the options.
+func (o HTTPOptions) Validate() error {
+	for i, code := range o.ExpectStatus {
+		if code < 100 || code > 599 {
+			return optionError(fibremon.KindHTTP, fmt.Sprintf("expect_status[%d]", i), "%d is not an HTTP status", code)
+		}
+	}
+	return nil
+}
+
+func (o *HTTPOptions) setDefaults()                  { *o = withDefaults(*o, DefaultHTTPOptions) }
+func (HTTPOptions) defaultTimeout() time.Duration    { return defaultTimeout }
+func (HTTPOptions) checkTimeout(time.Duration) error { return nil }
+
+func (HTTPOptions) checkAddress(addr string) (string, error) {
+	if addr == "" {
+		return "", errors.New("missing")
+	}
+	u, err := url.Parse(addr)
+	if err != nil {
+		return "", err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("%q: want an http(s) URL", addr)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("%q: no host", addr)
+	}
+	return addr, nil
+}
+
 // HTTP sends one GET to the URL t.Address over a new connection dialled
 // with t.Dial, without a proxy and without following redirects, and reads
-// at most MaxBodyBytes of the body. It is Up when the status is in
-// t.ExpectStatus (default 200–399, so a redirect counts as up) and the body
-// read completes; fibremon.HTTPStatusCode is reported whenever a response
-// came.
+// at most MaxBodyBytes of the body. It is Up when the status is one of
+// t.HTTP.ExpectStatus (default 200–399) and the body read completes;
+// fibremon.HTTPStatusCode is reported whenever a response came.
 func HTTP(ctx context.Context, t Target, logger *slog.Logger) (Measurement, error) {
-	if err := checkKind(t, fibremon.KindHTTP); err != nil {
+	t, err := checkTarget(t, fibremon.KindHTTP)
+	if err != nil {
 		return Measurement{}, err
 	}
 	u, err := url.Parse(t.Address)
 	if err != nil {
 		return Measurement{}, badTargetf("http URL: %v", err)
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return Measurement{}, badTargetf("http URL %q: want http:// or https:// and a host", t.Address)
-	}
-	for _, code := range t.ExpectStatus {
-		if code < 100 || code > 599 {
-			return Measurement{}, badTargetf("http expected status %d out of range [100, 599]", code)
-		}
-	}
 	logger = discardIfNil(logger).With("probe", string(fibremon.KindHTTP), "target", t.Address)
 	if err := cancelled(ctx); err != nil {
 		return Measurement{}, err
 	}
-	ctx, cancel, allowed := withTimeout(ctx)
+	ctx, cancel, allowed := withTimeout(ctx, fibremon.KindHTTP)
 	defer cancel()
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
@@ -75,8 +110,8 @@ func HTTP(ctx context.Context, t Target, logger *slog.Logger) (Measurement, erro
 		m.Values = map[string]float64{fibremon.HTTPStatusCode: float64(resp.StatusCode)}
 	}
 	switch {
-	case !statusExpected(resp.StatusCode, t.ExpectStatus):
-		m.Err = truncate(fmt.Sprintf("status %s, want %s", resp.Status, expectText(t.ExpectStatus)))
+	case !statusExpected(resp.StatusCode, t.HTTP.ExpectStatus):
+		m.Err = truncate(fmt.Sprintf("status %s, want %s", resp.Status, expectText(t.HTTP.ExpectStatus)))
 	case readErr != nil:
 		if err := cancelled(ctx); err != nil {
 			return Measurement{}, err

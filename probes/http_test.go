@@ -70,8 +70,8 @@ func TestHTTP(t *testing.T) {
 		{name: "200", target: Target{Address: srv.URL + "/ok"}, wantUp: true, wantStatus: 200, dials: new(atomic.Int32)},
 		{name: "500", target: Target{Address: srv.URL + "/fail"}, wantStatus: 500, wantErrMsg: "status 500 Internal Server Error, want 200-399"},
 		{name: "redirect not followed", target: Target{Address: srv.URL + "/redirect"}, wantUp: true, wantStatus: 302},
-		{name: "expect 204", target: Target{Address: srv.URL + "/ok", ExpectStatus: []int{204}}, wantStatus: 200, wantErrMsg: "want [204]"},
-		{name: "expect 500", target: Target{Address: srv.URL + "/fail", ExpectStatus: []int{500, 503}}, wantUp: true, wantStatus: 500},
+		{name: "expect 204", target: Target{Address: srv.URL + "/ok", Options: Options{HTTP: HTTPOptions{ExpectStatus: []int{204}}}}, wantStatus: 200, wantErrMsg: "want [204]"},
+		{name: "expect 500", target: Target{Address: srv.URL + "/fail", Options: Options{HTTP: HTTPOptions{ExpectStatus: []int{500, 503}}}}, wantUp: true, wantStatus: 500},
 		{name: "hang", target: Target{Address: srv.URL + "/hang"}, timeout: 300 * time.Millisecond, wantErrMsg: "timeout after "},
 		{name: "hang in body", target: Target{Address: srv.URL + "/hang-body"}, timeout: 300 * time.Millisecond, wantStatus: 200, wantErrMsg: "read body: timeout after "},
 		{name: "endless body", target: Target{Address: srv.URL + "/endless"}, wantUp: true, wantStatus: 200, check: func(t *testing.T) {
@@ -135,7 +135,7 @@ func TestHTTPBadTarget(t *testing.T) {
 		{Address: "ftp://example.net/"},
 		{Address: "http://"},
 		{Address: "://x"},
-		{Address: "http://example.net/", ExpectStatus: []int{99}},
+		{Address: "http://example.net/", Options: Options{HTTP: HTTPOptions{ExpectStatus: []int{99}}}},
 		{Address: "http://example.net/", Kind: fibremon.KindTCP},
 	} {
 		m, err := HTTP(t.Context(), tg, discard)

@@ -21,13 +21,28 @@ import (
 	"fibremon"
 )
 
-// Latency defaults and limits.
+// LatencyOptions are the options of a latency round.
+type LatencyOptions struct {
+	// Method is "icmp", "tcp" or "auto": ICMP, falling back to TCP
+	// connect when ICMP is not permitted or Target.Dial is set.
+	Method string `yaml:"method"`
+	// Count is the number of packets per round, at most MaxCount.
+	Count int `yaml:"count"`
+	// PacketInterval is the time between sending packets, at least
+	// MinPacketInterval.
+	PacketInterval time.Duration `yaml:"packet_interval"`
+}
+
+// DefaultLatencyOptions are the defaults of a latency round: ICMP when
+// permitted, 10 packets, one every 200 ms.
+var DefaultLatencyOptions = LatencyOptions{Method: "auto", Count: 10, PacketInterval: 200 * time.Millisecond}
+
+// Latency limits.
 const (
-	DefaultCount    = 10
-	MaxCount        = 1000
-	DefaultInterval = 200 * time.Millisecond
-	// MinInterval keeps a misconfigured round from flooding its target.
-	MinInterval = time.Millisecond
+	MaxCount = 1000
+	// MinPacketInterval keeps a misconfigured round from flooding its
+	// target.
+	MinPacketInterval = 10 * time.Millisecond
 	// DefaultLatencyPort is the TCP-connect port when Target.Address names
 	// no port.
 	DefaultLatencyPort = "443"
@@ -37,10 +52,44 @@ const (
 	// sends exactly one SYN: a lost SYN is a lost packet, never a
 	// 1-second RTT.
 	PacketTimeout = time.Second
+	// latencyTimeout is the default timeout of a round.
+	latencyTimeout = 20 * time.Second
 )
 
-// Latency sends a round of t.Count packets to t.Address, one every
-// t.Interval, and reports fibremon.PacketsSent, PacketsReceived, LossRatio,
+// Validate checks the options, zero fields taken as their defaults.
+func (o LatencyOptions) Validate() error {
+	o.setDefaults()
+	switch o.Method {
+	case "auto", "icmp", "tcp":
+	default:
+		return optionError(fibremon.KindLatency, "method", "%q: want auto, icmp or tcp", o.Method)
+	}
+	if o.Count < 1 || o.Count > MaxCount {
+		return optionError(fibremon.KindLatency, "count", "%d out of range [1, %d]", o.Count, MaxCount)
+	}
+	if o.PacketInterval < MinPacketInterval {
+		return optionError(fibremon.KindLatency, "packet_interval", "%v: at least %v", o.PacketInterval, MinPacketInterval)
+	}
+	return nil
+}
+
+func (o *LatencyOptions) setDefaults()               { *o = withDefaults(*o, DefaultLatencyOptions) }
+func (LatencyOptions) defaultTimeout() time.Duration { return latencyTimeout }
+
+func (o LatencyOptions) checkTimeout(d time.Duration) error {
+	if round := time.Duration(o.Count) * o.PacketInterval; round >= d {
+		return optionError(fibremon.KindLatency, "timeout", "%v is shorter than count × packet_interval = %v", d, round)
+	}
+	return nil
+}
+
+func (LatencyOptions) checkAddress(addr string) (string, error) {
+	_, _, err := splitLatencyAddress(addr)
+	return addr, err
+}
+
+// Latency sends a round of t.Latency.Count packets to t.Address, one every
+// t.Latency.PacketInterval, and reports fibremon.PacketsSent, PacketsReceived, LossRatio,
 // the RTT minimum, average, maximum and 95th percentile and JitterSeconds
 // (see Summarize). It is Up when at least one packet came back.
 //
@@ -63,49 +112,29 @@ const (
 // IPv4 is preferred when it has both families. A packet is lost when no
 // reply comes within PacketTimeout or before ctx's deadline; packets not yet
 // sent at the deadline are not counted as sent. A round therefore needs a
-// deadline of at least (Count-1)*Interval + PacketTimeout to send all its
+// deadline of at least (Count-1)*PacketInterval + PacketTimeout to send all its
 // packets and wait for every reply. An ICMP round through pro-bing may
 // return up to about 100 ms after the round or the deadline ends: its
 // receive loop notices it should stop only when its read deadline (a
 // backoff of up to 102.4 ms) expires.
 func Latency(ctx context.Context, t Target, logger *slog.Logger) (Measurement, error) {
-	if err := checkKind(t, fibremon.KindLatency); err != nil {
+	t, err := checkTarget(t, fibremon.KindLatency)
+	if err != nil {
 		return Measurement{}, err
 	}
-	count, interval, method := t.Count, t.Interval, t.Method
-	if count == 0 {
-		count = DefaultCount
-	}
-	if count < 0 || count > MaxCount {
-		return Measurement{}, badTargetf("latency count %d out of range [1, %d]", count, MaxCount)
-	}
-	if interval == 0 {
-		interval = DefaultInterval
-	}
-	if interval < MinInterval {
-		return Measurement{}, badTargetf("latency interval %v below the minimum %v", interval, MinInterval)
-	}
-	if method == "" {
-		method = "auto"
-	}
-	switch method {
-	case "auto", "tcp":
-	case "icmp":
-		if t.Dial != nil {
-			return Measurement{}, badTargetf("latency method icmp cannot go through a custom Dial; use tcp or auto")
-		}
-	default:
-		return Measurement{}, badTargetf("latency method %q (want icmp, tcp or auto)", method)
+	count, interval, method := t.Latency.Count, t.Latency.PacketInterval, t.Latency.Method
+	if method == "icmp" && t.Dial != nil {
+		return Measurement{}, optionError(fibremon.KindLatency, "method", "icmp cannot go through a custom Dial; use tcp or auto")
 	}
 	host, port, err := splitLatencyAddress(t.Address)
 	if err != nil {
-		return Measurement{}, err
+		return Measurement{}, badTargetf("latency address: %v", err)
 	}
 	logger = discardIfNil(logger).With("probe", string(fibremon.KindLatency), "target", t.Address)
 	if err := cancelled(ctx); err != nil {
 		return Measurement{}, err
 	}
-	ctx, cancel, allowed := withTimeout(ctx)
+	ctx, cancel, allowed := withTimeout(ctx, fibremon.KindLatency)
 	defer cancel()
 
 	ip, resolveErr := resolveIP(ctx, host)
@@ -163,7 +192,7 @@ func Latency(ctx context.Context, t Target, logger *slog.Logger) (Measurement, e
 // IPv6 address into host and port (DefaultLatencyPort if none).
 func splitLatencyAddress(addr string) (host, port string, err error) {
 	if addr == "" {
-		return "", "", badTargetf("latency address is empty")
+		return "", "", errors.New("missing")
 	}
 	host, port, err = net.SplitHostPort(addr)
 	if err != nil {
@@ -171,15 +200,15 @@ func splitLatencyAddress(addr string) (host, port string, err error) {
 		host, port = strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]"), DefaultLatencyPort
 		if strings.Contains(host, ":") {
 			if _, perr := netip.ParseAddr(host); perr != nil {
-				return "", "", badTargetf("latency address %q: %v", addr, err)
+				return "", "", fmt.Errorf("%q: %v", addr, err)
 			}
 		}
 	}
 	if host == "" {
-		return "", "", badTargetf("latency address %q has no host", addr)
+		return "", "", fmt.Errorf("%q: no host", addr)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", "", badTargetf("latency address %q: bad port %q", addr, port)
+		return "", "", fmt.Errorf("%q: bad port %q", addr, port)
 	}
 	return host, port, nil
 }

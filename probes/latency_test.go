@@ -140,12 +140,12 @@ func TestLatency(t *testing.T) {
 	}{
 		{
 			name:       "auto to loopback",
-			target:     Target{Address: listener, Count: 5, Interval: 10 * time.Millisecond},
+			target:     Target{Address: listener, Options: Options{Latency: LatencyOptions{Count: 5, PacketInterval: 10 * time.Millisecond}}},
 			wantMethod: autoMethod, wantUp: true, wantSent: 5, wantRecv: 5,
 		},
 		{
 			name:       "icmp to loopback",
-			target:     Target{Address: "127.0.0.1", Method: "icmp", Count: 5, Interval: 10 * time.Millisecond},
+			target:     Target{Address: "127.0.0.1", Options: Options{Latency: LatencyOptions{Method: "icmp", Count: 5, PacketInterval: 10 * time.Millisecond}}},
 			wantErr:    autoMethod != MethodICMP, // no permission and no fallback
 			wantMethod: MethodICMP, wantUp: true, wantSent: 5, wantRecv: 5,
 		},
@@ -153,36 +153,36 @@ func TestLatency(t *testing.T) {
 			// Packets at 0 and 500 ms; the third would be sent after the
 			// deadline. 250 ms either side, for a loaded machine.
 			name:       "round cut by the deadline",
-			target:     Target{Address: listener, Count: 10, Interval: 500 * time.Millisecond},
+			target:     Target{Address: listener, Options: Options{Latency: LatencyOptions{Count: 10, PacketInterval: 500 * time.Millisecond}}},
 			timeout:    750 * time.Millisecond,
 			wantMethod: autoMethod, wantUp: true, wantSent: 2, wantRecv: 2,
 		},
 		{
 			name:       "tcp to listener",
-			target:     Target{Address: listener, Method: "tcp", Count: 5, Interval: 10 * time.Millisecond},
+			target:     Target{Address: listener, Options: Options{Latency: LatencyOptions{Method: "tcp", Count: 5, PacketInterval: 10 * time.Millisecond}}},
 			wantMethod: MethodTCPConnect, wantUp: true, wantSent: 5, wantRecv: 5,
 		},
 		{
 			name:       "tcp refused is a reply",
-			target:     Target{Address: MustClosedPort(t), Method: "tcp", Count: 4, Interval: 10 * time.Millisecond},
+			target:     Target{Address: MustClosedPort(t), Options: Options{Latency: LatencyOptions{Method: "tcp", Count: 4, PacketInterval: 10 * time.Millisecond}}},
 			wantMethod: MethodTCPConnect, wantUp: true, wantSent: 4, wantRecv: 4,
 		},
 		{
 			name:       "tcp black-holed",
-			target:     Target{Address: MustBlackHole(t), Method: "tcp", Count: 3, Interval: 50 * time.Millisecond},
+			target:     Target{Address: MustBlackHole(t), Options: Options{Latency: LatencyOptions{Method: "tcp", Count: 3, PacketInterval: 50 * time.Millisecond}}},
 			timeout:    400 * time.Millisecond,
 			wantMethod: MethodTCPConnect, wantUp: false, wantSent: 3, wantRecv: 0,
 			wantErrMsg: "all 3 packets lost, last: timeout after",
 		},
 		{
 			name:       "auto through Dial uses tcp",
-			target:     Target{Address: listener, Count: 3, Interval: 10 * time.Millisecond},
+			target:     Target{Address: listener, Options: Options{Latency: LatencyOptions{Count: 3, PacketInterval: 10 * time.Millisecond}}},
 			wantMethod: MethodTCPConnect, wantUp: true, wantSent: 3, wantRecv: 3,
 			dials: new(atomic.Int32), wantDials: 3,
 		},
 		{
 			name:       "unresolvable",
-			target:     Target{Address: "no-such-host.invalid", Method: "tcp"},
+			target:     Target{Address: "no-such-host.invalid", Options: Options{Latency: LatencyOptions{Method: "tcp"}}},
 			timeout:    time.Second,
 			wantMethod: MethodTCPConnect, wantUp: false,
 			wantErrMsg: "resolve no-such-host.invalid: ",
@@ -270,12 +270,12 @@ func TestLatencyBadTarget(t *testing.T) {
 		{"bad port", Target{Address: "127.0.0.1:http"}},
 		{"port 0", Target{Address: "127.0.0.1:0"}},
 		{"bad IPv6", Target{Address: "::1::2"}},
-		{"negative count", Target{Address: "127.0.0.1", Count: -1}},
-		{"count too large", Target{Address: "127.0.0.1", Count: MaxCount + 1}},
-		{"negative interval", Target{Address: "127.0.0.1", Interval: -time.Second}},
-		{"interval too short", Target{Address: "127.0.0.1", Interval: time.Microsecond}},
-		{"unknown method", Target{Address: "127.0.0.1", Method: "udp"}},
-		{"icmp through Dial", Target{Address: "127.0.0.1", Method: "icmp", Dial: d.DialContext}},
+		{"negative count", Target{Address: "127.0.0.1", Options: Options{Latency: LatencyOptions{Count: -1}}}},
+		{"count too large", Target{Address: "127.0.0.1", Options: Options{Latency: LatencyOptions{Count: MaxCount + 1}}}},
+		{"negative interval", Target{Address: "127.0.0.1", Options: Options{Latency: LatencyOptions{PacketInterval: -time.Second}}}},
+		{"interval too short", Target{Address: "127.0.0.1", Options: Options{Latency: LatencyOptions{PacketInterval: time.Microsecond}}}},
+		{"unknown method", Target{Address: "127.0.0.1", Options: Options{Latency: LatencyOptions{Method: "udp"}}}},
+		{"icmp through Dial", Target{Address: "127.0.0.1", Options: Options{Latency: LatencyOptions{Method: "icmp"}}, Dial: d.DialContext}},
 		{"wrong kind", Target{Kind: fibremon.KindHTTP, Address: "127.0.0.1"}},
 	}
 	for _, tt := range tests {
@@ -342,13 +342,13 @@ func TestLatencyWithoutNetRaw(t *testing.T) {
 	if dgram {
 		want = MethodICMP // unprivileged ICMP, allowed by net.ipv4.ping_group_range
 	}
-	m, err := Latency(withTimeoutCtx(t, 5*time.Second), Target{Address: listener, Count: 3, Interval: 10 * time.Millisecond}, discard)
+	m, err := Latency(withTimeoutCtx(t, 5*time.Second), Target{Address: listener, Options: Options{Latency: LatencyOptions{Count: 3, PacketInterval: 10 * time.Millisecond}}}, discard)
 	if err != nil || m.Method != want || !m.Up || m.Values[fibremon.PacketsReceived] != 3 {
 		t.Errorf("Latency(auto, %q) = %+v, %v; want method %q, up, 3 received", listener, m, err, want)
 	}
 	checkResult(t, fibremon.KindLatency, listener, m)
 
-	m, err = Latency(withTimeoutCtx(t, 5*time.Second), Target{Address: "127.0.0.1", Method: "icmp", Count: 2, Interval: 10 * time.Millisecond}, discard)
+	m, err = Latency(withTimeoutCtx(t, 5*time.Second), Target{Address: "127.0.0.1", Options: Options{Latency: LatencyOptions{Method: "icmp", Count: 2, PacketInterval: 10 * time.Millisecond}}}, discard)
 	if dgram != (err == nil) {
 		t.Errorf("Latency(icmp) = %+v, %v; want an error exactly when ICMP is not permitted (unprivileged ICMP: %v)", m, err, dgram)
 	}

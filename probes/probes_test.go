@@ -179,16 +179,16 @@ func TestMeasurementsValidate(t *testing.T) {
 	t.Cleanup(ndtServer.Close)
 	targets := map[fibremon.Kind][]Target{
 		fibremon.KindDownload: {
-			{Address: ndtServer.URL, Duration: time.Second},
-			{Address: "http://" + closed, Duration: time.Second},
+			{Address: ndtServer.URL, Options: Options{Throughput: ThroughputOptions{Duration: time.Second}}},
+			{Address: "http://" + closed, Options: Options{Throughput: ThroughputOptions{Duration: time.Second}}},
 		},
 		fibremon.KindUpload: {
-			{Address: ndtServer.URL, Duration: time.Second},
-			{Address: "http://" + closed, Duration: time.Second},
+			{Address: ndtServer.URL, Options: Options{Throughput: ThroughputOptions{Duration: time.Second}}},
+			{Address: "http://" + closed, Options: Options{Throughput: ThroughputOptions{Duration: time.Second}}},
 		},
 		fibremon.KindLatency: {
-			{Address: ln.Addr().String(), Count: 3, Interval: 10 * time.Millisecond},
-			{Address: MustBlackHole(t), Method: "tcp", Count: 2, Interval: 10 * time.Millisecond},
+			{Address: ln.Addr().String(), Options: Options{Latency: LatencyOptions{Count: 3, PacketInterval: 10 * time.Millisecond}}},
+			{Address: MustBlackHole(t), Options: Options{Latency: LatencyOptions{Method: "tcp", Count: 2, PacketInterval: 10 * time.Millisecond}}},
 		},
 		fibremon.KindHTTP: {
 			{Address: ok.URL},
@@ -199,8 +199,8 @@ func TestMeasurementsValidate(t *testing.T) {
 			{Address: closed},
 		},
 		fibremon.KindDNS: {
-			{Address: "one.fibre.test.", Server: dnsServer},
-			{Address: "missing.fibre.test.", Server: dnsServer},
+			{Address: "one.fibre.test.", Options: Options{DNS: DNSOptions{Server: dnsServer}}},
+			{Address: "missing.fibre.test.", Options: Options{DNS: DNSOptions{Server: dnsServer}}},
 		},
 	}
 	for kind, probe := range Registry {
@@ -230,10 +230,10 @@ func TestCancelled(t *testing.T) {
 	targets := map[fibremon.Kind]Target{
 		fibremon.KindDownload: {Address: ok.URL},
 		fibremon.KindUpload:   {Address: ok.URL},
-		fibremon.KindLatency:  {Address: ln, Count: 2, Interval: 10 * time.Millisecond},
+		fibremon.KindLatency:  {Address: ln, Options: Options{Latency: LatencyOptions{Count: 2, PacketInterval: 10 * time.Millisecond}}},
 		fibremon.KindHTTP:     {Address: ok.URL},
 		fibremon.KindTCP:      {Address: ln},
-		fibremon.KindDNS:      {Address: "one.fibre.test.", Server: MustDNSServer(t)},
+		fibremon.KindDNS:      {Address: "one.fibre.test.", Options: Options{DNS: DNSOptions{Server: MustDNSServer(t)}}},
 	}
 	for kind, probe := range Registry {
 		ctx, cancel := context.WithCancel(t.Context())

@@ -13,12 +13,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"fibremon"
 	"fibremon/probes/ndt7"
 )
 
-// Target.Interface values other than an interface name.
+// ThroughputOptions.Interface values other than an interface name.
 const (
 	// InterfaceAuto watches the interface of the route to the ndt7
 	// server, unless that is the loopback interface: a server on the
@@ -51,21 +52,72 @@ type Traffic struct {
 	Void bool
 }
 
-// ThroughputOptions are the options of a download or upload test beyond
-// its Target.
+// ThroughputOptions are the options of a download or upload test.
 type ThroughputOptions struct {
+	// Duration is how long the ndt7 test transfers, from 1 s to
+	// ndt7.MaxDuration.
+	Duration time.Duration `yaml:"duration"`
 	// EarlyStop ends the test once its throughput has settled
 	// (ndt7.Client.EarlyStop).
-	EarlyStop bool
-	// MaxOtherTrafficRatio > 0 checks the other traffic on Interface: a
-	// test during which it reached this fraction of the test's own bytes
-	// is void (MisuraInternet voids a test at 10 %). Zero turns the check
-	// off, and so does a Target with Dial set (an emulated line's traffic
-	// reaches no interface).
-	MaxOtherTrafficRatio float64
-	// Interface is the interface to watch: a name, InterfaceAuto (also
-	// "") or InterfaceNone.
-	Interface string
+	EarlyStop bool `yaml:"early_stop"`
+	// Interface is the interface whose byte counters tell whether other
+	// traffic shared the line during the test: a name, InterfaceAuto or
+	// InterfaceNone. A Target with Dial set is never checked (an
+	// emulated line's traffic reaches no interface).
+	Interface string `yaml:"interface"`
+	// MaxOtherTrafficRatio: a test during which the other traffic on
+	// Interface reached this fraction of the test's own bytes is void
+	// (MisuraInternet voids a test at 10 %), in (0, 1].
+	MaxOtherTrafficRatio float64 `yaml:"max_other_traffic_ratio"`
+}
+
+// DefaultThroughputOptions are the defaults of a download or upload test:
+// ndt7's 10 s, the interface of the route to the server, void at 10 %
+// other traffic, as in MisuraInternet's Ne.Me.Sys.
+var DefaultThroughputOptions = ThroughputOptions{
+	Duration:             ndt7.DefaultDuration,
+	Interface:            InterfaceAuto,
+	MaxOtherTrafficRatio: 0.10,
+}
+
+// Throughput limits.
+const (
+	MinDuration = time.Second
+	// throughputTimeout is the default timeout of a test.
+	throughputTimeout = 30 * time.Second
+	// throughputOverhead is the time a test needs beyond its duration: the
+	// handshake, and the server's last measurement.
+	throughputOverhead = 2 * time.Second
+)
+
+// Validate checks the options, zero fields taken as their defaults.
+func (o ThroughputOptions) Validate() error {
+	o.setDefaults()
+	if o.Duration < MinDuration || o.Duration > ndt7.MaxDuration {
+		return optionError("", "duration", "%v out of range [%v, %v] (ndt7)", o.Duration, MinDuration, ndt7.MaxDuration)
+	}
+	if !(o.MaxOtherTrafficRatio > 0 && o.MaxOtherTrafficRatio <= 1) {
+		return optionError("", "max_other_traffic_ratio", "%v out of range (0, 1]", o.MaxOtherTrafficRatio)
+	}
+	return nil
+}
+
+func (o *ThroughputOptions) setDefaults()               { *o = withDefaults(*o, DefaultThroughputOptions) }
+func (ThroughputOptions) defaultTimeout() time.Duration { return throughputTimeout }
+
+func (o ThroughputOptions) checkTimeout(d time.Duration) error {
+	if d < o.Duration+throughputOverhead {
+		return optionError("", "timeout", "%v must exceed duration %v by at least %v", d, o.Duration, throughputOverhead)
+	}
+	return nil
+}
+
+func (ThroughputOptions) checkAddress(addr string) (string, error) {
+	u, err := NDT7URL(addr)
+	if err != nil {
+		return "", fmt.Errorf("ndt7 server: %w", err)
+	}
+	return u, nil
 }
 
 // NDT7URL returns the base URL of an ndt7 server given as an http(s) or
@@ -98,56 +150,58 @@ func NDT7URL(s string) (string, error) {
 // against the server at t.Address (see NDT7URL). The speed is computed at
 // the receiver, the probe, as the ndt7 spec says.
 func Download(ctx context.Context, t Target, logger *slog.Logger) (Measurement, error) {
-	m, _, err := Throughput(ctx, t, fibremon.KindDownload, ThroughputOptions{}, logger)
+	t, err := checkTarget(t, fibremon.KindDownload)
+	if err != nil {
+		return Measurement{}, err
+	}
+	m, _, err := Throughput(ctx, t, logger)
 	return m, err
 }
 
 // Upload measures the upload speed of the line with an ndt7 test; the speed
 // comes from the bytes the server reports it received.
 func Upload(ctx context.Context, t Target, logger *slog.Logger) (Measurement, error) {
-	m, _, err := Throughput(ctx, t, fibremon.KindUpload, ThroughputOptions{}, logger)
+	t, err := checkTarget(t, fibremon.KindUpload)
+	if err != nil {
+		return Measurement{}, err
+	}
+	m, _, err := Throughput(ctx, t, logger)
 	return m, err
 }
 
-// Throughput runs one ndt7 test of kind (download or upload) with opts.
-// The Traffic account is non-nil when the other-traffic check ran; a void
-// test is a Measurement with Up false, the values fibremon.Void (1) and
-// fibremon.CrossTrafficRatio, and an Err starting with VoidPrefix that
-// tells the other traffic and the speed measured.
-func Throughput(ctx context.Context, t Target, kind fibremon.Kind, opts ThroughputOptions, logger *slog.Logger) (Measurement, *Traffic, error) {
-	m, tr, err := throughput(ctx, t, kind, opts, discardIfNil(logger))
+// Throughput runs one ndt7 test of t.Kind (download or upload) with the
+// options t.Throughput. The Traffic account is non-nil when the
+// other-traffic check ran; a void test is a Measurement with Up false, the
+// values fibremon.Void (1) and fibremon.CrossTrafficRatio, and an Err
+// starting with VoidPrefix that tells the other traffic and the speed
+// measured.
+func Throughput(ctx context.Context, t Target, logger *slog.Logger) (Measurement, *Traffic, error) {
+	m, tr, err := throughput(ctx, t, discardIfNil(logger))
 	if err != nil {
 		return Measurement{}, nil, err
 	}
 	return m, tr, nil
 }
 
-func throughput(ctx context.Context, t Target, kind fibremon.Kind, opts ThroughputOptions, logger *slog.Logger) (Measurement, *Traffic, error) {
+func throughput(ctx context.Context, t Target, logger *slog.Logger) (Measurement, *Traffic, error) {
+	kind := t.Kind
 	if kind != fibremon.KindDownload && kind != fibremon.KindUpload {
 		return Measurement{}, nil, badTargetf("kind %q is not a throughput test", kind)
 	}
-	if err := checkKind(t, kind); err != nil {
+	t, err := t.Check()
+	if err != nil {
 		return Measurement{}, nil, err
 	}
-	address, err := NDT7URL(t.Address)
-	if err != nil {
-		return Measurement{}, nil, badTargetf("ndt7 server: %v", err)
-	}
-	if t.Duration < 0 || t.Duration > ndt7.MaxDuration {
-		return Measurement{}, nil, badTargetf("ndt7 duration %v out of range (0, %v]", t.Duration, ndt7.MaxDuration)
-	}
-	if opts.MaxOtherTrafficRatio < 0 || opts.MaxOtherTrafficRatio > 1 {
-		return Measurement{}, nil, badTargetf("max other traffic ratio %v out of range [0, 1]", opts.MaxOtherTrafficRatio)
-	}
-	ctx, cancel, _ := withTimeout(ctx)
+	address, opts := t.Address, t.Throughput
+	ctx, cancel, _ := withTimeout(ctx, kind)
 	defer cancel()
-	c := &ndt7.Client{Duration: t.Duration, UserAgent: "fibreprobe", EarlyStop: opts.EarlyStop}
+	c := &ndt7.Client{Duration: opts.Duration, UserAgent: "fibreprobe", EarlyStop: opts.EarlyStop}
 	if t.Dial != nil {
 		c.Dial = t.Dial
 	}
 	// Traffic through an emulated line never reaches an interface.
 	var w *watch
-	if t.Dial == nil && opts.MaxOtherTrafficRatio > 0 && opts.Interface != InterfaceNone {
+	if t.Dial == nil && opts.Interface != InterfaceNone {
 		w, err = startWatch(ctx, opts.Interface, address)
 		if err != nil {
 			logger.Warn("other traffic not checked", "kind", kind, "target", t.Address, "err", err)

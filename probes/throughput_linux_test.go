@@ -141,7 +141,7 @@ func TestVoidOnLoopback(t *testing.T) {
 		return
 	}
 	url := mustNDT7Server(t)
-	opts := ThroughputOptions{Interface: "lo", MaxOtherTrafficRatio: 0.10}
+	opts := ThroughputOptions{Duration: 2 * time.Second, Interface: "lo", MaxOtherTrafficRatio: 0.10}
 	for _, kind := range []fibremon.Kind{fibremon.KindDownload, fibremon.KindUpload} {
 		for _, loaded := range []bool{false, true} {
 			name := string(kind) + "/alone"
@@ -158,7 +158,7 @@ func TestVoidOnLoopback(t *testing.T) {
 					wait = otherTraffic(lctx, t)
 					defer func() { stopLoad(); wait() }()
 				}
-				m, tr, err := Throughput(ctx, Target{Kind: kind, Address: url, Duration: 2 * time.Second}, kind, opts, nil)
+				m, tr, err := Throughput(ctx, Target{Kind: kind, Address: url, Options: Options{Throughput: opts}}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

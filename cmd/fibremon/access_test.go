@@ -57,7 +57,7 @@ type inProcess struct {
 func startInProcess(t *testing.T, args []string, env map[string]string) *inProcess {
 	t.Helper()
 	addr := freeAddr(t)
-	args = append([]string{"serve", "--web.listen-address", addr, "--storage.path", filepath.Join(t.TempDir(), "db"),
+	args = append([]string{"serve", "--web.listen-address", addr, "--storage.path", filepath.Join(t.TempDir(), "db"), "--data.comune", "ripalta-cremasca",
 		"--status.refresh-interval", "1s"}, args...)
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &inProcess{base: "http://" + addr, log: &logBuffer{}}
@@ -188,7 +188,7 @@ func TestServeAccessFlagsInvalid(t *testing.T) {
 		{nil, map[string]string{"FIBREMON_WEB_METRICS_AUTH": "read_token"}},
 		{nil, map[string]string{"FIBREMON_WEB_PUBLIC_READ": "maybe"}},
 	} {
-		args := append([]string{"serve", "--web.listen-address", "127.0.0.1:0", "--storage.path", filepath.Join(t.TempDir(), "db"),
+		args := append([]string{"serve", "--web.listen-address", "127.0.0.1:0", "--storage.path", filepath.Join(t.TempDir(), "db"), "--data.comune", "ripalta-cremasca",
 			"--auth.tokens-file", filepath.Join(t.TempDir(), "tokens.json")}, tc.args...)
 		var stderr bytes.Buffer
 		err := run(t.Context(), args, func(k string) string { return tc.env[k] }, io.Discard, &stderr)

@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"fibremon"
-	"fibremon/geo"
 	"fibremon/internal/cli"
 	"fibremon/internal/coverage"
 	"fibremon/internal/sqlite"
@@ -31,7 +30,8 @@ func runCoverage(ctx context.Context, args []string, getenv func(string) string,
 	fs.SetOutput(stderr)
 	var cfg serveConfig
 	fs.StringVar(&cfg.dataDir, "data.dir", "", "directory holding the data set (default: the embedded one)")
-	fs.StringVar(&cfg.comune, "data.comune", "ripalta-cremasca", "comune directory within the data set")
+	fs.StringVar(&cfg.comune, "data.comune", "", "only this comune directory of the data set (default: every comune)")
+	comune := fs.String("comune", "", `the comune of the address (slug, ISTAT code or name); or write it after a comma: "Via Roma 5, Crema" (default: search every comune)`)
 	storagePath := fs.String("storage.path", "", "SQLite database of a fibremon service, for the nearest probes' measurements (read only; optional)")
 	lat := fs.Float64("lat", math.NaN(), "latitude of the place (WGS 84), with --lon")
 	lon := fs.Float64("lon", math.NaN(), "longitude of the place (WGS 84), with --lat")
@@ -51,14 +51,14 @@ func runCoverage(ctx context.Context, args []string, getenv func(string) string,
 	case address == "" && !byPoint:
 		return cli.UsageError(`usage: fibremon coverage [flags] "Via Roma 5"  |  fibremon coverage --lat 45.3319 --lon 9.6936`)
 	}
-	comune, err := loadComune(cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	set, err := loadSet(cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), nil)
 	if err != nil {
 		return fmt.Errorf("data: %w", err)
 	}
-	ix := geo.NewIndex(comune)
 	now := time.Now()
+	sites := set.Sites()
 
-	statuses := status.New(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), comune.Sites, nil, status.Options{}).Statuses()
+	statuses := status.New(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), sites, nil, status.Options{}).Statuses()
 	if *storagePath != "" {
 		if _, err := os.Stat(*storagePath); errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("--storage.path %s: no such database", *storagePath)
@@ -68,7 +68,7 @@ func runCoverage(ctx context.Context, args []string, getenv func(string) string,
 			return err
 		}
 		defer store.Close()
-		tr := status.New(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), comune.Sites, store, status.Options{})
+		tr := status.New(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), sites, store, status.Options{})
 		if err := tr.Refresh(ctx); err != nil {
 			return err
 		}
@@ -77,12 +77,12 @@ func runCoverage(ctx context.Context, args []string, getenv func(string) string,
 
 	var ans coverage.Answer
 	if byPoint {
-		ans, err = coverage.ByPoint(ix, statuses, *lat, *lon, now)
+		ans, err = coverage.ByPoint(set, statuses, *lat, *lon, now)
 	} else {
-		ans, err = coverage.ByAddress(ix, statuses, address, now)
+		ans, err = coverage.ByAddress(set, *comune, statuses, address, now)
 	}
 	if err != nil {
-		if fibremon.KindOf(err) == fibremon.Invalid {
+		if k := fibremon.KindOf(err); k == fibremon.Invalid || (k == fibremon.NotFound && fieldOf(err) == "comune") {
 			return cli.UsageError(err.Error())
 		}
 		return err
@@ -97,4 +97,12 @@ func runCoverage(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintln(stderr, "(no measurements: pass --storage.path of a fibremon database to include the nearest probes' speeds)")
 	}
 	return nil
+}
+
+func fieldOf(err error) string {
+	var e *fibremon.Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +23,7 @@ import (
 	"fibremon/internal/cli"
 	"fibremon/internal/metrics"
 	"fibremon/internal/testing/linesim"
+	"fibremon/probes"
 )
 
 // lineProfile is the emulated access line of a site: its contracted speeds
@@ -57,6 +60,8 @@ func demoOutages(s fibremon.Site) []linesim.Outage {
 	return nil
 }
 
+// demoConfig is the configuration of `fibremon demo`: serve's, with other
+// defaults, and the demo's own.
 type demoConfig struct {
 	serve              serveConfig
 	probesAddress      string
@@ -67,29 +72,52 @@ type demoConfig struct {
 	splay              time.Duration
 }
 
+// defaultDemoConfig is serve's default configuration made for one machine
+// and a short look (status rebuilt every few seconds, short ndt7 tests,
+// only warnings logged, results in a new temporary directory), with the
+// demo's own defaults.
+func defaultDemoConfig() demoConfig {
+	s := defaultServeConfig()
+	s.storagePath = "" // fibremon.db in the demo's temporary directory
+	s.refreshInterval = 3 * time.Second
+	s.stale = 45 * time.Second
+	s.ndt7Duration = 4 * time.Second
+	s.contractInterval = 5 * time.Second
+	s.log.level = "warn"
+	// One machine, synthetic data on a loopback address: every answer
+	// open, so that the URLs the demo prints work without a token.
+	s.publicRead = true
+	// Every probe of the demo measures through an emulated line: its
+	// results say so wherever they are shown.
+	s.emulatedLines = true
+	return demoConfig{
+		serve:              s,
+		probesAddress:      "127.0.0.1:9516",
+		measureInterval:    10 * time.Second,
+		throughputInterval: 2 * time.Minute,
+		throughputDuration: 3 * time.Second,
+		statusEvery:        20 * time.Second,
+		splay:              40 * time.Second,
+	}
+}
+
+// register defines the flags of c on fs, each defaulting to c's value.
+func (c *demoConfig) register(fs *flag.FlagSet) {
+	c.serve.register(fs)
+	fs.Lookup("storage.path").Usage = "SQLite database file (default: fibremon.db in a new temporary directory)"
+	fs.StringVar(&c.probesAddress, "demo.probes-listen-address", c.probesAddress, "address serving each demo probe's /metrics at /probes/<probe>/metrics")
+	fs.DurationVar(&c.measureInterval, "demo.check-interval", c.measureInterval, "interval of each probe's availability and latency checks")
+	fs.DurationVar(&c.throughputInterval, "demo.throughput-interval", c.throughputInterval, "interval of each probe's ndt7 download and upload tests")
+	fs.DurationVar(&c.throughputDuration, "demo.throughput-duration", c.throughputDuration, "duration of each ndt7 test")
+	fs.DurationVar(&c.statusEvery, "demo.status-every", c.statusEvery, "how often the demo prints the sites' state (0: never)")
+	fs.DurationVar(&c.splay, "demo.splay", c.splay, "each measurement's first run happens at a random moment within this")
+}
+
 func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var cfg demoConfig
+	cfg := defaultDemoConfig()
 	fs := flag.NewFlagSet("fibremon demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfg.serve.register(fs)
-	fs.Lookup("storage.path").DefValue = ""
-	fs.Set("storage.path", "")
-	fs.Lookup("storage.path").Usage = "SQLite database file (default: fibremon.db in a new temporary directory)"
-	fs.Set("status.refresh-interval", "3s")
-	fs.Set("status.stale-after", "45s")
-	fs.Set("ndt7.max-duration", "4s")
-	fs.Set("contract.check-interval", "5s")
-	fs.Set("log.level", "warn")
-	// One machine, synthetic data on a loopback address: every answer open,
-	// so that the URLs printed below work without a token.
-	fs.Set("web.public-read", "true")
-	fs.StringVar(&cfg.probesAddress, "demo.probes-listen-address", "127.0.0.1:9516", "address serving each demo probe's /metrics at /probes/<probe>/metrics")
-	fs.DurationVar(&cfg.measureInterval, "demo.check-interval", 10*time.Second, "interval of each probe's availability and latency checks")
-	fs.DurationVar(&cfg.throughputInterval, "demo.throughput-interval", 2*time.Minute, "interval of each probe's ndt7 download and upload tests")
-	fs.DurationVar(&cfg.throughputDuration, "demo.throughput-duration", 3*time.Second, "duration of each ndt7 test")
-	fs.DurationVar(&cfg.statusEvery, "demo.status-every", 20*time.Second, "how often the demo prints the sites' state (0: never)")
-	fs.DurationVar(&cfg.splay, "demo.splay", 40*time.Second, "each measurement's first run happens at a random moment within this")
-	tmpNote := ""
+	cfg.register(fs)
 	if err := cli.Parse(fs, args, getenv, "FIBREMON_"); err != nil {
 		return err
 	}
@@ -97,88 +125,141 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	workDir, err := os.MkdirTemp("", "fibremon-demo-")
-	if err != nil {
+	d := &demo{cfg: cfg, logger: logger, stdout: stdout}
+	defer d.Close()
+	if err := d.startService(ctx); err != nil {
 		return err
 	}
-	if cfg.serve.storagePath == "" && cfg.serve.influx.URL == "" {
-		cfg.serve.storagePath = filepath.Join(workDir, "fibremon.db")
-		tmpNote = " (temporary)"
+	if err := d.startProbes(); err != nil {
+		return err
 	}
+	d.printIntro()
+	err = d.Run(ctx)
+	fmt.Fprintln(stdout, "fibremon demo stopped; data kept in", storageName(d.cfg.serve))
+	return err
+}
 
-	tokens := auth.NewTokens()
-	svc, err := newService(ctx, logger, cfg.serve, tokens, "")
-	if err != nil {
+// demo is the whole system on one machine: the service, one probe agent
+// per site behind an emulated access line, and scripted outages on some
+// lines. Its steps are startService, startProbes and Run; Close releases
+// what they opened.
+type demo struct {
+	cfg    demoConfig
+	logger *slog.Logger
+	stdout io.Writer
+
+	workDir     string // the probes' spools, and the database by default
+	tempStorage bool   // the database is in workDir
+	tokens      *auth.Tokens
+	svc         *service
+	ln          net.Listener // the service's
+	base        string       // the service's URL
+
+	probesLn  net.Listener // the probes' /metrics
+	probesMux *http.ServeMux
+	probes    []demoProbe
+}
+
+// demoProbe is one site's probe agent and its emulated line.
+type demoProbe struct {
+	site  fibremon.Site
+	line  *linesim.Line
+	agent *agent.Agent
+}
+
+// startService builds the service on a store in a new temporary directory
+// (unless one is configured), with probe tokens kept in memory, and opens
+// its listener.
+func (d *demo) startService(ctx context.Context) error {
+	var err error
+	if d.workDir, err = os.MkdirTemp("", "fibremon-demo-"); err != nil {
 		return err
 	}
-	defer svc.Close()
-	ln, err := net.Listen("tcp", cfg.serve.listenAddress)
-	if err != nil {
+	if d.cfg.serve.storagePath == "" && d.cfg.serve.influx.URL == "" {
+		d.cfg.serve.storagePath = filepath.Join(d.workDir, "fibremon.db")
+		d.tempStorage = true
+	}
+	d.tokens = auth.NewTokens()
+	if d.svc, err = newService(ctx, d.logger, d.cfg.serve, d.tokens, ""); err != nil {
+		return err
+	}
+	if d.ln, err = net.Listen("tcp", d.cfg.serve.listenAddress); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	pln, err := net.Listen("tcp", cfg.probesAddress)
-	if err != nil {
-		ln.Close()
+	d.base = "http://" + d.ln.Addr().String()
+	return nil
+}
+
+// startProbes builds one agent per site of the service, each with its own
+// token, spool and emulated line, and opens the listener of their metrics.
+func (d *demo) startProbes() error {
+	var err error
+	if d.probesLn, err = net.Listen("tcp", d.cfg.probesAddress); err != nil {
 		return fmt.Errorf("listen for probe metrics: %w", err)
 	}
-	base := "http://" + ln.Addr().String()
-	probeBase := "http://" + pln.Addr().String()
-
-	// One agent per site, each behind its own emulated line.
-	type demoProbe struct {
-		site  fibremon.Site
-		line  *linesim.Line
-		agent *agent.Agent
-	}
-	var probes []demoProbe
-	probeMux := http.NewServeMux()
-	for _, site := range svc.comune.Sites {
+	d.probesMux = http.NewServeMux()
+	for _, site := range d.svc.live.Load().Sites() {
 		name := "probe-" + site.ID
-		tok, _, err := tokens.Issue(name, []string{site.ID}, time.Now())
+		tok, _, err := d.tokens.Issue(name, []string{site.ID}, time.Now())
 		if err != nil {
 			return err
 		}
-		c := &agent.Config{
-			Probe:   name,
-			SiteID:  site.ID,
-			Service: agent.DefaultService,
-			Spool:   agent.DefaultSpool,
-			Web:     agent.WebConfig{ListenAddress: pln.Addr().String()},
-			Measurements: []agent.MeasurementConfig{
-				{Name: "ndt7-download", Kind: fibremon.KindDownload, Target: base, Interval: cfg.throughputInterval, Duration: cfg.throughputDuration, Timeout: cfg.throughputDuration + 10*time.Second},
-				{Name: "ndt7-upload", Kind: fibremon.KindUpload, Target: base, Interval: cfg.throughputInterval, Duration: cfg.throughputDuration, Timeout: cfg.throughputDuration + 10*time.Second},
-				{Name: "latency-service", Kind: fibremon.KindLatency, Target: ln.Addr().String(), Method: "tcp", Count: 10, PacketInterval: 100 * time.Millisecond, Interval: cfg.measureInterval, Timeout: 8 * time.Second},
-				{Name: "http-service", Kind: fibremon.KindHTTP, Target: base + "/healthz", Interval: cfg.measureInterval, Timeout: 5 * time.Second},
-				{Name: "tcp-service", Kind: fibremon.KindTCP, Target: ln.Addr().String(), Interval: cfg.measureInterval, Timeout: 5 * time.Second},
-			},
-		}
-		c.Service.URL = base
-		c.Service.Token = tok
-		c.Service.UploadInterval = 3 * time.Second
-		c.Spool.Dir = filepath.Join(workDir, "spool", site.ID)
+		c := d.probeConfig(name, site, tok)
 		if err := c.Validate(); err != nil {
 			return fmt.Errorf("demo probe %s: %w", name, err)
 		}
 		line := linesim.New(lineProfile(site))
 		reg := metrics.NewRegistry("fibreprobe", version)
 		a, err := agent.New(c, agent.Options{
-			Logger:   logger.With("site_id", site.ID),
+			Logger:   d.logger.With("site_id", site.ID),
 			Registry: reg,
 			Dial:     line.DialContext,
-			Splay:    cfg.splay,
+			Splay:    d.cfg.splay,
 		})
 		if err != nil {
 			return err
 		}
-		defer a.Close()
-		probeMux.Handle("/probes/"+name+"/metrics", metrics.Handler(reg))
-		probes = append(probes, demoProbe{site: site, line: line, agent: a})
+		d.probes = append(d.probes, demoProbe{site: site, line: line, agent: a})
+		d.probesMux.Handle("/probes/"+name+"/metrics", metrics.Handler(reg))
 	}
+	return nil
+}
 
-	fmt.Fprintf(stdout, "fibremon demo: Ripalta Cremasca, %d sites, each with a probe behind an emulated access line\n\n", len(probes))
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+// probeConfig is the configuration of the probe of site: ndt7 tests, a
+// latency round and availability checks, all against the service.
+func (d *demo) probeConfig(name string, site fibremon.Site, token string) *agent.Config {
+	addr, cfg := d.ln.Addr().String(), d.cfg
+	throughput := probes.Options{Throughput: probes.ThroughputOptions{Duration: cfg.throughputDuration}}
+	c := &agent.Config{
+		Probe:   name,
+		SiteID:  site.ID,
+		Service: agent.DefaultService,
+		Spool:   agent.DefaultSpool,
+		Web:     agent.WebConfig{ListenAddress: d.probesLn.Addr().String()},
+		Measurements: []agent.MeasurementConfig{
+			{Name: "ndt7-download", Kind: fibremon.KindDownload, Target: d.base, Interval: cfg.throughputInterval,
+				Timeout: cfg.throughputDuration + 10*time.Second, Options: throughput},
+			{Name: "ndt7-upload", Kind: fibremon.KindUpload, Target: d.base, Interval: cfg.throughputInterval,
+				Timeout: cfg.throughputDuration + 10*time.Second, Options: throughput},
+			{Name: "latency-service", Kind: fibremon.KindLatency, Target: addr, Interval: cfg.measureInterval, Timeout: 8 * time.Second,
+				Options: probes.Options{Latency: probes.LatencyOptions{Method: "tcp", Count: 10, PacketInterval: 100 * time.Millisecond}}},
+			{Name: "http-service", Kind: fibremon.KindHTTP, Target: d.base + "/healthz", Interval: cfg.measureInterval, Timeout: 5 * time.Second},
+			{Name: "tcp-service", Kind: fibremon.KindTCP, Target: addr, Interval: cfg.measureInterval, Timeout: 5 * time.Second},
+		},
+	}
+	c.Service.URL = d.base
+	c.Service.Token = token
+	c.Service.UploadInterval = 3 * time.Second
+	c.Spool.Dir = filepath.Join(d.workDir, "spool", site.ID)
+	return c
+}
+
+// printIntro tells what runs and where to look.
+func (d *demo) printIntro() {
+	fmt.Fprintf(d.stdout, "fibremon demo: Ripalta Cremasca, %d sites, each with a probe behind an emulated access line\n\n", len(d.probes))
+	tw := tabwriter.NewWriter(d.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SITE\tHAMLET\tLINE\tSCRIPTED OUTAGES")
-	for _, p := range probes {
+	for _, p := range d.probes {
 		out := "-"
 		if o := demoOutages(p.site); o != nil {
 			out = describeOutages(o)
@@ -186,11 +267,15 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.site.ID, orDash(p.site.Hamlet), p.line.Profile().Name, out)
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, `
+	tmpNote := ""
+	if d.tempStorage {
+		tmpNote = " (temporary)"
+	}
+	fmt.Fprintf(d.stdout, `
 open:
   %[1]s/                          the coverage map and "is my address covered?"
   %[1]s/api/v1/sites              sites with latest results and state
-  %[1]s/api/v1/coverage.geojson   comune, hamlets and sites as GeoJSON (?layer=addresses ...)
+  %[1]s/api/v1/coverage.geojson   comune, hamlets and sites as GeoJSON (?layer=addresses&comune=... by bbox= and zoom=)
   %[1]s/api/v1/coverage?address=Via+Roma+5
   %[1]s/api/v1/rollout            coverage figures and the rollout timeline
   %[1]s/metrics                   the service's Prometheus metrics
@@ -199,56 +284,96 @@ open:
 storage: %[3]s%[4]s
 first results within a minute; Ctrl-C stops.
 
-`, base, probeBase, storageName(cfg.serve), tmpNote)
+`, d.base, "http://"+d.probesLn.Addr().String(), storageName(d.cfg.serve), tmpNote)
+}
 
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return svc.Serve(gctx, ln) })
-	psrv := &http.Server{Handler: probeMux, ReadHeaderTimeout: 10 * time.Second}
+// Run serves, measures through the emulated lines, plays the scripted
+// outages and prints the sites' state until ctx is done.
+//
+// Liveness: every goroutine belongs to Run's errgroup and returns when ctx
+// is done (or another fails); Run waits for them all.
+func (d *demo) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.svc.Serve(ctx, d.ln) })
+	g.Go(func() error { return d.serveProbeMetrics(ctx) })
+	for _, p := range d.probes {
+		g.Go(func() error { return p.agent.Run(ctx) })
+	}
+	for _, p := range d.probes {
+		if o := demoOutages(p.site); o != nil {
+			g.Go(func() error {
+				p.line.RunOutages(ctx, o, true)
+				return nil
+			})
+		}
+	}
+	if d.cfg.statusEvery > 0 {
+		g.Go(func() error { return d.printStatusEvery(ctx) })
+	}
+	return g.Wait()
+}
+
+// serveProbeMetrics serves each probe's /metrics until ctx is done.
+func (d *demo) serveProbeMetrics(ctx context.Context) error {
+	srv := &http.Server{Handler: d.probesMux, ReadHeaderTimeout: 10 * time.Second}
+	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		if err := psrv.Serve(pln); err != nil && err != http.ErrServerClosed {
+		if err := srv.Serve(d.probesLn); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
 	})
 	g.Go(func() error {
-		<-gctx.Done()
+		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		return psrv.Shutdown(sctx)
+		return srv.Shutdown(sctx)
 	})
-	for _, p := range probes {
-		g.Go(func() error { return p.agent.Run(gctx) })
-		if o := demoOutages(p.site); o != nil {
-			g.Go(func() error {
-				p.line.RunOutages(gctx, o, true)
-				return nil
-			})
+	return g.Wait()
+}
+
+// printStatusEvery prints the sites' state every cfg.statusEvery until
+// ctx is done.
+func (d *demo) printStatusEvery(ctx context.Context) error {
+	t := time.NewTicker(d.cfg.statusEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			printStatus(d.stdout, d.svc, d.lineState)
 		}
 	}
-	if cfg.statusEvery > 0 {
-		g.Go(func() error {
-			t := time.NewTicker(cfg.statusEvery)
-			defer t.Stop()
-			for {
-				select {
-				case <-gctx.Done():
-					return nil
-				case <-t.C:
-					printStatus(stdout, svc, func(id string) (bool, int) {
-						for _, p := range probes {
-							if p.site.ID == id {
-								return p.line.Down(), p.agent.Spool().Results
-							}
-						}
-						return false, 0
-					})
-				}
-			}
-		})
+}
+
+// lineState says whether the line of site id is down, and how many
+// results its probe holds unsent.
+func (d *demo) lineState(id string) (down bool, spooled int) {
+	for _, p := range d.probes {
+		if p.site.ID == id {
+			return p.line.Down(), p.agent.Spool().Results
+		}
 	}
-	err = g.Wait()
-	fmt.Fprintln(stdout, "fibremon demo stopped; data kept in", storageName(cfg.serve))
-	return err
+	return false, 0
+}
+
+// Close closes the probes' spools, the listeners (when not served), and
+// the service's store. Call it after Run has returned.
+func (d *demo) Close() error {
+	var errs []error
+	for _, p := range d.probes {
+		errs = append(errs, p.agent.Close())
+	}
+	for _, ln := range []net.Listener{d.probesLn, d.ln} {
+		if ln != nil {
+			ln.Close() // already closed if it was served
+		}
+	}
+	if d.svc != nil {
+		errs = append(errs, d.svc.Close())
+	}
+	return errors.Join(errs...)
 }
 
 func printStatus(w io.Writer, svc *service, line func(id string) (down bool, spooled int)) {

@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"math"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	"fibremon"
+	"fibremon/internal/cli"
+	"fibremon/internal/coverage"
 	"fibremon/internal/fibrehttp"
 )
 
@@ -120,10 +124,35 @@ func TestDemo(t *testing.T) {
 	if len(speeds) < 6 {
 		t.Errorf("only %d distinct line speeds across sites: %v", len(speeds), speeds)
 	}
+	// The demo serves the 48 comuni of the Cremasco, and its measurements,
+	// made through emulated lines, say so wherever they appear.
+	var comuni fibrehttp.ComuniResponse
+	getJSON(t, base+fibrehttp.PathComuni, &comuni)
+	if len(comuni.Comuni) != 48 {
+		t.Errorf("the demo serves %d comuni; want 48", len(comuni.Comuni))
+	}
+	for _, s := range sites.Sites {
+		if !s.LineEmulated || s.Comune != "ripalta-cremasca" {
+			t.Errorf("site %s: line_emulated %v, comune %q", s.ID, s.LineEmulated, s.Comune)
+		}
+	}
+	var ans coverage.Answer
+	getJSON(t, base+fibrehttp.PathCoverageLookup+"?address="+url.QueryEscape("Via Roma 5, Ripalta Cremasca"), &ans)
+	if len(ans.NearestProbes) == 0 {
+		t.Errorf("no nearest probes in %+v", ans)
+	}
+	for _, p := range ans.NearestProbes {
+		if !p.Emulated {
+			t.Errorf("nearest probe %s of Via Roma 5 is not labelled emulated", p.SiteID)
+		}
+	}
+	if geo := getText(t, base+fibrehttp.PathCoverage+"?layer=sites"); !strings.Contains(geo, `"line_emulated":true`) {
+		t.Errorf("the sites layer does not label the lines emulated")
+	}
 	metricsText := getText(t, base+"/metrics")
 	geo := getText(t, base+fibrehttp.PathCoverage)
 	for _, s := range sites.Sites {
-		if want := fmt.Sprintf(`fibremon_site_download_bytes_per_second{site_id=%q}`, s.ID); !strings.Contains(metricsText, want) {
+		if want := fmt.Sprintf(`fibremon_site_download_bytes_per_second{comune=%q,site_id=%q}`, s.Comune, s.ID); !strings.Contains(metricsText, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 		if !strings.Contains(geo, fmt.Sprintf(`"site_id":%q`, s.ID)) {
@@ -172,5 +201,39 @@ func checkMetricsDocumented(t *testing.T, exposition string) {
 	}
 	if len(documented) < 30 {
 		t.Errorf("only %d metrics documented; the README table did not parse", len(documented))
+	}
+}
+
+// TestDemoConfig: the demo's defaults are serve's with the demo's
+// changes, shown as defaults in its help, and every flag still has its
+// environment mirror.
+func TestDemoConfig(t *testing.T) {
+	parse := func(args []string, env map[string]string) (demoConfig, *flag.FlagSet) {
+		t.Helper()
+		cfg := defaultDemoConfig()
+		fs := flag.NewFlagSet("fibremon demo", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		cfg.register(fs)
+		if err := cli.Parse(fs, args, func(k string) string { return env[k] }, "FIBREMON_"); err != nil {
+			t.Fatal(err)
+		}
+		return cfg, fs
+	}
+	cfg, fs := parse(nil, nil)
+	serve := defaultServeConfig()
+	if cfg.serve.listenAddress != serve.listenAddress || cfg.serve.rateLimit != serve.rateLimit || cfg.serve.tokensFile != serve.tokensFile {
+		t.Errorf("demo serve config %+v; want serve's defaults where the demo changes nothing (%+v)", cfg.serve, serve)
+	}
+	if cfg.serve.storagePath != "" || cfg.serve.log.level != "warn" || !cfg.serve.publicRead || cfg.serve.refreshInterval != 3*time.Second {
+		t.Errorf("demo serve config %+v; want a temporary store, warn, public read, 3s refresh", cfg.serve)
+	}
+	for name, want := range map[string]string{"log.level": "warn", "web.public-read": "true", "status.refresh-interval": "3s", "storage.path": ""} {
+		if got := fs.Lookup(name).DefValue; got != want {
+			t.Errorf("--%s default %q; want %q", name, got, want)
+		}
+	}
+	cfg, _ = parse([]string{"--status.stale-after", "1m"}, map[string]string{"FIBREMON_LOG_LEVEL": "debug", "FIBREMON_WEB_PUBLIC_READ": "false"})
+	if cfg.serve.log.level != "debug" || cfg.serve.publicRead || cfg.serve.stale != time.Minute {
+		t.Errorf("with flags and environment: %+v; want log level debug, no public read, stale after 1m", cfg.serve)
 	}
 }

@@ -254,14 +254,14 @@ measurements:
 	deadline := time.Now().Add(waitLimit)
 	for time.Now().Before(deadline) {
 		metricsText = getText(t, base+"/metrics")
-		if strings.Contains(metricsText, `fibremon_site_download_bytes_per_second{site_id="municipio"}`) {
+		if strings.Contains(metricsText, `fibremon_site_download_bytes_per_second{comune="ripalta-cremasca",site_id="municipio"}`) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	for _, want := range []string{
-		`fibremon_site_download_bytes_per_second{site_id="municipio"}`,
-		`fibremon_site_up{site_id="municipio"} 1`,
+		`fibremon_site_download_bytes_per_second{comune="ripalta-cremasca",site_id="municipio"}`,
+		`fibremon_site_up{comune="ripalta-cremasca",site_id="municipio"} 1`,
 		`fibremon_ingest_results_total{outcome="stored"} 5`,
 		`fibremon_ndt7_tests_total{outcome="ok",test="download"} 1`,
 	} {
@@ -306,7 +306,7 @@ measurements:
 	}
 
 	// the CLI answers from the same database, with the town hall's measurements
-	out, err = exec.Command(fibremonBin, "coverage", "--storage.path", db, "--lang", "en", "Via Roma 5").CombinedOutput()
+	out, err = exec.Command(fibremonBin, "coverage", "--storage.path", db, "--lang", "en", "Via Roma 5, Ripalta Cremasca").CombinedOutput()
 	if err != nil {
 		t.Fatalf("fibremon coverage: %v\n%s", err, out)
 	}

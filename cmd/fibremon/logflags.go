@@ -15,9 +15,10 @@ type logFlags struct {
 	format string
 }
 
+// register defines the flags of l on fs, each defaulting to l's value.
 func (l *logFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&l.level, "log.level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&l.format, "log.format", "text", "log format: text or json")
+	fs.StringVar(&l.level, "log.level", l.level, "log level: debug, info, warn, error")
+	fs.StringVar(&l.format, "log.format", l.format, "log format: text or json")
 }
 
 func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {

@@ -4,16 +4,19 @@ import (
 	"encoding/json"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"fibremon/data"
+	"fibremon/internal/auth"
 )
 
 // TestReloadOnHangup: serve loads a civic register from --data.dir; after
@@ -207,5 +210,134 @@ func TestAdminAPIServe(t *testing.T) {
 	}
 	if strings.Contains(string(b), "probe-municipio") || !strings.Contains(string(b), "ufficio-tecnico") {
 		t.Fatalf("tokens file after revoke:\n%s", b)
+	}
+}
+
+// TestAdminAPIComune: in the running service, a comune's admin reloads
+// its own comune only (the other comuni keep the version they had, even
+// when their files changed), may not reload another, issues probe tokens
+// for its comune's sites into the tokens file, and cannot revoke another
+// comune's probe.
+func TestAdminAPIComune(t *testing.T) {
+	dir := t.TempDir()
+	for _, slug := range []string{"ripalta-cremasca", "ticengo"} {
+		if err := os.MkdirAll(filepath.Join(dir, slug), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		files, _ := fs.Glob(data.FS, slug+"/*")
+		for _, f := range files {
+			b, _ := data.FS.ReadFile(f)
+			if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tokensFile := filepath.Join(t.TempDir(), "tokens.json")
+	ts := auth.NewTokens()
+	ts.Issue("p-municipio", []string{"municipio"}, time.Now())
+	consortium, _, _ := ts.IssueAdmin("consorzio", time.Now())
+	ripalta, _, _ := ts.IssueScoped(auth.RoleAdmin, "ufficio-ripalta", "ripalta-cremasca", time.Now())
+	ticengo, _, _ := ts.IssueScoped(auth.RoleAdmin, "ufficio-ticengo", "ticengo", time.Now())
+	if err := ts.Save(tokensFile); err != nil {
+		t.Fatal(err)
+	}
+	p := startInProcess(t, []string{"--data.dir", dir, "--data.comune", "", "--auth.tokens-file", tokensFile}, nil)
+
+	names := func() map[string]string {
+		t.Helper()
+		code, body := p.get(t, "/api/v1/comuni", "")
+		var resp struct {
+			Comuni []struct{ Slug, Name, Status string }
+		}
+		if err := json.Unmarshal([]byte(body), &resp); code != http.StatusOK || err != nil {
+			t.Fatalf("comuni = %d %s", code, body)
+		}
+		out := map[string]string{}
+		for _, c := range resp.Comuni {
+			out[c.Slug] = c.Name + "/" + c.Status
+		}
+		return out
+	}
+	rename := func(slug, from, to string) {
+		t.Helper()
+		f := filepath.Join(dir, slug, "boundary.geojson")
+		b, _ := os.ReadFile(f)
+		if !strings.Contains(string(b), from) {
+			t.Fatalf("%s holds no %s", f, from)
+		}
+		if err := os.WriteFile(f, []byte(strings.Replace(string(b), from, to, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rename("ripalta-cremasca", `"name": "Ripalta Cremasca"`, `"name": "Ripalta Cremasca (nuova)"`)
+	rename("ticengo", `"name":"Ticengo"`, `"name":"Ticengo (nuova)"`)
+
+	if code, body := p.do(t, http.MethodPost, "/api/v1/admin/reload", ripalta, ""); code != http.StatusOK || !strings.Contains(body, `"comune":"ripalta-cremasca"`) {
+		t.Fatalf("Ripalta's admin reloads = %d %s", code, body)
+	}
+	want := map[string]string{"ripalta-cremasca": "Ripalta Cremasca (nuova)/ok", "ticengo": "Ticengo/ok"}
+	if got := names(); !maps.Equal(got, want) {
+		t.Errorf("after Ripalta's reload: %v; want %v", got, want)
+	}
+	if code, body := p.do(t, http.MethodPost, "/api/v1/admin/reload?comune=ticengo", ripalta, ""); code != http.StatusForbidden {
+		t.Errorf("Ripalta's admin reloads Ticengo = %d %s; want 403", code, body)
+	}
+	if got := names(); !maps.Equal(got, want) {
+		t.Errorf("after the refused reload: %v; want %v", got, want)
+	}
+	if code, body := p.do(t, http.MethodPost, "/api/v1/admin/reload", ticengo, ""); code != http.StatusOK {
+		t.Fatalf("Ticengo's admin reloads = %d %s", code, body)
+	}
+	want["ticengo"] = "Ticengo (nuova)/ok"
+	if got := names(); !maps.Equal(got, want) {
+		t.Errorf("after Ticengo's reload: %v; want %v", got, want)
+	}
+
+	// A broken file: 400 naming it, the previous version served.
+	hamlets := filepath.Join(dir, "ripalta-cremasca", "hamlets.geojson")
+	saved, _ := os.ReadFile(hamlets)
+	os.WriteFile(hamlets, []byte("{"), 0o644)
+	if code, body := p.do(t, http.MethodPost, "/api/v1/admin/reload", ripalta, ""); code != http.StatusBadRequest || !strings.Contains(body, "hamlets.geojson") {
+		t.Errorf("reload of a broken Ripalta = %d %s; want 400 naming hamlets.geojson", code, body)
+	}
+	if code, body := p.get(t, "/api/v1/coverage?address=Via+Pombioli+3&comune=ripalta-cremasca", ""); code != http.StatusOK {
+		t.Errorf("lookup after the refused reload = %d %s", code, body)
+	}
+	os.WriteFile(hamlets, saved, 0o644)
+	if code, body := p.do(t, http.MethodPost, "/api/v1/admin/reload?comune=ripalta-cremasca", consortium, ""); code != http.StatusOK {
+		t.Errorf("the consortium reloads Ripalta = %d %s", code, body)
+	}
+
+	// Tokens: issued into the file by Ripalta's admin; Ticengo's may not
+	// revoke Ripalta's probe, nor issue for its sites.
+	code, body := p.do(t, http.MethodPost, "/api/v1/admin/tokens", ripalta, `{"probe": "p-scuola", "sites": ["scuola-primaria-pascoli"]}`)
+	var it struct{ Token, Comune string }
+	if err := json.Unmarshal([]byte(body), &it); code != http.StatusCreated || err != nil || it.Comune != "ripalta-cremasca" {
+		t.Fatalf("Ripalta's admin issues a token = %d %s", code, body)
+	}
+	if code, body := p.get(t, "/api/v1/results?site_id=scuola-primaria-pascoli", it.Token); code != http.StatusOK {
+		t.Errorf("the issued token reads its site's results: %d %s", code, body)
+	}
+	if code, body := p.do(t, http.MethodPost, "/api/v1/admin/tokens", ticengo, `{"probe": "p-x", "sites": ["municipio"]}`); code != http.StatusForbidden {
+		t.Errorf("Ticengo's admin issues for Ripalta's town hall = %d %s; want 403", code, body)
+	}
+	if code, body := p.do(t, http.MethodDelete, "/api/v1/admin/tokens/p-municipio", ticengo, ""); code != http.StatusForbidden {
+		t.Errorf("Ticengo's admin revokes p-municipio = %d %s; want 403", code, body)
+	}
+	if code, body := p.get(t, "/api/v1/admin/tokens", ticengo); code != http.StatusOK || strings.Contains(body, "p-municipio") || strings.Contains(body, "p-scuola") {
+		t.Errorf("Ticengo's admin lists = %d %s; want no probe of Ripalta", code, body)
+	}
+	file, err := auth.Load(tokensFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var probes []string
+	for _, e := range file.Entries() {
+		if e.RoleName() == auth.RoleProbe {
+			probes = append(probes, e.Probe)
+		}
+	}
+	if !slices.Equal(probes, []string{"p-municipio", "p-scuola"}) {
+		t.Errorf("probe tokens in the file: %v; want p-municipio, p-scuola", probes)
 	}
 }

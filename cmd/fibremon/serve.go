@@ -8,11 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -61,40 +63,66 @@ type serveConfig struct {
 	metricsAuth      string
 	maxInflightBody  int64
 	log              logFlags
+	// emulatedLines marks every site's line as emulated (the demo): not
+	// a flag, since only the demo runs its probes behind emulated lines.
+	emulatedLines bool
 }
 
+// defaultServeConfig is the configuration of `fibremon serve` with every
+// flag at its default.
+func defaultServeConfig() serveConfig {
+	return serveConfig{
+		listenAddress:    "127.0.0.1:8080",
+		storagePath:      "fibremon.db",
+		influx:           influx.Config{Bucket: "fibremon/autogen", Timeout: influx.DefaultTimeout},
+		tokensFile:       "tokens.json",
+		stale:            5 * time.Minute,
+		refreshInterval:  15 * time.Second,
+		contractInterval: contract.DefaultInterval,
+		shutdownTimeout:  15 * time.Second,
+		ndt7Duration:     ndt7.DefaultDuration,
+		rateLimit:        120,
+		rateLimitWindow:  time.Minute,
+		metricsAuth:      fibrehttp.MetricsAuthNone,
+		maxInflightBody:  fibrehttp.DefaultMaxInflightBodyBytes,
+		log:              logFlags{level: "info", format: "text"},
+	}
+}
+
+// register defines the flags of c on fs, each defaulting to c's value
+// (defaultServeConfig for serve; the demo starts from other values).
 func (c *serveConfig) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.listenAddress, "web.listen-address", "127.0.0.1:8080", "address to serve the API, /metrics and ndt7 on")
-	fs.StringVar(&c.storagePath, "storage.path", "fibremon.db", "SQLite database file of the embedded store")
-	fs.StringVar(&c.influx.URL, "storage.influx.url", "", "InfluxDB HTTP API URL, e.g. http://127.0.0.1:8086; when set, results are stored in InfluxDB instead of SQLite")
-	fs.StringVar(&c.influx.Token, "storage.influx.token", "", "InfluxDB token: an API token (2.x), user:password (1.8 with auth) or empty; prefer the environment variable to the flag")
-	fs.StringVar(&c.influx.Org, "storage.influx.org", "", "InfluxDB organisation (2.x; ignored by 1.8)")
-	fs.StringVar(&c.influx.Bucket, "storage.influx.bucket", "fibremon/autogen", "InfluxDB bucket (2.x), or database/retention-policy (1.8)")
-	fs.DurationVar(&c.influx.Timeout, "storage.influx.timeout", influx.DefaultTimeout, "how long one request to InfluxDB may take")
-	fs.StringVar(&c.tokensFile, "auth.tokens-file", "tokens.json", "probe tokens file, written by 'fibremon token add'")
-	fs.StringVar(&c.dataDir, "data.dir", "", "directory holding <comune>/boundary.geojson, hamlets.geojson, sites.csv (default: the embedded data set)")
-	fs.StringVar(&c.comune, "data.comune", "ripalta-cremasca", "comune directory within the data set")
-	fs.DurationVar(&c.stale, "status.stale-after", 5*time.Minute, "a site with no result for this long is silent")
-	fs.DurationVar(&c.refreshInterval, "status.refresh-interval", 15*time.Second, "how often site status is rebuilt from the store")
-	fs.DurationVar(&c.contractInterval, "contract.check-interval", contract.DefaultInterval, "how often every site's last 96 tests are checked against its contract (also on GET /api/v1/sites/{id}/contract)")
-	fs.DurationVar(&c.shutdownDelay, "web.shutdown-delay", 0, "on shutdown, how long /readyz fails while requests are still served before the listener closes (lame duck; e.g. 5s behind a load balancer)")
-	fs.DurationVar(&c.shutdownTimeout, "web.shutdown-timeout", 15*time.Second, "how long in-flight requests may finish on shutdown")
-	fs.DurationVar(&c.ndt7Duration, "ndt7.max-duration", ndt7.DefaultDuration, "how long the ndt7 server sends or receives per test (at most 15s)")
-	fs.StringVar(&c.tileURL, "web.tile-url", "", "optional background tiles of the map page, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png (default: none; the map is drawn from the GeoJSON alone)")
-	fs.StringVar(&c.tileAttribution, "web.tile-attribution", "", "attribution the tile provider requires, shown with the tiles")
-	fs.StringVar(&c.tlsCertFile, "web.tls-cert-file", "", "serve HTTPS with this certificate (PEM, with --web.tls-key-file)")
-	fs.StringVar(&c.tlsKeyFile, "web.tls-key-file", "", "private key (PEM) of --web.tls-cert-file")
-	fs.IntVar(&c.rateLimit, "web.rate-limit", 120, "POST /api/v1/results requests each probe may make per --web.rate-limit-window; more get 429 with Retry-After (0: no limit)")
-	fs.DurationVar(&c.rateLimitWindow, "web.rate-limit-window", time.Minute, "window of --web.rate-limit")
-	fs.BoolVar(&c.publicRead, "web.public-read", false, "serve raw results, contracts and their evidence, and full site statuses to anyone, not only to reader and admin tokens (for a comune that publishes its monitoring data); /metrics follows --web.metrics-auth")
-	fs.StringVar(&c.metricsAuth, "web.metrics-auth", fibrehttp.MetricsAuthNone, "what GET /metrics needs: none, or read-token (a reader or admin token, as Prometheus' authorization.credentials_file sends it); the metrics carry per-site state and contract figures")
-	fs.Int64Var(&c.maxInflightBody, "web.max-inflight-body-bytes", fibrehttp.DefaultMaxInflightBodyBytes,
+	fs.StringVar(&c.listenAddress, "web.listen-address", c.listenAddress, "address to serve the API, /metrics and ndt7 on")
+	fs.StringVar(&c.storagePath, "storage.path", c.storagePath, "SQLite database file of the embedded store")
+	fs.StringVar(&c.influx.URL, "storage.influx.url", c.influx.URL, "InfluxDB HTTP API URL, e.g. http://127.0.0.1:8086; when set, results are stored in InfluxDB instead of SQLite")
+	fs.StringVar(&c.influx.Token, "storage.influx.token", c.influx.Token, "InfluxDB token: an API token (2.x), user:password (1.8 with auth) or empty; prefer the environment variable to the flag")
+	fs.StringVar(&c.influx.Org, "storage.influx.org", c.influx.Org, "InfluxDB organisation (2.x; ignored by 1.8)")
+	fs.StringVar(&c.influx.Bucket, "storage.influx.bucket", c.influx.Bucket, "InfluxDB bucket (2.x), or database/retention-policy (1.8)")
+	fs.DurationVar(&c.influx.Timeout, "storage.influx.timeout", c.influx.Timeout, "how long one request to InfluxDB may take")
+	fs.StringVar(&c.tokensFile, "auth.tokens-file", c.tokensFile, "probe tokens file, written by 'fibremon token add'")
+	fs.StringVar(&c.dataDir, "data.dir", c.dataDir, "data set: a directory holding one <slug>/ directory per comune, each with boundary.geojson, hamlets.geojson, sites.csv and optionally civics.csv[.gz], coverage.csv[.gz] (default: the embedded data set, the 48 comuni of the Cremasco)")
+	fs.StringVar(&c.comune, "data.comune", c.comune, "serve only this comune directory of the data set (default: every comune)")
+	fs.DurationVar(&c.stale, "status.stale-after", c.stale, "a site with no result for this long is silent")
+	fs.DurationVar(&c.refreshInterval, "status.refresh-interval", c.refreshInterval, "how often site status is rebuilt from the store")
+	fs.DurationVar(&c.contractInterval, "contract.check-interval", c.contractInterval, "how often every site's last 96 tests are checked against its contract (also on GET /api/v1/sites/{id}/contract)")
+	fs.DurationVar(&c.shutdownDelay, "web.shutdown-delay", c.shutdownDelay, "on shutdown, how long /readyz fails while requests are still served before the listener closes (lame duck; e.g. 5s behind a load balancer)")
+	fs.DurationVar(&c.shutdownTimeout, "web.shutdown-timeout", c.shutdownTimeout, "how long in-flight requests may finish on shutdown")
+	fs.DurationVar(&c.ndt7Duration, "ndt7.max-duration", c.ndt7Duration, "how long the ndt7 server sends or receives per test (at most 15s)")
+	fs.StringVar(&c.tileURL, "web.tile-url", c.tileURL, "optional background tiles of the map page, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png (default: none; the map is drawn from the GeoJSON alone)")
+	fs.StringVar(&c.tileAttribution, "web.tile-attribution", c.tileAttribution, "attribution the tile provider requires, shown with the tiles")
+	fs.StringVar(&c.tlsCertFile, "web.tls-cert-file", c.tlsCertFile, "serve HTTPS with this certificate (PEM, with --web.tls-key-file)")
+	fs.StringVar(&c.tlsKeyFile, "web.tls-key-file", c.tlsKeyFile, "private key (PEM) of --web.tls-cert-file")
+	fs.IntVar(&c.rateLimit, "web.rate-limit", c.rateLimit, "POST /api/v1/results requests each probe may make per --web.rate-limit-window; more get 429 with Retry-After (0: no limit)")
+	fs.DurationVar(&c.rateLimitWindow, "web.rate-limit-window", c.rateLimitWindow, "window of --web.rate-limit")
+	fs.BoolVar(&c.publicRead, "web.public-read", c.publicRead, "serve raw results, contracts and their evidence, and full site statuses to anyone, not only to reader and admin tokens (for a comune that publishes its monitoring data); /metrics follows --web.metrics-auth")
+	fs.StringVar(&c.metricsAuth, "web.metrics-auth", c.metricsAuth, "what GET /metrics needs: none, or read-token (a reader or admin token, as Prometheus' authorization.credentials_file sends it); the metrics carry per-site state and contract figures")
+	fs.Int64Var(&c.maxInflightBody, "web.max-inflight-body-bytes", c.maxInflightBody,
 		"bytes of POST /api/v1/results bodies read, decoded and stored at once, over all probes; more get 503 with Retry-After and the probes retry later (bounds the memory of ingestion; 0: no bound)")
 	c.log.register(fs)
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var cfg serveConfig
+	cfg := defaultServeConfig()
 	fs := flag.NewFlagSet("fibremon serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.register(fs)
@@ -120,7 +148,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("listen: %w", err)
 	}
 	logger.Info("fibremon serving", "version", version, "address", ln.Addr().String(), "storage", cfg.storage(),
-		"sites", len(svc.comune.Sites), "tokens", len(tokens.Entries()), "public_read", cfg.publicRead, "metrics_auth", cfg.metricsAuth)
+		"comuni", svc.live.Load().Len(), "sites", len(svc.live.Load().Sites()), "tokens", len(tokens.Entries()), "public_read", cfg.publicRead, "metrics_auth", cfg.metricsAuth)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return svc.Serve(gctx, ln) })
 	g.Go(func() error { return tokens.Watch(gctx, cfg.tokensFile, 2*time.Second, logger) })
@@ -151,51 +179,112 @@ func (s *service) reloadOnHangup(ctx context.Context) error {
 	}
 }
 
-// reloadData loads the data set again and swaps in its index.
+// reloadData loads the data set again and swaps it in: a comune whose
+// files fail to load keeps its previous version (logged, and "stale" in
+// GET /api/v1/comuni) while the others are updated.
 func (s *service) reloadData() error {
-	c, err := loadComune(s.cfg, s.logger)
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	set, err := loadSet(s.cfg, s.logger, s.live.Load())
 	if err != nil {
 		return err
 	}
-	s.live.Store(geo.NewIndex(c))
-	s.tracker.SetSites(c.Sites)
-	s.checker.SetSites(c.Sites)
-	s.logger.Info("data set reloaded", "addresses", len(c.Addresses), "sites", len(c.Sites))
+	s.swap(set)
+	s.logger.Info("data set reloaded", "comuni", set.Len(), "sites", len(set.Sites()))
 	return nil
+}
+
+// reloadComune loads one comune's directory again (slug) and swaps in a
+// set with it and every other comune as it was. A comune whose files fail
+// to load is an error, and the set stays as it was.
+func (s *service) reloadComune(slug string) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	set, err := geo.ReloadComune(dataFS(s.cfg), s.live.Load(), slug, geo.LoadOptions{Lenient: s.cfg.dataDir != "", EmulatedLines: s.cfg.emulatedLines})
+	if err != nil {
+		return err
+	}
+	for _, r := range set.Reports() {
+		if r.Slug == slug && len(r.Skipped) > 0 {
+			logSkipped(s.logger, r)
+		}
+	}
+	s.swap(set)
+	s.logger.Info("comune reloaded", "comune", slug, "comuni", set.Len(), "sites", len(set.Sites()))
+	return nil
+}
+
+// swap publishes set and gives its sites to the status tracker and the
+// contract checker.
+func (s *service) swap(set *geo.Set) {
+	s.live.Store(set)
+	s.tracker.SetSites(set.Sites())
+	s.checker.SetSites(set.Sites())
 }
 
 // Tokens lists the issued tokens, for the admin API.
 func (s *service) Tokens() []auth.Entry { return s.tokens.Entries() }
 
-// RevokeTokens revokes tokens for the admin API: in the tokens file, read
-// afresh so that edits made there since start are kept, and in memory.
-// Without a tokens file (the demo) it revokes in memory only.
-func (s *service) RevokeTokens(probe, sha256Prefix string) (int, error) {
+// changeTokens applies change to the tokens file, read afresh so that
+// edits made there since start are kept, saves it and reloads the running
+// set from it. Without a tokens file (the demo) it changes the running set
+// only.
+func (s *service) changeTokens(change func(*auth.Tokens) error) error {
 	s.tokensMu.Lock()
 	defer s.tokensMu.Unlock()
 	if s.tokensFile == "" {
-		return s.tokens.Revoke(probe, sha256Prefix)
+		return change(s.tokens)
 	}
 	onDisk, err := auth.Load(s.tokensFile)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	n, err := onDisk.Revoke(probe, sha256Prefix)
-	if err != nil {
-		return 0, err
+	if err := change(onDisk); err != nil {
+		return err
 	}
 	if err := onDisk.Save(s.tokensFile); err != nil {
-		return 0, err
+		return err
 	}
-	if _, err := s.tokens.Reload(s.tokensFile); err != nil {
+	_, err = s.tokens.Reload(s.tokensFile)
+	return err
+}
+
+// RevokeTokens revokes tokens for the admin API, those for which may
+// returns true (nil: all).
+func (s *service) RevokeTokens(probe, sha256Prefix string, may func(auth.Entry) bool) (int, error) {
+	n := 0
+	err := s.changeTokens(func(t *auth.Tokens) (err error) {
+		n, err = t.RevokeIf(probe, sha256Prefix, may)
+		return err
+	})
+	if err != nil {
 		return 0, err
 	}
 	s.logger.Info("tokens revoked", "probe", probe, "sha256_prefix", sha256Prefix, "revoked", n)
 	return n, nil
 }
 
-// Reload reloads the data set and the tokens file, for the admin API.
-func (s *service) Reload() error {
+// IssueProbeToken issues a probe token for the admin API.
+func (s *service) IssueProbeToken(probe string, sites []string) (string, auth.Entry, error) {
+	var tok string
+	var e auth.Entry
+	err := s.changeTokens(func(t *auth.Tokens) (err error) {
+		tok, e, err = t.Issue(probe, sites, time.Now())
+		return err
+	})
+	if err != nil {
+		return "", auth.Entry{}, err
+	}
+	s.logger.Info("probe token issued", "probe", probe, "sites", strings.Join(sites, ","), "sha256_prefix", e.SHA256[:12])
+	return tok, e, nil
+}
+
+// Reload reloads, for the admin API, one comune (slug), or the whole data
+// set and the tokens file (slug "").
+func (s *service) Reload(slug string) error {
+	if slug != "" {
+		return s.reloadComune(slug)
+	}
 	if err := s.reloadData(); err != nil {
 		return err
 	}
@@ -262,7 +351,6 @@ type service struct {
 	logger  *slog.Logger
 	cfg     serveConfig
 	store   resultStore
-	comune  *geo.Comune
 	tracker *status.Tracker
 	checker *contract.Checker
 	live    *geo.Live
@@ -272,31 +360,62 @@ type service struct {
 	tokens     *auth.Tokens
 	tokensFile string // "" when the tokens live in memory only
 	tokensMu   sync.Mutex
+	reloadMu   sync.Mutex // one reload of the data set at a time
 }
 
-// loadComune loads the embedded data set (which must be clean), or the one
-// in --data.dir, whose civic register may come from outside: its bad rows
-// are logged and skipped, the rest is imported.
-func loadComune(cfg serveConfig, logger *slog.Logger) (*geo.Comune, error) {
-	if cfg.dataDir == "" {
-		return geo.Load(data.FS, cfg.comune)
+// loadSet loads the embedded data set (which must be clean), or the one
+// in --data.dir, whose civic registers may come from outside: their bad
+// rows are logged and skipped, the rest is imported. A comune that fails
+// to load is logged and keeps its version in prev, if any.
+func loadSet(cfg serveConfig, logger *slog.Logger, prev *geo.Set) (*geo.Set, error) {
+	root := "."
+	if cfg.comune != "" {
+		root = cfg.comune
 	}
-	c, skipped, err := geo.LoadLenient(os.DirFS(cfg.dataDir), cfg.comune)
+	set, err := geo.LoadSet(dataFS(cfg), root, geo.LoadOptions{Lenient: cfg.dataDir != "", Prev: prev, EmulatedLines: cfg.emulatedLines})
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range skipped {
-		logger.Warn("civic register row skipped", "data_dir", cfg.dataDir, "err", e.Error())
+	for _, r := range set.Reports() {
+		switch {
+		case r.Err != nil && r.Kept:
+			logger.Error("comune not reloaded; its previous version is served", "dir", r.Dir, "err", r.Err)
+		case r.Err != nil:
+			logger.Error("comune not loaded", "dir", r.Dir, "err", r.Err)
+		}
+		logSkipped(logger, r)
 	}
-	if len(skipped) > 0 {
-		logger.Warn("civic register imported with bad rows skipped", "data_dir", cfg.dataDir,
-			"imported", len(c.Addresses), "skipped", len(skipped))
+	if cfg.dataDir == "" {
+		for _, r := range set.Reports() {
+			if r.Err != nil {
+				return nil, fmt.Errorf("embedded data set: %w", r.Err)
+			}
+		}
 	}
-	return c, nil
+	return set, nil
+}
+
+// dataFS is the file system of the data set: --data.dir, or the embedded
+// one.
+func dataFS(cfg serveConfig) fs.FS {
+	if cfg.dataDir != "" {
+		return os.DirFS(cfg.dataDir)
+	}
+	return data.FS
+}
+
+// logSkipped logs the register rows a lenient load of r's comune skipped.
+func logSkipped(logger *slog.Logger, r geo.ComuneReport) {
+	for _, e := range r.Skipped {
+		logger.Warn("civic register row skipped", "dir", r.Dir, "err", e.Error())
+	}
+	if len(r.Skipped) > 0 {
+		logger.Warn("civic register imported with bad rows skipped", "dir", r.Dir, "skipped", len(r.Skipped))
+	}
 }
 
 func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, tokens *auth.Tokens, tokensFile string) (*service, error) {
-	comune, err := loadComune(cfg, logger)
+	set, err := loadSet(cfg, logger, nil)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
@@ -324,7 +443,7 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, token
 		return nil, err
 	}
 	live := new(geo.Live)
-	live.Store(geo.NewIndex(comune))
+	live.Store(set)
 	reg := metrics.NewRegistry("fibremon", version)
 	if is, ok := store.(*influx.Store); ok {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -333,13 +452,13 @@ func newService(ctx context.Context, logger *slog.Logger, cfg serveConfig, token
 		}, func() float64 { return float64(is.Collisions()) }))
 	}
 	reg.MustRegister(coverage.NewCollector(live, nil), auth.NewCollector(tokens))
-	tracker := status.New(logger, reg, comune.Sites, store, status.Options{Stale: cfg.stale})
-	checker := contract.NewChecker(logger, reg, comune.Sites, store, nil)
+	tracker := status.New(logger, reg, set.Sites(), store, status.Options{Stale: cfg.stale})
+	checker := contract.NewChecker(logger, reg, set.Sites(), store, nil)
 	ndt := ndt7.NewHandler(logger, ndt7.ServerOptions{
 		MaxDuration: cfg.ndt7Duration,
 		OnDone:      newNDT7Metrics(reg),
 	})
-	svc := &service{logger: logger, cfg: cfg, store: store, comune: comune, tracker: tracker, checker: checker, live: live, reg: reg,
+	svc := &service{logger: logger, cfg: cfg, store: store, tracker: tracker, checker: checker, live: live, reg: reg,
 		tokens: tokens, tokensFile: tokensFile}
 	h := fibrehttp.NewHandler(fibrehttp.Deps{
 		Logger:      logger,

@@ -43,7 +43,7 @@ func TestCheckConfig(t *testing.T) {
 	if !errors.As(err, &ce) {
 		t.Fatalf("check of a bad config = %v; want a *agent.ConfigError", err)
 	}
-	if want := bad + `:10: measurements[0].target: "ftp://h/": want an http(s) or ws(s) URL`; err.Error() != want {
+	if want := bad + `:10: measurements[0].target: "ftp://h/": want an http(s) URL`; err.Error() != want {
 		t.Errorf("error\n got %s\nwant %s", err, want)
 	}
 	if err := run(t.Context(), []string{"bogus"}, env, &out, &errOut); err == nil {

@@ -241,10 +241,7 @@ func (a *Agent) Measure(ctx context.Context, m MeasurementConfig) (r fibremon.Re
 	}
 	mctx, cancel := context.WithTimeout(ctx, m.Timeout)
 	defer cancel()
-	meas, traffic, err := a.measure(mctx, m, probes.Target{
-		Kind: m.Kind, Address: m.Target, Server: m.Server, Method: m.Method, Count: m.Count,
-		Interval: m.PacketInterval, ExpectStatus: m.ExpectStatus, Duration: m.Duration, Dial: a.dial,
-	})
+	meas, traffic, err := a.measure(mctx, m, probes.Target{Kind: m.Kind, Address: m.Target, Options: m.Options, Dial: a.dial})
 	elapsed := time.Since(r.Start)
 	a.m.duration.WithLabelValues(m.Name).Observe(elapsed.Seconds())
 	if err != nil {
@@ -302,9 +299,7 @@ func throughputKind(k fibremon.Kind) bool {
 // probe makes one attempt of m with the probe of its kind.
 func (a *Agent) probe(ctx context.Context, m MeasurementConfig, t probes.Target) (probes.Measurement, *probes.Traffic, error) {
 	if throughputKind(m.Kind) {
-		return probes.Throughput(ctx, t, m.Kind, probes.ThroughputOptions{
-			EarlyStop: m.EarlyStop, Interface: m.Interface, MaxOtherTrafficRatio: m.MaxOtherTrafficRatio,
-		}, a.logger)
+		return probes.Throughput(ctx, t, a.logger)
 	}
 	meas, err := probes.Registry[m.Kind](ctx, t, a.logger)
 	return meas, nil, err

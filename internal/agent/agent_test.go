@@ -210,6 +210,6 @@ func mustGeo(t *testing.T) *geo.Live {
 		t.Fatal(err)
 	}
 	live := new(geo.Live)
-	live.Store(geo.NewIndex(c))
+	live.Store(geo.MustSetOf(c))
 	return live
 }

@@ -9,10 +9,13 @@ package agent
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,10 +33,12 @@ type Config struct {
 	Probe  string `yaml:"probe"`
 	SiteID string `yaml:"site_id"`
 
-	Service      ServiceConfig       `yaml:"service"`
-	Spool        SpoolConfig         `yaml:"spool"`
-	Web          WebConfig           `yaml:"web"`
-	Measurements []MeasurementConfig `yaml:"measurements"`
+	Service ServiceConfig `yaml:"service"`
+	Spool   SpoolConfig   `yaml:"spool"`
+	Web     WebConfig     `yaml:"web"`
+	// Measurements are decoded through configFile, once each one's kind
+	// is known.
+	Measurements []MeasurementConfig `yaml:"-"`
 
 	file string
 	root *yaml.Node
@@ -75,26 +80,24 @@ type MeasurementConfig struct {
 	// Schedule says when the measurement runs; the default is every
 	// Interval ±10 %.
 	Schedule ScheduleConfig `yaml:"schedule"`
+	// Options are the options of Kind; those of other kinds stay zero. In
+	// the file they sit beside the fields above: "count: 20" on a latency
+	// measurement is Options.Latency.Count. Their names, defaults and
+	// limits are package probes' (probes.LatencyOptions ...).
+	probes.Options `yaml:"-"`
+}
 
-	// latency
-	Method         string        `yaml:"method"`
-	Count          int           `yaml:"count"`
-	PacketInterval time.Duration `yaml:"packet_interval"`
-	// dns
-	Server string `yaml:"server"`
-	// http
-	ExpectStatus []int `yaml:"expect_status"`
-	// download, upload
-	Duration  time.Duration `yaml:"duration"`
-	EarlyStop bool          `yaml:"early_stop"`
-	// Interface names the network interface whose byte counters tell
-	// whether other traffic shared the line during a test: "auto" (the
-	// default) is the interface of the route to the server, "none" turns
-	// the check off.
-	Interface string `yaml:"interface"`
-	// MaxOtherTrafficRatio: a test during which other traffic on the
-	// interface reached this fraction of the test's own bytes is void.
-	MaxOtherTrafficRatio float64 `yaml:"max_other_traffic_ratio"`
+// configFile is the layout of a configuration file. A measurement's
+// fields beyond MeasurementConfig's are its kind's options, decoded by
+// decodeOptions once the kind is known.
+type configFile struct {
+	Config       `yaml:",inline"`
+	Measurements []measurementFile `yaml:"measurements"`
+}
+
+type measurementFile struct {
+	MeasurementConfig `yaml:",inline"`
+	Rest              map[string]yaml.Node `yaml:",inline"`
 }
 
 // ScheduleConfig is a measurement's schedule.
@@ -116,30 +119,6 @@ var (
 	DefaultSpool   = SpoolConfig{MaxBytes: 256 << 20, MaxAge: 30 * 24 * time.Hour}
 	DefaultWeb     = WebConfig{ListenAddress: "127.0.0.1:9516"}
 )
-
-// DefaultMaxOtherTrafficRatio is the share of other traffic on the
-// interface, relative to a throughput test's own bytes, that makes the test
-// void: 10 %, as in MisuraInternet's Ne.Me.Sys.
-const DefaultMaxOtherTrafficRatio = 0.10
-
-// DefaultInterval and DefaultTimeout of a measurement, by kind.
-func defaultInterval(k fibremon.Kind) time.Duration {
-	switch k {
-	case fibremon.KindDownload, fibremon.KindUpload:
-		return time.Hour
-	}
-	return time.Minute
-}
-
-func defaultTimeout(k fibremon.Kind) time.Duration {
-	switch k {
-	case fibremon.KindDownload, fibremon.KindUpload:
-		return 30 * time.Second
-	case fibremon.KindLatency:
-		return 20 * time.Second
-	}
-	return 10 * time.Second
-}
 
 // ConfigError is a configuration error with its place in the file.
 type ConfigError struct {
@@ -186,16 +165,85 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	if len(root.Content) == 0 {
 		return nil, &ConfigError{File: file, Msg: "empty configuration"}
 	}
-	c := &Config{Service: DefaultService, Spool: DefaultSpool, Web: DefaultWeb, file: file, root: &root}
+	f := configFile{Config: Config{Service: DefaultService, Spool: DefaultSpool, Web: DefaultWeb}}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil {
+	if err := dec.Decode(&f); err != nil {
 		return nil, yamlError(file, err)
+	}
+	c := &f.Config
+	c.file, c.root = file, &root
+	for i, mf := range f.Measurements {
+		m := mf.MeasurementConfig
+		if err := c.decodeOptions(i, &m, mf.Rest); err != nil {
+			return nil, err
+		}
+		c.Measurements = append(c.Measurements, m)
 	}
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// decodeOptions decodes the fields of measurement i beyond
+// MeasurementConfig's into the options of its kind. A field that is not
+// one of them is an error naming the kind's options. A measurement of an
+// unknown kind is left for validate to refuse.
+func (c *Config) decodeOptions(i int, m *MeasurementConfig, rest map[string]yaml.Node) error {
+	dst := m.Options.OptionsOf(m.Kind)
+	if dst == nil || len(rest) == 0 {
+		return nil
+	}
+	keys := slices.SortedFunc(maps.Keys(rest), func(a, b string) int { // in file order
+		return cmp.Or(cmp.Compare(rest[a].Line, rest[b].Line), cmp.Compare(rest[a].Column, rest[b].Column))
+	})
+	own := optionNames(dst)
+	for _, k := range keys {
+		path := fmt.Sprintf("measurements[%d].%s", i, k)
+		if !slices.Contains(own, k) {
+			for _, other := range fibremon.Kinds {
+				if slices.Contains(optionNames(m.Options.OptionsOf(other)), k) {
+					return c.errAt(path, "not an option of kind %s (%s)", m.Kind, kindOptions(m.Kind, own, "its options: "))
+				}
+			}
+			return c.errAt(path, "unknown field (a measurement has %s; %s)", strings.Join(optionNames(&MeasurementConfig{}), ", "),
+				kindOptions(m.Kind, own, "kind "+string(m.Kind)+" also "))
+		}
+		v := rest[k]
+		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{{Kind: yaml.ScalarNode, Tag: "!!str", Value: k}, &v}}
+		if err := n.Decode(dst); err != nil {
+			return c.errAt(path, "%s", yamlError("", err).(*ConfigError).Msg)
+		}
+	}
+	return nil
+}
+
+// kindOptions lists the option names of kind k after prefix.
+func kindOptions(k fibremon.Kind, names []string, prefix string) string {
+	if len(names) == 0 {
+		return "kind " + string(k) + " has no options"
+	}
+	return prefix + strings.Join(names, ", ")
+}
+
+// optionNames returns the names in the file of the fields of the struct
+// that v points to, as yaml decodes them: the yaml tag's, else the field
+// name in lower case.
+func optionNames(v any) []string {
+	t := reflect.TypeOf(v).Elem()
+	var names []string
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		switch {
+		case name == "-" || !t.Field(i).IsExported():
+			continue
+		case name == "":
+			name = strings.ToLower(t.Field(i).Name)
+		}
+		names = append(names, name)
+	}
+	return names
 }
 
 // yamlError converts yaml's "line N: ..." messages to ConfigErrors.
@@ -362,7 +410,7 @@ func (c *Config) validate() error {
 			return c.errAt(p+".target", "missing")
 		}
 		if m.Timeout == 0 {
-			m.Timeout = defaultTimeout(m.Kind)
+			m.Timeout = probes.DefaultTimeout(m.Kind)
 		}
 		if m.Timeout < 0 || m.Timeout > 5*time.Minute {
 			return c.errAt(p+".timeout", "%v out of range (0, 5m]", m.Timeout)
@@ -374,13 +422,16 @@ func (c *Config) validate() error {
 			}
 			return c.errAt(p, "%v", err)
 		}
-		if err := m.validateKind(); err != nil {
-			var ce *ConfigError
-			if errors.As(err, &ce) {
-				return c.errAt(p+"."+ce.Field, "%s", ce.Msg)
-			}
-			return c.errAt(p, "%v", err)
+		// The probe of the kind checks the target and its options, and
+		// fills in their defaults.
+		t, err := probes.Target{Kind: m.Kind, Address: m.Target, Options: m.Options}.Check()
+		if err == nil {
+			err = t.CheckTimeout(m.Timeout)
 		}
+		if err != nil {
+			return c.targetError(p, err)
+		}
+		m.Target, m.Options = t.Address, t.Options
 	}
 	return nil
 }
@@ -449,94 +500,20 @@ func (m *MeasurementConfig) validateSchedule() error {
 	return nil
 }
 
-func (m *MeasurementConfig) validateKind() error {
-	bad := func(field, format string, args ...any) error {
-		return &ConfigError{Field: field, Msg: fmt.Sprintf(format, args...)}
+// targetError turns a probe's *probes.TargetError about measurement p
+// into a ConfigError naming the field.
+func (c *Config) targetError(p string, err error) error {
+	var te *probes.TargetError
+	if !errors.As(err, &te) {
+		return c.errAt(p, "%v", err)
 	}
-	only := map[string]bool{}
-	switch m.Kind {
-	case fibremon.KindDownload, fibremon.KindUpload:
-		only["duration"], only["early_stop"], only["interface"], only["max_other_traffic_ratio"] = true, true, true, true
-		target, err := probes.NDT7URL(m.Target)
-		if err != nil {
-			return bad("target", "ndt7 server: %v", err)
-		}
-		m.Target = target
-		if m.Interface == "" {
-			m.Interface = probes.InterfaceAuto
-		}
-		if m.MaxOtherTrafficRatio == 0 {
-			m.MaxOtherTrafficRatio = DefaultMaxOtherTrafficRatio
-		}
-		if !(m.MaxOtherTrafficRatio > 0 && m.MaxOtherTrafficRatio <= 1) {
-			return bad("max_other_traffic_ratio", "%v out of range (0, 1]", m.MaxOtherTrafficRatio)
-		}
-		if m.Duration == 0 {
-			m.Duration = 10 * time.Second
-		}
-		if m.Duration < time.Second || m.Duration > 15*time.Second {
-			return bad("duration", "%v out of range [1s, 15s] (ndt7)", m.Duration)
-		}
-		if m.Timeout < m.Duration+2*time.Second {
-			return bad("timeout", "%v must exceed duration %v by at least 2s", m.Timeout, m.Duration)
-		}
-	case fibremon.KindLatency:
-		only["method"], only["count"], only["packet_interval"] = true, true, true
-		switch m.Method {
-		case "":
-			m.Method = "auto"
-		case "auto", "icmp", "tcp":
-		default:
-			return bad("method", "%q: want auto, icmp or tcp", m.Method)
-		}
-		if m.Count == 0 {
-			m.Count = 10
-		}
-		if m.Count < 1 || m.Count > 1000 {
-			return bad("count", "%d out of range [1, 1000]", m.Count)
-		}
-		if m.PacketInterval == 0 {
-			m.PacketInterval = 200 * time.Millisecond
-		}
-		if m.PacketInterval < 10*time.Millisecond {
-			return bad("packet_interval", "%v: at least 10ms", m.PacketInterval)
-		}
-		if time.Duration(m.Count)*m.PacketInterval >= m.Timeout {
-			return bad("timeout", "%v is shorter than count × packet_interval = %v", m.Timeout, time.Duration(m.Count)*m.PacketInterval)
-		}
-	case fibremon.KindHTTP:
-		only["expect_status"] = true
-		if err := checkURL(m.Target); err != nil {
-			return bad("target", "%v", err)
-		}
-		for i, s := range m.ExpectStatus {
-			if s < 100 || s > 599 {
-				return bad(fmt.Sprintf("expect_status[%d]", i), "%d is not an HTTP status", s)
-			}
-		}
-	case fibremon.KindTCP:
-		if _, _, err := splitHostPort(m.Target); err != nil {
-			return bad("target", "%v", err)
-		}
-	case fibremon.KindDNS:
-		only["server"] = true
-		if m.Server != "" {
-			if _, _, err := splitHostPort(m.Server); err != nil {
-				return bad("server", "%v", err)
-			}
-		}
+	switch te.Field {
+	case "address":
+		return c.errAt(p+".target", "%s", te.Msg)
+	case "kind", "options":
+		return c.errAt(p, "%s", te.Msg)
 	}
-	// options of other kinds are mistakes, not silently ignored
-	set := map[string]bool{"method": m.Method != "", "count": m.Count != 0, "packet_interval": m.PacketInterval != 0,
-		"server": m.Server != "", "expect_status": m.ExpectStatus != nil, "duration": m.Duration != 0,
-		"early_stop": m.EarlyStop, "interface": m.Interface != "", "max_other_traffic_ratio": m.MaxOtherTrafficRatio != 0}
-	for _, f := range []string{"method", "count", "packet_interval", "server", "expect_status", "duration",
-		"early_stop", "interface", "max_other_traffic_ratio"} {
-		if set[f] && !only[f] {
-			return bad(f, "not an option of kind %s", m.Kind)
-		}
-	}
-	return nil
+	return c.errAt(p+"."+te.Field, "%s", te.Msg)
 }
 
 func checkURL(s string) error {
@@ -556,18 +533,6 @@ func checkURL(s string) error {
 		return fmt.Errorf("%q: no host", s)
 	}
 	return nil
-}
-
-func splitHostPort(s string) (string, int, error) {
-	i := strings.LastIndexByte(s, ':')
-	if i <= 0 {
-		return "", 0, fmt.Errorf("%q: want host:port", s)
-	}
-	port, err := strconv.Atoi(s[i+1:])
-	if err != nil || port < 1 || port > 65535 {
-		return "", 0, fmt.Errorf("%q: bad port", s)
-	}
-	return strings.Trim(s[:i], "[]"), port, nil
 }
 
 // ServiceURLs returns the service's URLs in order of preference: URLs, or

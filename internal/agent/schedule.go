@@ -3,6 +3,8 @@ package agent
 import (
 	"math/rand/v2"
 	"time"
+
+	"fibremon"
 )
 
 // Schedule modes (ScheduleConfig.Mode).
@@ -28,6 +30,16 @@ const (
 	DefaultRandomMin  = 36 * time.Minute
 	DefaultRandomMax  = 15 * time.Hour
 )
+
+// defaultInterval is the interval of a measurement of kind k in mode
+// ModeInterval: an hour for download and upload, which load the line, a
+// minute for the others.
+func defaultInterval(k fibremon.Kind) time.Duration {
+	if throughputKind(k) {
+		return time.Hour
+	}
+	return time.Minute
+}
 
 // planner decides when a measurement runs. It is used by one goroutine.
 type planner interface {

@@ -268,6 +268,7 @@ func TestLatencyWaitsForTheLine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := ScheduleConfig{Mode: ModeSlots}
 		lat := throughputJob("latency", fibremon.KindLatency, s)
+		lat.Target = "127.0.0.1:1"
 		a, runs := simAgent(t, 20*time.Second, throughputJob("down", fibremon.KindDownload, s), lat)
 		simulate(a, 2*time.Hour, func(i int, m MeasurementConfig) planner {
 			return newPlanner(m, 0, rand.New(rand.NewPCG(3, 3)))

@@ -58,8 +58,10 @@ func TestThroughputResults(t *testing.T) {
 	base := ndt7Server(t)
 	ws := "ws" + strings.TrimPrefix(base, "http")
 	a, _ := throughputAgent(t,
-		agent.MeasurementConfig{Name: "down", Kind: fibremon.KindDownload, Target: base, Duration: 2 * time.Second},
-		agent.MeasurementConfig{Name: "up", Kind: fibremon.KindUpload, Target: ws + ndt7.UploadPath + "?client_name=fibreprobe", Duration: 3 * time.Second},
+		agent.MeasurementConfig{Name: "down", Kind: fibremon.KindDownload, Target: base,
+			Options: probes.Options{Throughput: probes.ThroughputOptions{Duration: 2 * time.Second}}},
+		agent.MeasurementConfig{Name: "up", Kind: fibremon.KindUpload, Target: ws + ndt7.UploadPath + "?client_name=fibreprobe",
+			Options: probes.Options{Throughput: probes.ThroughputOptions{Duration: 3 * time.Second}}},
 	)
 	rs := a.RunOnce(t.Context())
 	if len(rs) != 2 {
@@ -102,7 +104,7 @@ func TestThroughputResults(t *testing.T) {
 func TestVoidResult(t *testing.T) {
 	base := ndt7Server(t)
 	a, reg := throughputAgent(t, agent.MeasurementConfig{Name: "down", Kind: fibremon.KindDownload, Target: base,
-		Duration: 2 * time.Second, Interface: "lo"})
+		Options: probes.Options{Throughput: probes.ThroughputOptions{Duration: 2 * time.Second, Interface: "lo"}}})
 
 	ctx, stop := context.WithCancel(t.Context())
 	done := loadLoopback(t, ctx)

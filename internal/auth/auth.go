@@ -5,10 +5,17 @@
 // what a reader may, and writes no results. Only the SHA-256 of a token is
 // kept, in memory and in the tokens file; comparison is constant-time.
 //
-// The tokens file is JSON: a list of {"probe", "sites", "role", "sha256",
-// "created"} entries ("probe" names the person or system a reader or admin
-// token is for). It is independent of the result store, so several
-// fibremon replicas writing to one InfluxDB can share it.
+// A reader or admin token has a scope: one comune (its slug: the comune's
+// municipality reads and administers that comune only) or the consortium
+// (every comune; the scope of an entry without "comune", so tokens files
+// written before scopes existed keep their meaning). A probe token's
+// comune is the comune of its sites, which the caller resolves against
+// the data set (Entry.ComuneOf).
+//
+// The tokens file is JSON: a list of {"probe", "sites", "role", "comune",
+// "sha256", "created"} entries ("probe" names the person or system a
+// reader or admin token is for). It is independent of the result store,
+// so several fibremon replicas writing to one InfluxDB can share it.
 package auth
 
 import (
@@ -50,9 +57,13 @@ var Roles = []string{RoleProbe, RoleReader, RoleAdmin}
 
 // Entry is one issued token as stored in the tokens file.
 type Entry struct {
-	Probe   string    `json:"probe"`
-	Sites   []string  `json:"sites"`
-	Role    string    `json:"role,omitempty"`
+	Probe string   `json:"probe"`
+	Sites []string `json:"sites"`
+	Role  string   `json:"role,omitempty"`
+	// Comune scopes a reader or admin token to one comune (its slug);
+	// "" is the consortium, every comune. Probe tokens have none: their
+	// comune is their sites'.
+	Comune  string    `json:"comune,omitempty"`
 	SHA256  string    `json:"sha256"`
 	Created time.Time `json:"created"`
 }
@@ -65,6 +76,29 @@ func (e Entry) role() string {
 	return e.Role
 }
 
+// RoleName returns the entry's role: RoleProbe, RoleReader or RoleAdmin.
+func (e Entry) RoleName() string { return e.role() }
+
+// ComuneOf returns the comune the entry belongs to, for listing and
+// revoking tokens by scope: the Comune of a reader or admin token ("" for
+// the consortium); for a probe token, the comune of its sites as
+// siteComune resolves them, when they all lie in one; "" (the
+// consortium's alone) when they lie in several or one is unknown.
+func (e Entry) ComuneOf(siteComune func(site string) (string, bool)) string {
+	if e.role() != RoleProbe {
+		return e.Comune
+	}
+	comune := ""
+	for i, s := range e.Sites {
+		c, ok := siteComune(s)
+		if !ok || (i > 0 && c != comune) {
+			return ""
+		}
+		comune = c
+	}
+	return comune
+}
+
 // Principal is who a valid token speaks for.
 type Principal struct {
 	// Probe names the probe, or the person or system of a reader or admin
@@ -75,16 +109,44 @@ type Principal struct {
 	Role string
 	// Admin is set for an admin token, which has no sites.
 	Admin bool
+	// Comune is the slug of the one comune a reader or admin token is
+	// scoped to; "" for the consortium (and for a probe token).
+	Comune string
 }
 
 // MaySite reports whether p may write results for site.
 func (p Principal) MaySite(site string) bool { return slices.Contains(p.Sites, site) }
 
-// MayRead reports whether p may read everything the service holds: raw
-// results, contracts and their evidence. Reader and admin tokens may; a
-// probe token may not (it may read only its own sites' raw results, which
-// the HTTP layer checks with MaySite).
+// MayRead reports whether p may read restricted data at all: raw results,
+// contracts and their evidence, of every comune or (Comune set) of one.
+// Reader and admin tokens may; a probe token may not (it may read only its
+// own sites' raw results, which the HTTP layer checks with MaySite).
 func (p Principal) MayRead() bool { return p.Role == RoleReader || p.Role == RoleAdmin }
+
+// Consortium reports whether p is a reader or admin token of the whole
+// consortium, not of one comune.
+func (p Principal) Consortium() bool { return p.MayRead() && p.Comune == "" }
+
+// MayReadComune reports whether p may read the restricted data of the
+// comune with the given slug.
+func (p Principal) MayReadComune(slug string) bool {
+	return p.MayRead() && (p.Comune == "" || p.Comune == slug)
+}
+
+// MayAdminComune reports whether p may administer the comune with the
+// given slug: reload its data and manage its tokens. slug "" is the
+// consortium: only a consortium admin may.
+func (p Principal) MayAdminComune(slug string) bool {
+	return p.Admin && (p.Comune == "" || p.Comune == slug)
+}
+
+// Scope names p's scope for messages: "the consortium" or "comune <slug>".
+func (p Principal) Scope() string {
+	if p.Comune == "" {
+		return "the consortium"
+	}
+	return "comune " + p.Comune
+}
 
 // Counts says how many tokens of each role a set holds.
 type Counts struct {
@@ -134,24 +196,39 @@ func Generate() (string, error) {
 // Issue creates a token for probe, bound to sites, adds it to the set and
 // returns the token in clear (the only time it is seen).
 func (t *Tokens) Issue(probe string, sites []string, now time.Time) (string, Entry, error) {
-	return t.issue(probe, sites, "", now)
+	return t.issue(probe, sites, "", "", now)
 }
 
-// IssueAdmin creates an admin token for the operator name, adds it to the
-// set and returns the token in clear.
+// IssueAdmin creates an admin token of the consortium for the operator
+// name, adds it to the set and returns the token in clear.
 func (t *Tokens) IssueAdmin(name string, now time.Time) (string, Entry, error) {
-	return t.issue(name, nil, RoleAdmin, now)
+	return t.issue(name, nil, RoleAdmin, "", now)
 }
 
-// IssueReader creates a reader token for name (a person or a system such as
-// a Grafana data source), adds it to the set and returns the token in clear.
+// IssueReader creates a reader token of the consortium for name (a person
+// or a system such as a Grafana data source), adds it to the set and
+// returns the token in clear.
 func (t *Tokens) IssueReader(name string, now time.Time) (string, Entry, error) {
-	return t.issue(name, nil, RoleReader, now)
+	return t.issue(name, nil, RoleReader, "", now)
 }
 
-func (t *Tokens) issue(probe string, sites []string, role string, now time.Time) (string, Entry, error) {
+// IssueScoped creates a token of role RoleReader or RoleAdmin for name,
+// scoped to the comune with the given slug ("" for the consortium), adds
+// it to the set and returns the token in clear. The caller checks that the
+// comune exists.
+func (t *Tokens) IssueScoped(role, name, comune string, now time.Time) (string, Entry, error) {
+	if role != RoleReader && role != RoleAdmin {
+		return "", Entry{}, fibremon.FieldErrorf("role", "a scoped token is a %q or %q token, not %q", RoleReader, RoleAdmin, role)
+	}
+	return t.issue(name, nil, role, comune, now)
+}
+
+func (t *Tokens) issue(probe string, sites []string, role, comune string, now time.Time) (string, Entry, error) {
 	if !fibremon.ValidID(probe) {
 		return "", Entry{}, fibremon.FieldErrorf("probe", "invalid probe name %q", probe)
+	}
+	if comune != "" && !fibremon.ValidID(comune) {
+		return "", Entry{}, fibremon.FieldErrorf("comune", "invalid comune slug %.80q", comune)
 	}
 	if len(sites) == 0 && role == "" {
 		return "", Entry{}, fibremon.FieldErrorf("sites", "a token needs at least one site")
@@ -166,7 +243,7 @@ func (t *Tokens) issue(probe string, sites []string, role string, now time.Time)
 		return "", Entry{}, err
 	}
 	sum := sha256.Sum256([]byte(tok))
-	e := Entry{Probe: probe, Sites: slices.Clone(sites), Role: role, SHA256: hex.EncodeToString(sum[:]), Created: now.UTC()}
+	e := Entry{Probe: probe, Sites: slices.Clone(sites), Role: role, Comune: comune, SHA256: hex.EncodeToString(sum[:]), Created: now.UTC()}
 	if err := t.add(e); err != nil {
 		return "", Entry{}, err
 	}
@@ -187,6 +264,10 @@ func (t *Tokens) add(e Entry) error {
 		return fmt.Errorf("auth: entry for %q: unknown role %q (want %q, %q or none)", e.Probe, e.Role, RoleReader, RoleAdmin)
 	case e.Role != "" && len(e.Sites) != 0:
 		return fmt.Errorf("auth: entry for %q: a token of role %q has no sites", e.Probe, e.Role)
+	case e.Role == "" && e.Comune != "":
+		return fmt.Errorf("auth: entry for probe %q: a probe token has no comune (its comune is its sites')", e.Probe)
+	case e.Comune != "" && !fibremon.ValidID(e.Comune):
+		return fmt.Errorf("auth: entry for %q: invalid comune slug %q", e.Probe, e.Comune)
 	}
 	var h [32]byte
 	copy(h[:], raw)
@@ -234,7 +315,7 @@ func (t *Tokens) Authenticate(token string) (Principal, error) {
 	if subtle.ConstantTimeCompare(sum[:], want) != 1 {
 		return unknown()
 	}
-	return Principal{Probe: e.Probe, Sites: slices.Clone(e.Sites), Role: e.role(), Admin: e.Role == RoleAdmin}, nil
+	return Principal{Probe: e.Probe, Sites: slices.Clone(e.Sites), Role: e.role(), Admin: e.Role == RoleAdmin, Comune: e.Comune}, nil
 }
 
 // Counts returns how many tokens of each role the set holds.
@@ -417,21 +498,37 @@ func (t *Tokens) Watch(ctx context.Context, path string, interval time.Duration,
 // with hashPrefix (at least 8 hex digits) when it is not empty. It returns
 // how many were removed; NotFound when none matched.
 func (t *Tokens) Revoke(probe, hashPrefix string) (int, error) {
+	return t.RevokeIf(probe, hashPrefix, nil)
+}
+
+// RevokeIf is Revoke limited to the entries for which may returns true
+// (nil: every entry): the tokens of one comune, for that comune's admin.
+// Matching entries that may refuses are kept; when every match is
+// refused, the error is Forbidden, naming the probe: the caller learns the
+// token exists but is not its own, as it would from the public list of
+// sites, and nothing of the token itself.
+func (t *Tokens) RevokeIf(probe, hashPrefix string, may func(Entry) bool) (int, error) {
 	if hashPrefix != "" && len(hashPrefix) < 8 {
 		return 0, fibremon.FieldErrorf("sha256", "give at least 8 hex digits of the token's SHA-256")
 	}
 	t.mu.Lock()
 	kept := t.entries[:0:0]
-	removed := 0
+	removed, refused := 0, 0
 	for _, e := range t.entries {
 		if e.Probe == probe && strings.HasPrefix(e.SHA256, strings.ToLower(hashPrefix)) {
-			removed++
-			continue
+			if may == nil || may(e) {
+				removed++
+				continue
+			}
+			refused++
 		}
 		kept = append(kept, e)
 	}
 	if removed == 0 {
 		t.mu.Unlock()
+		if refused > 0 {
+			return 0, fibremon.Errorf(fibremon.Forbidden, "the tokens of %q that match are outside your scope", probe)
+		}
 		return 0, fibremon.Errorf(fibremon.NotFound, "no token of probe %q matches", probe)
 	}
 	t.entries = kept

@@ -137,20 +137,20 @@ func (c *Checker) Evaluations() []Evaluation {
 
 var (
 	descP5Down = prometheus.NewDesc("fibremon_contract_download_p5_bytes_per_second",
-		"5th percentile of the site's last 96 valid download tests (MisuraInternet's banda minima).", []string{"site_id"}, nil)
+		"5th percentile of the site's last 96 valid download tests (MisuraInternet's banda minima).", []string{"comune", "site_id"}, nil)
 	descP5Up = prometheus.NewDesc("fibremon_contract_upload_p5_bytes_per_second",
-		"5th percentile of the site's last 96 valid upload tests.", []string{"site_id"}, nil)
+		"5th percentile of the site's last 96 valid upload tests.", []string{"comune", "site_id"}, nil)
 	descP95RTT = prometheus.NewDesc("fibremon_contract_latency_p95_seconds",
-		"95th percentile of the average RTT of the site's last 96 valid latency rounds.", []string{"site_id"}, nil)
+		"95th percentile of the average RTT of the site's last 96 valid latency rounds.", []string{"comune", "site_id"}, nil)
 	descMin = prometheus.NewDesc("fibremon_contract_min_bytes_per_second",
-		"Minimum speed the site's contract guarantees, by direction; absent when it states none.", []string{"site_id", "direction"}, nil)
+		"Minimum speed the site's contract guarantees, by direction; absent when it states none.", []string{"comune", "site_id", "direction"}, nil)
 	descMaxRTT = prometheus.NewDesc("fibremon_contract_max_rtt_seconds",
-		"Maximum delay the site's contract guarantees; absent when it states none.", []string{"site_id"}, nil)
+		"Maximum delay the site's contract guarantees; absent when it states none.", []string{"comune", "site_id"}, nil)
 	descTests = prometheus.NewDesc("fibremon_contract_valid_tests",
-		"Valid tests the contract check used (at most 96), by measure (download, upload, latency).", []string{"site_id", "measure"}, nil)
+		"Valid tests the contract check used (at most 96), by measure (download, upload, latency).", []string{"comune", "site_id", "measure"}, nil)
 	descBreach = prometheus.NewDesc("fibremon_contract_breach",
 		"1 when the measure breaks the contract's guarantee over the last 96 valid tests, 0 when it keeps it; absent with fewer than 20 tests or no guarantee.",
-		[]string{"site_id", "measure"}, nil)
+		[]string{"comune", "site_id", "measure"}, nil)
 	descAt = prometheus.NewDesc("fibremon_contract_evaluation_timestamp_seconds",
 		"When every site's contract was last evaluated, in Unix seconds.", nil, nil)
 )
@@ -173,31 +173,38 @@ func (col *collector) Collect(ch chan<- prometheus.Metric) {
 	if !at.IsZero() {
 		gauge(descAt, float64(at.UnixNano())/1e9)
 	}
+	// Every per-site series carries the site's comune, as the status
+	// metrics do.
+	comune := map[string]string{}
+	for _, s := range col.c.siteList() {
+		comune[s.ID] = s.Comune
+	}
 	for _, e := range col.c.Evaluations() {
+		c := comune[e.SiteID]
 		for _, m := range e.Measures {
-			gauge(descTests, float64(m.Tests), e.SiteID, m.Name)
+			gauge(descTests, float64(m.Tests), c, e.SiteID, m.Name)
 			if m.Value != nil {
 				switch m.Name {
 				case Download:
-					gauge(descP5Down, *m.Value, e.SiteID)
+					gauge(descP5Down, *m.Value, c, e.SiteID)
 				case Upload:
-					gauge(descP5Up, *m.Value, e.SiteID)
+					gauge(descP5Up, *m.Value, c, e.SiteID)
 				case Latency:
-					gauge(descP95RTT, *m.Value, e.SiteID)
+					gauge(descP95RTT, *m.Value, c, e.SiteID)
 				}
 			}
 			if m.Guaranteed != nil {
 				if m.Name == Latency {
-					gauge(descMaxRTT, *m.Guaranteed, e.SiteID)
+					gauge(descMaxRTT, *m.Guaranteed, c, e.SiteID)
 				} else {
-					gauge(descMin, *m.Guaranteed, e.SiteID, m.Name)
+					gauge(descMin, *m.Guaranteed, c, e.SiteID, m.Name)
 				}
 			}
 			switch m.Status {
 			case StatusBreach:
-				gauge(descBreach, 1, e.SiteID, m.Name)
+				gauge(descBreach, 1, c, e.SiteID, m.Name)
 			case StatusOK:
-				gauge(descBreach, 0, e.SiteID, m.Name)
+				gauge(descBreach, 0, c, e.SiteID, m.Name)
 			}
 		}
 	}

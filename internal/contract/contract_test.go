@@ -20,7 +20,7 @@ var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 // site is an FTTH 1000/300 line guaranteeing 500/150 Mbit/s and 20 ms.
 func site() fibremon.Site {
-	return fibremon.Site{ID: "municipio", Name: "Municipio", Kind: fibremon.SiteTownHall, Technology: fibremon.FTTH,
+	return fibremon.Site{ID: "municipio", Name: "Municipio", Kind: fibremon.SiteTownHall, Technology: fibremon.FTTH, Comune: "ripalta-cremasca",
 		ContractDownloadBytesPerSecond: fibremon.MbitPerSecond(1000), ContractUploadBytesPerSecond: fibremon.MbitPerSecond(300),
 		MinDownloadBytesPerSecond: fibremon.MbitPerSecond(500), MinUploadBytesPerSecond: fibremon.MbitPerSecond(150),
 		MaxRTTSeconds: 0.020}
@@ -175,16 +175,16 @@ func TestCheckerOverSQLite(t *testing.T) {
 	want := `
 # HELP fibremon_contract_breach 1 when the measure breaks the contract's guarantee over the last 96 valid tests, 0 when it keeps it; absent with fewer than 20 tests or no guarantee.
 # TYPE fibremon_contract_breach gauge
-fibremon_contract_breach{measure="download",site_id="municipio"} 1
-fibremon_contract_breach{measure="latency",site_id="municipio"} 0
+fibremon_contract_breach{comune="ripalta-cremasca",measure="download",site_id="municipio"} 1
+fibremon_contract_breach{comune="ripalta-cremasca",measure="latency",site_id="municipio"} 0
 # HELP fibremon_contract_download_p5_bytes_per_second 5th percentile of the site's last 96 valid download tests (MisuraInternet's banda minima).
 # TYPE fibremon_contract_download_p5_bytes_per_second gauge
-fibremon_contract_download_p5_bytes_per_second{site_id="municipio"} 1.25e+07
+fibremon_contract_download_p5_bytes_per_second{comune="ripalta-cremasca",site_id="municipio"} 1.25e+07
 # HELP fibremon_contract_valid_tests Valid tests the contract check used (at most 96), by measure (download, upload, latency).
 # TYPE fibremon_contract_valid_tests gauge
-fibremon_contract_valid_tests{measure="download",site_id="municipio"} 96
-fibremon_contract_valid_tests{measure="latency",site_id="municipio"} 30
-fibremon_contract_valid_tests{measure="upload",site_id="municipio"} 0
+fibremon_contract_valid_tests{comune="ripalta-cremasca",measure="download",site_id="municipio"} 96
+fibremon_contract_valid_tests{comune="ripalta-cremasca",measure="latency",site_id="municipio"} 30
+fibremon_contract_valid_tests{comune="ripalta-cremasca",measure="upload",site_id="municipio"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"fibremon_contract_breach", "fibremon_contract_download_p5_bytes_per_second", "fibremon_contract_valid_tests"); err != nil {

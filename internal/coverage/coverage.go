@@ -6,8 +6,11 @@
 package coverage
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/paulmach/orb"
@@ -24,7 +27,7 @@ const (
 	MatchOutside   = "outside"   // the point lies outside the monitored comune
 )
 
-// OutsideMessage is the answer's message for a point outside the comune.
+// OutsideMessage is the answer's message for a point outside every comune.
 const OutsideMessage = "outside the monitored area"
 
 // NearestProbes is how many probes an answer lists.
@@ -34,6 +37,9 @@ const NearestProbes = 3
 type Answer struct {
 	Match string `json:"match"`
 	Query Query  `json:"query"`
+	// Comune is the comune of the answer (absent for a point outside every
+	// comune and for candidates from several comuni).
+	Comune *ComuneInfo `json:"comune,omitempty"`
 
 	Address   *AddressInfo `json:"address,omitempty"`
 	DistanceM *float64     `json:"distance_m,omitempty"` // from the queried point
@@ -65,21 +71,25 @@ type Query struct {
 
 // AddressInfo identifies a civic.
 type AddressInfo struct {
-	ID        string  `json:"id"`
-	Label     string  `json:"label"`
-	Street    string  `json:"street"`
-	Number    string  `json:"number"`
-	Hamlet    string  `json:"hamlet"`
-	Lon       float64 `json:"lon"`
-	Lat       float64 `json:"lat"`
-	Units     int     `json:"units"`
-	Synthetic bool    `json:"synthetic"`
+	ID     string `json:"id"`
+	Label  string `json:"label"`
+	Street string `json:"street"`
+	Number string `json:"number"`
+	Hamlet string `json:"hamlet"`
+	Comune string `json:"comune"` // slug
+	// ComuneName is the comune's name, for display.
+	ComuneName string  `json:"comune_name"`
+	Lon        float64 `json:"lon"`
+	Lat        float64 `json:"lat"`
+	Units      int     `json:"units"`
+	Synthetic  bool    `json:"synthetic"`
 }
 
 // Probe is a monitored site near the address and what it measures.
 type Probe struct {
 	SiteID       string              `json:"site_id"`
 	Name         string              `json:"name"`
+	Comune       string              `json:"comune"` // slug
 	DistanceM    float64             `json:"distance_m"`
 	State        fibremon.State      `json:"state"`
 	Technology   fibremon.Technology `json:"technology"`
@@ -88,6 +98,9 @@ type Probe struct {
 	RTTMs        *float64            `json:"rtt_ms,omitempty"`
 	MeasuredAt   *time.Time          `json:"measured_at,omitempty"`
 	Synthetic    bool                `json:"synthetic"`
+	// Emulated is true when the site's line is emulated (the demo): its
+	// figures describe a line simulator, not a real line.
+	Emulated bool `json:"emulated"`
 }
 
 func info(a *geo.Address) AddressInfo {
@@ -95,39 +108,121 @@ func info(a *geo.Address) AddressInfo {
 		Lon: round(a.Point.Lon(), 6), Lat: round(a.Point.Lat(), 6), Units: a.Units, Synthetic: a.Synthetic}
 }
 
-// ByAddress answers a written address. Errors: Invalid (field "address")
-// for an empty or absurd query, NotFound when nothing matches.
-func ByAddress(ix *geo.Index, statuses []fibremon.SiteStatus, query string, now time.Time) (Answer, error) {
-	matches, err := ix.Lookup(query)
-	if err != nil {
-		return Answer{}, err
-	}
-	if len(matches) == 0 {
-		return Answer{}, &fibremon.Error{Kind: fibremon.NotFound, Field: "address",
-			Msg: fmt.Sprintf("no address of %s matches %q", ix.Comune().Name, query)}
-	}
-	exact := 0
-	for _, m := range matches {
-		if m.Score >= 1 {
-			exact++
+// ComuneInfo names the comune of an answer.
+type ComuneInfo struct {
+	Slug      string `json:"slug"`
+	Name      string `json:"name"`
+	ISTATCode string `json:"istat_code"`
+}
+
+func comuneInfo(ix *geo.Index) *ComuneInfo {
+	c := ix.Comune()
+	return &ComuneInfo{Slug: c.Slug, Name: c.Name, ISTATCode: c.ISTATCode}
+}
+
+// NoMatchError is the NotFound error of an address that matches nothing in
+// the comune it names: it carries the streets of that comune closest to
+// the query, never a guess from another comune.
+type NoMatchError struct {
+	Err     *fibremon.Error
+	Streets []string
+}
+
+func (e *NoMatchError) Error() string { return e.Err.Error() }
+
+// Suggestions returns the streets to suggest.
+func (e *NoMatchError) Suggestions() []string { return e.Streets }
+
+// Unwrap lets errors.As and fibremon.KindOf see the fibremon.Error.
+func (e *NoMatchError) Unwrap() error { return e.Err }
+
+// maxCandidatesPerComune is how many candidates of each comune an
+// ambiguous answer over several comuni lists at most.
+const maxCandidatesPerComune = 5
+
+// ByAddress answers a written address in the comune named by comune (a
+// slug, an ISTAT code or a name), or, when comune is "", in the comune the
+// address names after its last comma ("Via Roma 5, Crema"), or else in
+// every comune of the set: one exact match anywhere is the answer; several
+// (or none exact) give candidates from each comune that has some.
+//
+// Errors: Invalid (field "address") for an empty or absurd query,
+// NotFound (field "comune") for an unknown comune, and a *NoMatchError
+// (NotFound, field "address") when nothing matches.
+func ByAddress(set *geo.Set, comune string, statuses []fibremon.SiteStatus, query string, now time.Time) (Answer, error) {
+	var scope []*geo.Index
+	named := comune != ""
+	if named {
+		ix, err := set.Comune(comune)
+		if err != nil {
+			return Answer{}, err
+		}
+		scope = []*geo.Index{ix}
+	} else if i := strings.LastIndexByte(query, ','); i >= 0 {
+		if ix, err := set.Comune(strings.TrimSpace(query[i+1:])); err == nil && strings.TrimSpace(query[:i]) != "" {
+			scope, named = []*geo.Index{ix}, true
+			query = strings.TrimSpace(query[:i])
 		}
 	}
+	if scope == nil {
+		scope = set.Comuni()
+	}
+	type found struct {
+		ix *geo.Index
+		m  geo.Match
+	}
+	var all []found
+	exact := 0
+	for _, ix := range scope {
+		matches, err := ix.Lookup(query)
+		if err != nil {
+			return Answer{}, err
+		}
+		for j, m := range matches {
+			if m.Score >= 1 {
+				exact++
+			}
+			if j < maxCandidatesPerComune || len(scope) == 1 {
+				all = append(all, found{ix, m})
+			}
+		}
+	}
+	if len(all) == 0 {
+		if !named && len(scope) != 1 {
+			return Answer{}, &fibremon.Error{Kind: fibremon.NotFound, Field: "address",
+				Msg: fmt.Sprintf("no address of the %d comuni matches %q; name the comune (\"Via Roma 5, Crema\" or comune=)", len(scope), query)}
+		}
+		ix := scope[0]
+		streets := ix.SuggestStreets(query, 5)
+		msg := fmt.Sprintf("no address of %s matches %q", ix.Comune().Name, query)
+		if len(streets) > 0 {
+			msg += "; streets of " + ix.Comune().Name + " with a close name: " + strings.Join(streets, ", ")
+		}
+		return Answer{}, &NoMatchError{Err: &fibremon.Error{Kind: fibremon.NotFound, Field: "address", Msg: msg}, Streets: streets}
+	}
+	slices.SortStableFunc(all, func(a, b found) int { return cmp.Compare(b.m.Score, a.m.Score) })
 	if exact != 1 {
 		ans := Answer{Match: MatchAmbiguous, Query: Query{Address: query}, NearestProbes: []Probe{}}
-		for _, m := range matches {
-			ans.Candidates = append(ans.Candidates, info(m.Address))
-			ans.Synthetic = ans.Synthetic || m.Address.Synthetic
+		if len(scope) == 1 {
+			ans.Comune = comuneInfo(scope[0])
+		}
+		for _, f := range all {
+			ai := info(f.m.Address)
+			ai.Comune, ai.ComuneName = f.ix.Comune().Slug, f.ix.Comune().Name
+			ans.Candidates = append(ans.Candidates, ai)
+			ans.Synthetic = ans.Synthetic || f.m.Address.Synthetic
 		}
 		return ans, nil
 	}
-	ans := describe(ix, statuses, matches[0].Address, now)
+	ans := describe(set, all[0].ix, statuses, all[0].m.Address, now)
 	ans.Match, ans.Query = MatchExact, Query{Address: query}
 	return ans, nil
 }
 
-// ByPoint answers a point: the civic nearest to it, or MatchOutside.
+// ByPoint answers a point: the civic nearest to it in the comune that
+// contains it, or MatchOutside when no comune of the set does.
 // Errors: Invalid (field "lat" or "lon") for coordinates out of range.
-func ByPoint(ix *geo.Index, statuses []fibremon.SiteStatus, lat, lon float64, now time.Time) (Answer, error) {
+func ByPoint(set *geo.Set, statuses []fibremon.SiteStatus, lat, lon float64, now time.Time) (Answer, error) {
 	switch {
 	case math.IsNaN(lat) || lat < -90 || lat > 90:
 		return Answer{}, fibremon.FieldErrorf("lat", "%v is not a latitude in [-90, 90]", lat)
@@ -136,24 +231,27 @@ func ByPoint(ix *geo.Index, statuses []fibremon.SiteStatus, lat, lon float64, no
 	}
 	q := Query{Lat: &lat, Lon: &lon}
 	p := orb.Point{lon, lat}
-	if !ix.Contains(p) {
+	ix, ok := set.At(p)
+	if !ok {
 		return Answer{Match: MatchOutside, Query: q, Message: OutsideMessage, NearestProbes: []Probe{}}, nil
 	}
 	near := ix.Nearest(p, 1)
 	if len(near) == 0 {
 		ans := Answer{Match: MatchNearest, Query: q, Message: "no civic register loaded for this comune",
-			NearestProbes: nearestProbes(ix, statuses, p)}
+			Comune: comuneInfo(ix), NearestProbes: nearestProbes(set, statuses, p)}
 		return ans, nil
 	}
-	ans := describe(ix, statuses, near[0], now)
+	ans := describe(set, ix, statuses, near[0], now)
 	d := round(geo.DistanceMeters(p, near[0].Point), 1)
 	ans.Match, ans.Query, ans.DistanceM = MatchNearest, q, &d
 	return ans, nil
 }
 
-func describe(ix *geo.Index, statuses []fibremon.SiteStatus, a *geo.Address, now time.Time) Answer {
+func describe(set *geo.Set, ix *geo.Index, statuses []fibremon.SiteStatus, a *geo.Address, now time.Time) Answer {
 	ai := info(a)
+	ai.Comune, ai.ComuneName = ix.Comune().Slug, ix.Comune().Name
 	ans := Answer{
+		Comune:          comuneInfo(ix),
 		Address:         &ai,
 		Technology:      a.Technology,
 		MaxDownloadMbps: a.MaxDownMbps,
@@ -164,7 +262,7 @@ func describe(ix *geo.Index, statuses []fibremon.SiteStatus, a *geo.Address, now
 		WhiteArea:       a.AreaClass == geo.White,
 		Operator:        a.Operator,
 		Synthetic:       a.Synthetic,
-		NearestProbes:   nearestProbes(ix, statuses, a.Point),
+		NearestProbes:   nearestProbes(set, statuses, a.Point),
 	}
 	if st, since, ok := a.StateAt(now); ok {
 		ans.State = st
@@ -173,15 +271,18 @@ func describe(ix *geo.Index, statuses []fibremon.SiteStatus, a *geo.Address, now
 	return ans
 }
 
-func nearestProbes(ix *geo.Index, statuses []fibremon.SiteStatus, p orb.Point) []Probe {
+// nearestProbes lists the monitored sites nearest to p, in any comune of
+// the set: a probe across the border is still the nearest evidence.
+func nearestProbes(set *geo.Set, statuses []fibremon.SiteStatus, p orb.Point) []Probe {
 	byID := make(map[string]*fibremon.SiteStatus, len(statuses))
 	for i := range statuses {
 		byID[statuses[i].ID] = &statuses[i]
 	}
 	out := []Probe{}
-	for _, sd := range ix.NearestSites(p, NearestProbes) {
-		pr := Probe{SiteID: sd.Site.ID, Name: sd.Site.Name, DistanceM: round(sd.Meters, 1),
-			State: fibremon.StateUnknown, Technology: sd.Site.Technology, Synthetic: sd.Site.Synthetic}
+	for _, sd := range set.NearestSites(p, NearestProbes) {
+		pr := Probe{SiteID: sd.Site.ID, Name: sd.Site.Name, Comune: sd.Site.Comune, DistanceM: round(sd.Meters, 1),
+			State: fibremon.StateUnknown, Technology: sd.Site.Technology, Synthetic: sd.Site.Synthetic,
+			Emulated: sd.Site.LineEmulated}
 		if st, ok := byID[sd.Site.ID]; ok {
 			pr.State = st.State
 			for _, r := range st.Latest {

@@ -27,7 +27,7 @@ func (a Answer) Text(lang string) string {
 	case MatchAmbiguous:
 		line("%s", tr("Indirizzo ambiguo; forse intendevi:", "Ambiguous address; did you mean:"))
 		for _, c := range a.Candidates {
-			line("  - %s (%s)", c.Label, c.Hamlet)
+			line("  - %s (%s)", c.Label, place(c.Hamlet, c.ComuneName))
 		}
 		a.syntheticNote(&b, tr)
 		return b.String()
@@ -37,8 +37,8 @@ func (a Answer) Text(lang string) string {
 		return b.String()
 	}
 	where := a.Address.Label
-	if a.Address.Hamlet != "" {
-		where += ", " + a.Address.Hamlet
+	if p := place(a.Address.Hamlet, a.Address.ComuneName); p != "" {
+		where += ", " + p
 	}
 	if a.DistanceM != nil {
 		where += fmt.Sprintf(tr(" (civico più vicino, a %.0f m)", " (nearest civic, %.0f m away)"), *a.DistanceM)
@@ -65,6 +65,9 @@ func (a Answer) Text(lang string) string {
 				if p.RTTMs != nil {
 					speeds += fmt.Sprintf(", %.1f ms", *p.RTTMs)
 				}
+			}
+			if p.Emulated {
+				speeds += tr(" [linea emulata: misure di un simulatore]", " [emulated line: measurements of a simulator]")
 			}
 			line("    %s (%s, %.0f m, %s): %s", p.Name, p.Technology, p.DistanceM, p.State, speeds)
 		}
@@ -117,4 +120,16 @@ func className(c geo.Class, tr func(string, string) string) string {
 		return tr("adeguata (almeno 20 Mbit/s)", "adequate (at least 20 Mbit/s)")
 	}
 	return tr("sotto soglia (meno di 20 Mbit/s)", "below threshold (under 20 Mbit/s)")
+}
+
+// place names a civic's hamlet and comune: "Ripalta Nuova (Ripalta
+// Cremasca)", or just "Crema" when the hamlet is the comune's namesake.
+func place(hamlet, comune string) string {
+	switch {
+	case comune == "" || hamlet == comune:
+		return hamlet
+	case hamlet == "":
+		return comune
+	}
+	return hamlet + " (" + comune + ")"
 }

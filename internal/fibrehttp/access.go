@@ -21,11 +21,13 @@ import (
 //     address lookup, and site state in coarse form (the public view of
 //     GET /api/v1/sites and of the sites layer of the coverage GeoJSON);
 //   - a read token (role reader or admin): also raw results, contracts and
-//     their evidence, and the full site statuses;
+//     their evidence, and the full site statuses — of every comune for a
+//     token of the consortium, of its own comune's sites for a token
+//     scoped to one comune;
 //   - a probe token: writes its sites' results, and reads its own sites'
 //     raw results (what the probe measured itself); elsewhere it is as
 //     anonymous;
-//   - an admin token: also the admin API.
+//   - an admin token: also the admin API, within its scope (admin.go).
 //
 // Access.PublicRead opens everything a read token reads to anyone;
 // Access.MetricsAuth guards /metrics on its own.
@@ -94,6 +96,8 @@ type PublicSiteStatus struct {
 	Source                 string               `json:"source,omitempty"`
 	Synthetic              bool                 `json:"synthetic"`
 	LineSynthetic          bool                 `json:"line_synthetic"`
+	LineEmulated           bool                 `json:"line_emulated"`
+	Comune                 string               `json:"comune,omitempty"`
 	State                  fibremon.State       `json:"state"`
 	LastSeen               time.Time            `json:"last_seen,omitzero"`
 	Availability24h        *float64             `json:"availability_24h"`
@@ -112,7 +116,7 @@ func publicSite(st fibremon.SiteStatus) PublicSiteStatus {
 		ID: st.ID, Name: st.Name, Kind: st.Kind, Hamlet: st.Hamlet, Address: st.Address,
 		Lon: st.Lon, Lat: st.Lat, CoordStatus: st.CoordStatus, CoordUncertaintyMeters: st.CoordUncertaintyMeters,
 		Technology: st.Technology, Source: st.Source, Synthetic: st.Synthetic, LineSynthetic: st.LineSynthetic,
-		State: st.State,
+		LineEmulated: st.LineEmulated, Comune: st.Comune, State: st.State,
 	}
 	if !st.LastSeen.IsZero() {
 		p.LastSeen = st.LastSeen.UTC().Truncate(PublicTimeStep)
@@ -131,7 +135,7 @@ func publicSite(st fibremon.SiteStatus) PublicSiteStatus {
 var publicSiteProps = map[string]bool{
 	"layer": true, "site_id": true, "name": true, "kind": true, "hamlet": true, "address": true,
 	"technology": true, "coord_status": true, "coord_uncertainty_m": true, "synthetic": true,
-	"line_synthetic": true, "state": true, "marker_color": true, "last_seen": true, "availability_24h": true,
+	"line_synthetic": true, "line_emulated": true, "comune": true, "state": true, "marker_color": true, "last_seen": true, "availability_24h": true,
 	// The newest measured speeds and delay, rounded, as the address lookup
 	// shows them for the probes nearest an address: how well lines near me
 	// deliver is what the public map is for.
@@ -196,13 +200,50 @@ func principal(r *http.Request) *auth.Principal {
 	return p
 }
 
-// fullView reports whether the caller sees site statuses in full.
-func (s *Server) fullView(r *http.Request) bool {
+// fullView reports whether the caller sees in full the site statuses of
+// the comuni with the given slugs: with a read token that covers every one
+// of them (a consortium token covers all), or Access.PublicRead. An answer
+// that spans comuni the caller may not read in full is the public view.
+func (s *Server) fullView(r *http.Request, slugs ...string) bool {
 	if s.d.Access.PublicRead {
 		return true
 	}
 	p := principal(r)
-	return p != nil && p.MayRead()
+	if p == nil || !p.MayRead() {
+		return false
+	}
+	for _, slug := range slugs {
+		if !p.MayReadComune(slug) {
+			return false
+		}
+	}
+	return true
+}
+
+// slugsOf returns the slugs of comuni.
+func slugsOf(comuni []*geo.Index) []string {
+	out := make([]string, len(comuni))
+	for i, ix := range comuni {
+		out[i] = ix.Comune().Slug
+	}
+	return out
+}
+
+// siteComune returns the slug of the comune of the site with the given id
+// in the current data set.
+func (s *Server) siteComune(id string) (string, bool) {
+	ix, ok := s.d.Geo.Load().SiteComune(id)
+	if !ok {
+		return "", false
+	}
+	return ix.Comune().Slug, true
+}
+
+// errOtherComune is the refusal of a comune's token reading another's
+// restricted data.
+func errOtherComune(p *auth.Principal, field, what string) error {
+	return &fibremon.Error{Kind: fibremon.Forbidden, Field: field,
+		Msg: fmt.Sprintf("%s token of %q is scoped to %s: it may not read %s", p.Role, p.Probe, p.Scope(), what)}
 }
 
 // errReadToken is the refusal of an anonymous read of restricted data.
@@ -228,8 +269,10 @@ func (s *Server) needRead(what string, h handlerFunc) handlerFunc {
 	}
 }
 
-// needResultsRead wraps GET /api/v1/results: a read token reads every
-// site's results; a probe token only those of its own sites, named with
+// needResultsRead wraps GET /api/v1/results: a read token of the
+// consortium reads every site's results, one scoped to a comune those of
+// its comune's sites (getResults narrows a query without site_id or
+// comune to them); a probe token only those of its own sites, named with
 // site_id.
 func (s *Server) needResultsRead(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
@@ -240,7 +283,24 @@ func (s *Server) needResultsRead(h handlerFunc) handlerFunc {
 		switch {
 		case p == nil:
 			return errReadToken("raw results")
+		case p.Consortium():
+			return h(w, r)
 		case p.MayRead():
+			v := r.URL.Query()
+			if site := v.Get("site_id"); site != "" {
+				if c, ok := s.siteComune(site); !ok || !p.MayReadComune(c) {
+					return errOtherComune(p, "site_id", fmt.Sprintf("results of site %.80q, which is not a site of %s", site, p.Comune))
+				}
+			}
+			if c := v.Get("comune"); c != "" {
+				ix, err := s.d.Geo.Load().Comune(c)
+				if err != nil {
+					return err
+				}
+				if !p.MayReadComune(ix.Comune().Slug) {
+					return errOtherComune(p, "comune", "results of comune "+ix.Comune().Slug)
+				}
+			}
 			return h(w, r)
 		case p.Role != auth.RoleProbe:
 			return fibremon.Errorf(fibremon.Forbidden, "%s token of %q may not read results", p.Role, p.Probe)
@@ -272,6 +332,9 @@ func (s *Server) metricsAuth(next http.Handler) http.Handler {
 			return errReadToken("/metrics")
 		case !p.MayRead():
 			return fibremon.Errorf(fibremon.Forbidden, "%s token of %q may not read /metrics; use a reader token", p.Role, p.Probe)
+		case !p.Consortium():
+			// The exposition carries every comune's sites and contracts.
+			return fibremon.Errorf(fibremon.Forbidden, "%s token of %q is scoped to %s; /metrics carries every comune's figures: use a reader token of the consortium", p.Role, p.Probe, p.Scope())
 		}
 		next.ServeHTTP(w, r)
 		return nil

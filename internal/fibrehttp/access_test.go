@@ -2,7 +2,9 @@ package fibrehttp_test
 
 import (
 	"encoding/json"
+	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -28,46 +31,113 @@ import (
 	"fibremon/probes/ndt7"
 )
 
-// Callers of the access table, in the order of its status columns.
+// Callers of the access table, in the order of its status columns: no
+// token, a probe of Ripalta Cremasca, the consortium's reader and admin, a
+// reader of Crema, and the admins of Ripalta Cremasca and of Crema.
 const (
 	anon = iota
 	probe
 	reader
 	admin
+	readerCrema
+	adminRipalta
+	adminCrema
 	nCallers
 )
 
-var callerNames = [nCallers]string{"no token", "probe token", "reader token", "admin token"}
+var callerNames = [nCallers]string{"no token", "probe token", "reader token", "admin token",
+	"Crema's reader token", "Ripalta Cremasca's admin token", "Crema's admin token"}
+
+// cremaSite is the one site of the fixture's Crema, added to its data for
+// the tests (the embedded Crema has none), so that each comune has a probe
+// of its own.
+const cremaSite = "municipio-crema"
+
+// twoComuni returns the data set of the access tests: Ripalta Cremasca as
+// embedded, and Crema with one site.
+func twoComuni(t testing.TB) *geo.Live {
+	t.Helper()
+	ripalta, err := geo.Load(data.FS, "ripalta-cremasca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := fstest.MapFS{}
+	files, _ := fs.Glob(data.FS, "crema/*")
+	for _, f := range files {
+		b, err := fs.ReadFile(data.FS, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsys[f] = &fstest.MapFile{Data: b}
+	}
+	header, _, _ := strings.Cut(string(mustRead(t, "ripalta-cremasca/sites.csv")), "\n")
+	fsys["crema/sites.csv"] = &fstest.MapFile{Data: []byte(header + "\n" +
+		cremaSite + ",Municipio di Crema (test),town_hall,,Piazza Duomo 25,9.6858,45.3641,approximate,100,FTTH,1000,300,500,150,20,true,true,none: test site,\n")}
+	crema, err := geo.Load(fsys, "crema")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := new(geo.Live)
+	live.Store(geo.MustSetOf(ripalta, crema))
+	return live
+}
+
+func mustRead(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := fs.ReadFile(data.FS, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
 
 // accessFixture is the real handler with every optional part wired (web
-// page, ndt7, admin API, contract checks) over the Ripalta Cremasca data
-// set, and results stored for the municipio: a download that passed and a
-// latency check that failed with an error text and a target.
+// page, ndt7, admin API, contract checks) over two comuni, Ripalta
+// Cremasca and Crema, and results stored for the municipio of Ripalta
+// Cremasca: a download that passed and a latency check that failed with an
+// error text and a target.
 type accessFixture struct {
 	*fixture
-	tracker *status.Tracker
-	tokens  [nCallers]string
+	tracker    *status.Tracker
+	checker    *contract.Checker
+	tokens     [nCallers]string
+	admin      *fileAdmin
+	cremaProbe string // probe "p-crema", site cremaSite
 }
 
 func newAccessFixture(t *testing.T, access fibrehttp.Access) *accessFixture {
 	t.Helper()
-	comune, err := geo.Load(data.FS, "ripalta-cremasca")
-	if err != nil {
-		t.Fatal(err)
-	}
+	live := twoComuni(t)
+	sites := live.Load().Sites()
 	var tracker *status.Tracker
+	var checker *contract.Checker
+	var adminOps *fileAdmin
 	f := newFixture(t, func(d *fibrehttp.Deps, ts *auth.Tokens) {
 		logger := slog.New(slog.DiscardHandler)
-		tracker = status.New(logger, prometheus.NewRegistry(), comune.Sites, d.Store.(status.Reader), status.Options{Stale: time.Hour})
+		d.Geo = live
+		tracker = status.New(logger, prometheus.NewRegistry(), sites, d.Store.(status.Reader), status.Options{Stale: time.Hour})
 		d.Status = tracker
-		d.Contract = contract.NewChecker(logger, prometheus.NewRegistry(), comune.Sites, d.Store.(contract.Reader), nil)
-		d.Admin = &fileAdmin{tokens: ts, path: filepath.Join(t.TempDir(), "tokens.json")}
+		checker = contract.NewChecker(logger, prometheus.NewRegistry(), sites, d.Store.(contract.Reader), nil)
+		d.Contract = checker
+		adminOps = &fileAdmin{tokens: ts, path: filepath.Join(t.TempDir(), "tokens.json")}
+		d.Admin = adminOps
 		d.Web = web.Handler(web.Options{})
 		ndt := ndt7.NewHandler(logger, ndt7.ServerOptions{})
 		d.NDTDownload, d.NDTUpload = ndt.Download, ndt.Upload
 		d.Access = access
 	})
 	now := time.Now()
+	scoped := func(role, name, comune string) string {
+		tok, _, err := f.tokens.IssueScoped(role, name, comune, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	cremaProbe, _, err := f.tokens.Issue("p-crema", []string{cremaSite}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	down := storetest.Result("municipio", fibremon.KindDownload, now.Add(-2*time.Minute), true)
 	down.Values[fibremon.DownloadBytesPerSecond] = fibremon.MbitPerSecond(940)
 	lat := storetest.Result("municipio", fibremon.KindLatency, now.Add(-time.Minute), false)
@@ -78,30 +148,53 @@ func newAccessFixture(t *testing.T, access fibrehttp.Access) *accessFixture {
 	if code, er := f.post(t, f.token, batchJSON(t, down, lat)); code != http.StatusOK {
 		t.Fatalf("post = %d %+v", code, er)
 	}
+	cr := storetest.Result(cremaSite, fibremon.KindLatency, now.Add(-time.Minute), true)
+	cr.Probe = "p-crema"
+	if code, er := f.post(t, cremaProbe, batchJSON(t, cr)); code != http.StatusOK {
+		t.Fatalf("post for Crema = %d %+v", code, er)
+	}
 	if err := tracker.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	return &accessFixture{fixture: f, tracker: tracker, tokens: [nCallers]string{"", f.token, f.reader, f.admin}}
+	if err := checker.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return &accessFixture{fixture: f, tracker: tracker, checker: checker, admin: adminOps, cremaProbe: cremaProbe, tokens: [nCallers]string{
+		"", f.token, f.reader, f.admin,
+		scoped(auth.RoleReader, "grafana-crema", "crema"),
+		scoped(auth.RoleAdmin, "ufficio-tecnico-ripalta", "ripalta-cremasca"),
+		scoped(auth.RoleAdmin, "ufficio-tecnico-crema", "crema"),
+	}}
 }
 
 // do sends one request as caller and returns the status and body; every
 // 4xx must carry a JSON error, and every 401 a WWW-Authenticate challenge.
+// A POST carries a batch of results, or to the admin API's tokens a
+// request for a token of the municipio of Ripalta Cremasca.
 func (f *accessFixture) do(t *testing.T, caller int, method, path string) (int, []byte) {
 	t.Helper()
+	return f.doToken(t, f.tokens[caller], callerNames[caller], method, path)
+}
+
+func (f *accessFixture) doToken(t *testing.T, token, name, method, path string) (int, []byte) {
+	t.Helper()
 	body := ""
-	if method == http.MethodPost {
+	switch {
+	case method == http.MethodPost && strings.HasPrefix(path, fibrehttp.PathAdminTokens):
+		body = `{"probe": "p-municipio-2", "sites": ["municipio"]}`
+	case method == http.MethodPost && path == fibrehttp.PathResults:
 		r := good(time.Now())
 		body = batchJSON(t, r)
 	}
-	code, hdr, raw := request(t, method, f.srv.URL+path, f.tokens[caller], body)
+	code, hdr, raw := request(t, method, f.srv.URL+path, token, body)
 	if code >= 400 && code < 500 && !strings.HasPrefix(path, "/ndt/") && !strings.HasPrefix(path, "/static/") {
 		var er fibrehttp.ErrorResponse
 		if err := json.Unmarshal(raw, &er); err != nil || er.Error == "" {
-			t.Errorf("%s %s as %s = %d with a body that is not a JSON error: %.200q", method, path, callerNames[caller], code, raw)
+			t.Errorf("%s %s as %s = %d with a body that is not a JSON error: %.200q", method, path, name, code, raw)
 		}
 	}
 	if code == http.StatusUnauthorized && hdr.Get("WWW-Authenticate") == "" {
-		t.Errorf("%s %s as %s = 401 without WWW-Authenticate", method, path, callerNames[caller])
+		t.Errorf("%s %s as %s = 401 without WWW-Authenticate", method, path, name)
 	}
 	return code, raw
 }
@@ -113,38 +206,57 @@ type accessCase struct {
 }
 
 // defaultAccess is the table of the default configuration: every route of
-// the service against every kind of caller.
+// the service against every kind of caller. Columns: no token, probe
+// (Ripalta Cremasca's municipio), reader, admin (the consortium's),
+// Crema's reader, Ripalta Cremasca's admin, Crema's admin.
 var defaultAccess = []accessCase{
-	{"GET", "/healthz", "/healthz", [nCallers]int{200, 200, 200, 200}},
-	{"GET", "/readyz", "/readyz", [nCallers]int{200, 200, 200, 200}},
-	{"GET", "/metrics", "/metrics", [nCallers]int{200, 200, 200, 200}},
-	{"GET", "/", "/", [nCallers]int{200, 200, 200, 200}},
-	{"GET", "/static/*", "/static/app.js", [nCallers]int{200, 200, 200, 200}},
+	{"GET", "/healthz", "/healthz", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
+	{"GET", "/readyz", "/readyz", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
+	{"GET", "/metrics", "/metrics", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
+	{"GET", "/", "/", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
+	{"GET", "/static/*", "/static/app.js", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
 	// A plain GET is no WebSocket upgrade: the same 400 for everyone.
-	{"GET", "/ndt/v7/download", "/ndt/v7/download", [nCallers]int{400, 400, 400, 400}},
-	{"GET", "/ndt/v7/upload", "/ndt/v7/upload", [nCallers]int{400, 400, 400, 400}},
-	{"GET", "/api/v1/coverage.geojson", "/api/v1/coverage.geojson", [nCallers]int{200, 200, 200, 200}},
-	{"GET", "/api/v1/coverage", "/api/v1/coverage?address=Via+Roma+5", [nCallers]int{200, 200, 200, 200}},
-	{"GET", "/api/v1/rollout", "/api/v1/rollout", [nCallers]int{200, 200, 200, 200}},
-	{"GET", "/api/v1/gaps", "/api/v1/gaps", [nCallers]int{200, 200, 200, 200}},
-	{"GET", "/api/v1/sites", "/api/v1/sites", [nCallers]int{200, 200, 200, 200}},
-	{"GET", "/api/v1/sites/{id}", "/api/v1/sites/municipio", [nCallers]int{200, 200, 200, 200}},
-	{"POST", "/api/v1/results", "/api/v1/results", [nCallers]int{401, 200, 403, 403}},
-	{"GET", "/api/v1/results", "/api/v1/results?site_id=municipio", [nCallers]int{401, 200, 200, 200}},
-	{"GET", "/api/v1/results", "/api/v1/results?site_id=valserio", [nCallers]int{401, 403, 200, 200}},
-	{"GET", "/api/v1/results", "/api/v1/results", [nCallers]int{401, 403, 200, 200}},
-	{"GET", "/api/v1/contracts", "/api/v1/contracts", [nCallers]int{401, 403, 200, 200}},
-	{"GET", "/api/v1/sites/{id}/contract", "/api/v1/sites/municipio/contract", [nCallers]int{401, 403, 200, 200}},
-	{"GET", "/api/v1/admin/tokens", "/api/v1/admin/tokens", [nCallers]int{401, 403, 403, 200}},
-	// No probe of that name: the admin gets as far as 404.
-	{"DELETE", "/api/v1/admin/tokens/{probe}", "/api/v1/admin/tokens/nobody", [nCallers]int{401, 403, 403, 404}},
-	{"POST", "/api/v1/admin/reload", "/api/v1/admin/reload", [nCallers]int{401, 403, 403, 200}},
+	{"GET", "/ndt/v7/download", "/ndt/v7/download", [nCallers]int{400, 400, 400, 400, 400, 400, 400}},
+	{"GET", "/ndt/v7/upload", "/ndt/v7/upload", [nCallers]int{400, 400, 400, 400, 400, 400, 400}},
+	{"GET", "/api/v1/coverage.geojson", "/api/v1/coverage.geojson", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
+	{"GET", "/api/v1/tiles/{layers}/{z}/{x}/{y}", "/api/v1/tiles/sites/14/8631/5872.mvt", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
+	{"GET", "/api/v1/coverage", "/api/v1/coverage?address=Via+Roma+5&comune=ripalta-cremasca", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
+	{"GET", "/api/v1/rollout", "/api/v1/rollout", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
+	{"GET", "/api/v1/gaps", "/api/v1/gaps", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
+	{"GET", "/api/v1/sites", "/api/v1/sites", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
+	{"GET", "/api/v1/comuni", "/api/v1/comuni", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
+	{"GET", "/api/v1/sites/{id}", "/api/v1/sites/municipio", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
+	{"POST", "/api/v1/results", "/api/v1/results", [nCallers]int{401, 200, 403, 403, 403, 403, 403}},
+	{"GET", "/api/v1/results", "/api/v1/results?site_id=municipio", [nCallers]int{401, 200, 200, 200, 403, 200, 403}},
+	{"GET", "/api/v1/results", "/api/v1/results?site_id=valserio", [nCallers]int{401, 403, 200, 200, 403, 200, 403}},
+	{"GET", "/api/v1/results", "/api/v1/results?site_id=" + cremaSite, [nCallers]int{401, 403, 200, 200, 200, 403, 200}},
+	// Without site_id or comune, a comune's token reads its own comune's.
+	{"GET", "/api/v1/results", "/api/v1/results", [nCallers]int{401, 403, 200, 200, 200, 200, 200}},
+	{"GET", "/api/v1/results", "/api/v1/results?comune=crema", [nCallers]int{401, 403, 200, 200, 200, 403, 200}},
+	{"GET", "/api/v1/results", "/api/v1/results?comune=ripalta-cremasca", [nCallers]int{401, 403, 200, 200, 403, 200, 403}},
+	{"GET", "/api/v1/contracts", "/api/v1/contracts", [nCallers]int{401, 403, 200, 200, 200, 200, 200}},
+	{"GET", "/api/v1/contracts", "/api/v1/contracts?comune=ripalta-cremasca", [nCallers]int{401, 403, 200, 200, 403, 200, 403}},
+	{"GET", "/api/v1/sites/{id}/contract", "/api/v1/sites/municipio/contract", [nCallers]int{401, 403, 200, 200, 403, 200, 403}},
+	{"GET", "/api/v1/sites/{id}/contract", "/api/v1/sites/" + cremaSite + "/contract", [nCallers]int{401, 403, 200, 200, 200, 403, 200}},
+	{"GET", "/api/v1/admin/tokens", "/api/v1/admin/tokens", [nCallers]int{401, 403, 403, 200, 403, 200, 200}},
+	// A token for the municipio of Ripalta Cremasca: its admins may issue it.
+	{"POST", "/api/v1/admin/tokens", "/api/v1/admin/tokens", [nCallers]int{401, 403, 403, 201, 403, 201, 403}},
+	// No probe of that name: an admin gets as far as 404.
+	{"DELETE", "/api/v1/admin/tokens/{probe}", "/api/v1/admin/tokens/nobody", [nCallers]int{401, 403, 403, 404, 403, 404, 404}},
+	// Another comune's probe: 403 (revocation within scope is in
+	// TestAccessComuneAdmin; a ?sha256= that matches no token keeps the
+	// table from revoking anything).
+	{"DELETE", "/api/v1/admin/tokens/{probe}", "/api/v1/admin/tokens/p-crema?sha256=00000000", [nCallers]int{401, 403, 403, 404, 403, 404, 404}},
+	{"POST", "/api/v1/admin/reload", "/api/v1/admin/reload", [nCallers]int{401, 403, 403, 200, 403, 200, 200}},
+	{"POST", "/api/v1/admin/reload", "/api/v1/admin/reload?comune=crema", [nCallers]int{401, 403, 403, 200, 403, 403, 200}},
+	{"POST", "/api/v1/admin/reload", "/api/v1/admin/reload?comune=ripalta-cremasca", [nCallers]int{401, 403, 403, 200, 403, 200, 403}},
+	{"POST", "/api/v1/admin/reload", "/api/v1/admin/reload?comune=nowhere", [nCallers]int{401, 403, 403, 404, 403, 404, 404}},
 }
 
 // TestAccessTable: every route of the service × {no token, probe token,
-// reader token, admin token} in the default configuration, through the
-// real handler; and the table names every route the router has, so a new
-// route cannot escape it.
+// reader token, admin token, each of the consortium or of one comune} in
+// the default configuration, through the real handler; and the table
+// names every route the router has, so a new route cannot escape it.
 func TestAccessTable(t *testing.T) {
 	f := newAccessFixture(t, fibrehttp.Access{})
 	checkCoversRoutes(t, f, defaultAccess)
@@ -185,7 +297,7 @@ func checkCoversRoutes(t *testing.T, f *accessFixture, table []accessCase) {
 func TestAccessViews(t *testing.T) {
 	f := newAccessFixture(t, fibrehttp.Access{})
 	secrets := []string{"10.9.8.7", "no route to host", `"latest"`, "contract_", "min_download", "max_rtt"}
-	for _, path := range []string{"/api/v1/sites", "/api/v1/sites/municipio", "/api/v1/coverage.geojson", "/api/v1/coverage.geojson?layer=sites", "/api/v1/coverage?address=Via+Roma+5"} {
+	for _, path := range []string{"/api/v1/sites", "/api/v1/sites/municipio", "/api/v1/coverage.geojson", "/api/v1/coverage.geojson?layer=sites", "/api/v1/coverage?address=Via+Roma+5", "/api/v1/tiles/sites/0/0/0.mvt"} {
 		for _, caller := range []int{anon, probe} {
 			_, body := f.do(t, caller, "GET", path)
 			for _, s := range secrets {
@@ -203,6 +315,37 @@ func TestAccessViews(t *testing.T) {
 		_, body = f.do(t, caller, "GET", "/api/v1/coverage.geojson?layer=sites")
 		if !strings.Contains(string(body), "contract_download_mbps") {
 			t.Errorf("coverage.geojson as %s lacks contract_download_mbps", callerNames[caller])
+		}
+		if _, body = f.do(t, caller, "GET", "/api/v1/tiles/sites/0/0/0.mvt"); !strings.Contains(string(body), "contract_download_mbps") {
+			t.Errorf("the sites tile as %s lacks contract_download_mbps", callerNames[caller])
+		}
+	}
+
+	// A comune's token sees its own comune's sites in full, another's in
+	// the public view, and an answer spanning both in the public view.
+	for _, tc := range []struct {
+		caller int
+		path   string
+		full   bool
+	}{
+		{adminRipalta, "/api/v1/sites/municipio", true},
+		{adminCrema, "/api/v1/sites/municipio", false},
+		{readerCrema, "/api/v1/sites/municipio", false},
+		{readerCrema, "/api/v1/sites/" + cremaSite, true},
+		{adminRipalta, "/api/v1/sites?comune=ripalta-cremasca", true},
+		{adminRipalta, "/api/v1/sites", false},
+		{admin, "/api/v1/sites", true},
+		{adminRipalta, "/api/v1/coverage.geojson?layer=sites&comune=ripalta-cremasca", true},
+		{adminRipalta, "/api/v1/coverage.geojson?layer=sites", false},
+		{adminCrema, "/api/v1/coverage.geojson?layer=sites&comune=ripalta-cremasca", false},
+	} {
+		code, body := f.do(t, tc.caller, "GET", tc.path)
+		full := strings.Contains(string(body), "contract_download")
+		if code != http.StatusOK || full != tc.full {
+			t.Errorf("GET %s as %s = %d, full view %v; want 200, full view %v: %.300s", tc.path, callerNames[tc.caller], code, full, tc.full, body)
+		}
+		if !tc.full && strings.Contains(string(body), "no route to host") {
+			t.Errorf("GET %s as %s shows a raw result: %.300s", tc.path, callerNames[tc.caller], body)
 		}
 	}
 
@@ -259,13 +402,15 @@ func TestAccessViews(t *testing.T) {
 func TestAccessPublicRead(t *testing.T) {
 	f := newAccessFixture(t, fibrehttp.Access{PublicRead: true})
 	for _, tc := range []accessCase{
-		{"GET", "", "/api/v1/results?site_id=valserio", [nCallers]int{200, 200, 200, 200}},
-		{"GET", "", "/api/v1/results", [nCallers]int{200, 200, 200, 200}},
-		{"GET", "", "/api/v1/contracts", [nCallers]int{200, 200, 200, 200}},
-		{"GET", "", "/api/v1/sites/municipio/contract", [nCallers]int{200, 200, 200, 200}},
-		{"GET", "", "/metrics", [nCallers]int{200, 200, 200, 200}},
-		{"POST", "", "/api/v1/results", [nCallers]int{401, 200, 403, 403}},
-		{"GET", "", "/api/v1/admin/tokens", [nCallers]int{401, 403, 403, 200}},
+		{"GET", "", "/api/v1/results?site_id=valserio", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
+		{"GET", "", "/api/v1/results", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
+		{"GET", "", "/api/v1/contracts", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
+		{"GET", "", "/api/v1/contracts?comune=ripalta-cremasca", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
+		{"GET", "", "/api/v1/sites/municipio/contract", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
+		{"GET", "", "/metrics", [nCallers]int{200, 200, 200, 200, 200, 200, 200}},
+		{"POST", "", "/api/v1/results", [nCallers]int{401, 200, 403, 403, 403, 403, 403}},
+		{"GET", "", "/api/v1/admin/tokens", [nCallers]int{401, 403, 403, 200, 403, 200, 200}},
+		{"POST", "", "/api/v1/admin/reload?comune=crema", [nCallers]int{401, 403, 403, 200, 403, 403, 200}},
 	} {
 		for caller := range nCallers {
 			if code, body := f.do(t, caller, tc.method, tc.path); code != tc.want[caller] {
@@ -284,7 +429,9 @@ func TestAccessPublicRead(t *testing.T) {
 func TestAccessMetricsReadToken(t *testing.T) {
 	for _, publicRead := range []bool{false, true} {
 		f := newAccessFixture(t, fibrehttp.Access{MetricsAuth: fibrehttp.MetricsAuthReadToken, PublicRead: publicRead})
-		want := [nCallers]int{401, 403, 200, 200}
+		// A comune's token is refused too: the exposition carries every
+		// comune's sites.
+		want := [nCallers]int{401, 403, 200, 200, 403, 403, 403}
 		for caller := range nCallers {
 			code, body := f.do(t, caller, "GET", "/metrics")
 			if code != want[caller] {
@@ -431,4 +578,267 @@ func TestZeroTokens(t *testing.T) {
 	if code, er := f.post(t, f.token, batchJSON(t, good(time.Now()))); code != http.StatusOK {
 		t.Errorf("upload after restoring the file = %d %+v; want 200", code, er)
 	}
+}
+
+// TestAccessComuneAdmin: one comune's admin cannot touch another's. It
+// lists only its comune's tokens, revokes only them (another comune's
+// probe is a 403 and its token keeps working), issues tokens only for its
+// comune's sites and under no other comune's probe names, reloads only its
+// comune, and reads only its comune's results and contracts.
+func TestAccessComuneAdmin(t *testing.T) {
+	f := newAccessFixture(t, fibrehttp.Access{})
+	listed := func(caller int) map[string]string {
+		t.Helper()
+		code, body := f.do(t, caller, "GET", fibrehttp.PathAdminTokens)
+		var list fibrehttp.TokensResponse
+		if err := json.Unmarshal(body, &list); code != http.StatusOK || err != nil {
+			t.Fatalf("list as %s = %d %s", callerNames[caller], code, body)
+		}
+		out := map[string]string{}
+		for _, ti := range list.Tokens {
+			out[ti.Probe] = ti.Comune
+		}
+		return out
+	}
+	want := map[int]map[string]string{
+		adminCrema: {"p-crema": "crema", "grafana-crema": "crema", "ufficio-tecnico-crema": "crema"},
+		adminRipalta: {"p-municipio": "ripalta-cremasca", "p-valserio": "ripalta-cremasca",
+			"ufficio-tecnico-ripalta": "ripalta-cremasca"},
+		admin: {"p-crema": "crema", "grafana-crema": "crema", "ufficio-tecnico-crema": "crema",
+			"p-municipio": "ripalta-cremasca", "p-valserio": "ripalta-cremasca", "ufficio-tecnico-ripalta": "ripalta-cremasca",
+			"grafana": "", "ufficio-tecnico": ""},
+	}
+	for caller, w := range want {
+		if got := listed(caller); !maps.Equal(got, w) {
+			t.Errorf("tokens listed to %s: %v; want %v", callerNames[caller], got, w)
+		}
+	}
+
+	// Revocation: another comune's probe, or a consortium token, is 403
+	// and its token keeps working; its own is revoked at once.
+	for _, tc := range []struct {
+		caller int
+		probe  string
+		want   int
+	}{
+		{adminCrema, "p-valserio", 403},
+		{adminRipalta, "p-crema", 403},
+		{adminRipalta, "grafana", 403},
+		{adminRipalta, "ufficio-tecnico", 403},
+		{adminCrema, "ufficio-tecnico-ripalta", 403},
+	} {
+		code, body := f.do(t, tc.caller, "DELETE", fibrehttp.PathAdminTokens+"/"+tc.probe)
+		var er fibrehttp.ErrorResponse
+		json.Unmarshal(body, &er)
+		if code != tc.want || er.Field != "probe" || !strings.Contains(er.Error, "scoped to comune") {
+			t.Errorf("DELETE %s as %s = %d %s; want %d naming the scope", tc.probe, callerNames[tc.caller], code, body, tc.want)
+		}
+	}
+	r := good(time.Now())
+	r.SiteID, r.Probe = "valserio", "p-valserio"
+	if code, er := f.post(t, f.token2, batchJSON(t, r)); code != http.StatusOK {
+		t.Fatalf("p-valserio after Crema's admin tried to revoke it: %d %+v; want 200", code, er)
+	}
+	cr := storetest.Result(cremaSite, fibremon.KindLatency, time.Now().Add(-time.Second), true)
+	cr.Probe = "p-crema"
+	if code, er := f.post(t, f.cremaProbe, batchJSON(t, cr)); code != http.StatusOK {
+		t.Fatalf("p-crema after Ripalta's admin tried to revoke it: %d %+v; want 200", code, er)
+	}
+	if code, body := f.do(t, adminCrema, "DELETE", fibrehttp.PathAdminTokens+"/p-crema"); code != http.StatusOK || !strings.Contains(string(body), `"revoked":1`) {
+		t.Fatalf("Crema's admin revokes p-crema = %d %s", code, body)
+	}
+	cr = storetest.Result(cremaSite, fibremon.KindLatency, time.Now().Add(-time.Second), true)
+	cr.Probe = "p-crema"
+	if code, _ := f.post(t, f.cremaProbe, batchJSON(t, cr)); code != http.StatusUnauthorized {
+		t.Fatalf("revoked p-crema posts: %d; want 401", code)
+	}
+
+	// Issuing probe tokens.
+	issue := func(caller int, body string) (int, fibrehttp.IssuedToken, fibrehttp.ErrorResponse) {
+		t.Helper()
+		code, _, raw := request(t, http.MethodPost, f.srv.URL+fibrehttp.PathAdminTokens, f.tokens[caller], body)
+		var it fibrehttp.IssuedToken
+		var er fibrehttp.ErrorResponse
+		if code == http.StatusCreated {
+			json.Unmarshal(raw, &it)
+		} else if err := json.Unmarshal(raw, &er); err != nil || er.Error == "" {
+			t.Errorf("POST %s as %s = %d with a body that is not a JSON error: %s", body, callerNames[caller], code, raw)
+		}
+		return code, it, er
+	}
+	for _, tc := range []struct {
+		caller     int
+		body       string
+		code       int
+		field, msg string
+	}{
+		{adminCrema, `{"probe":"p-crema-2","sites":["municipio"]}`, 403, "sites[0]", "of comune ripalta-cremasca"},
+		{adminCrema, `{"probe":"p-crema-2","sites":["` + cremaSite + `","valserio"]}`, 403, "sites[1]", "scoped to comune crema"},
+		{adminRipalta, `{"probe":"p-2","sites":["` + cremaSite + `"]}`, 403, "sites[0]", "of comune crema"},
+		{adminCrema, `{"probe":"p-municipio","sites":["` + cremaSite + `"]}`, 409, "probe", "outside comune crema"},
+		{adminCrema, `{"probe":"p-crema-2","sites":["nowhere"]}`, 400, "sites[0]", "no site"},
+		{adminCrema, `{"probe":"p-crema-2","sites":[]}`, 400, "sites", "at least one site"},
+		{adminCrema, `{"probe":"P Crema","sites":["` + cremaSite + `"]}`, 400, "probe", "invalid probe name"},
+		{adminCrema, `{"probe":"p-crema-2","sites":["` + cremaSite + `"],"role":"admin"}`, 400, "role", "unknown field"},
+		{adminCrema, `{"probe":"p-crema-2","sites":"` + cremaSite + `"}`, 400, "sites", "want"},
+		{adminCrema, `[]`, 400, "", ""},
+		{adminCrema, `{"probe":"p-crema-2","sites":["` + cremaSite + `"]} {}`, 400, "", "after"},
+	} {
+		code, _, er := issue(tc.caller, tc.body)
+		if code != tc.code || er.Field != tc.field || !strings.Contains(er.Error, tc.msg) {
+			t.Errorf("POST %s as %s = %d %+v; want %d, field %q, saying %q", tc.body, callerNames[tc.caller], code, er, tc.code, tc.field, tc.msg)
+		}
+	}
+	code, it, er := issue(adminCrema, `{"probe":"p-crema-2","sites":["`+cremaSite+`"]}`)
+	if code != http.StatusCreated || !strings.HasPrefix(it.Token, auth.TokenPrefix) || it.Comune != "crema" || it.Role != "probe" || len(it.SHA256Prefix) != 12 {
+		t.Fatalf("Crema's admin issues p-crema-2 = %d %+v %+v", code, it, er)
+	}
+	cr = storetest.Result(cremaSite, fibremon.KindLatency, time.Now().Add(-time.Second), true)
+	cr.Probe = "p-crema-2"
+	if code, er := f.post(t, it.Token, batchJSON(t, cr)); code != http.StatusOK {
+		t.Fatalf("the issued token posts: %d %+v", code, er)
+	}
+	saved, err := auth.Load(f.admin.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(saved.Entries(), func(e auth.Entry) bool { return e.Probe == "p-crema-2" }) {
+		t.Error("the issued token is not in the tokens file")
+	}
+	if got := listed(adminCrema); got["p-crema-2"] != "crema" || len(got) != 3 {
+		t.Errorf("Crema's tokens after issuing p-crema-2 and revoking p-crema: %v", got)
+	}
+	if _, ok := listed(adminRipalta)["p-crema-2"]; ok {
+		t.Error("Ripalta Cremasca's admin lists Crema's new probe")
+	}
+	// Bad media type: 415 before the body is read.
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, f.srv.URL+fibrehttp.PathAdminTokens, strings.NewReader(`{}`))
+	req.Header.Set("Authorization", "Bearer "+f.tokens[adminCrema])
+	req.Header.Set("Content-Type", "text/plain")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Errorf("POST with text/plain = %v %v; want 415", resp.StatusCode, err)
+	} else {
+		resp.Body.Close()
+	}
+
+	// Reload: a comune's admin reloads its own comune, with or without
+	// ?comune=; the consortium's admin the whole data set or one comune.
+	before := f.admin.reloads.Load()
+	for _, tc := range []struct {
+		caller int
+		query  string
+		code   int
+		comune string
+	}{
+		{adminRipalta, "", 200, "ripalta-cremasca"},
+		{adminCrema, "?comune=Crema", 200, "crema"},  // a name finds its comune
+		{adminCrema, "?comune=019035", 200, "crema"}, // so does its ISTAT code
+		{adminRipalta, "?comune=crema", 403, ""},
+		{adminCrema, "?comune=crema&x=1", 400, ""},
+		{admin, "", 200, ""},
+		{admin, "?comune=ripalta-cremasca", 200, "ripalta-cremasca"},
+	} {
+		code, body := f.do(t, tc.caller, "POST", fibrehttp.PathAdminReload+tc.query)
+		if code != tc.code {
+			t.Errorf("reload%s as %s = %d %s; want %d", tc.query, callerNames[tc.caller], code, body, tc.code)
+			continue
+		}
+		if code != http.StatusOK {
+			continue
+		}
+		f.admin.mu.Lock()
+		last := f.admin.comuni[len(f.admin.comuni)-1]
+		f.admin.mu.Unlock()
+		var rr fibrehttp.ReloadResponse
+		json.Unmarshal(body, &rr)
+		if last != tc.comune || rr.Comune != tc.comune {
+			t.Errorf("reload%s as %s reloaded %q (answer %+v); want %q", tc.query, callerNames[tc.caller], last, rr, tc.comune)
+		}
+	}
+	if got := f.admin.reloads.Load() - before; got != 5 {
+		t.Errorf("%d reloads ran; want the 5 allowed", got)
+	}
+
+	// Reading: without parameters each comune's token reads its own
+	// comune's results and contracts only.
+	if err := f.checker.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		caller int
+		sites  []string
+	}{
+		{adminRipalta, []string{"municipio", "valserio"}},
+		{adminCrema, []string{cremaSite}},
+		{readerCrema, []string{cremaSite}},
+		{admin, []string{"municipio", "valserio", cremaSite}},
+	} {
+		_, body := f.do(t, tc.caller, "GET", fibrehttp.PathResults)
+		var res struct{ Results []fibremon.Result }
+		if err := json.Unmarshal(body, &res); err != nil || len(res.Results) == 0 {
+			t.Fatalf("results as %s: %v %s", callerNames[tc.caller], err, body)
+		}
+		got := map[string]bool{}
+		for i, r := range res.Results {
+			got[r.SiteID] = true
+			if i > 0 && r.Start.After(res.Results[i-1].Start) {
+				t.Errorf("results as %s are not newest first", callerNames[tc.caller])
+			}
+		}
+		if !maps.Equal(got, setOf(tc.sites)) {
+			t.Errorf("results as %s are of sites %v; want %v", callerNames[tc.caller], slices.Sorted(maps.Keys(got)), tc.sites)
+		}
+		_, body = f.do(t, tc.caller, "GET", fibrehttp.PathContracts)
+		var cs fibrehttp.ContractsResponse
+		if err := json.Unmarshal(body, &cs); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range cs.Contracts {
+			if c, _ := f.siteComune(e.SiteID); !f.mayRead(tc.caller, c) {
+				t.Errorf("contracts as %s list site %s of comune %s", callerNames[tc.caller], e.SiteID, c)
+			}
+		}
+		if len(cs.Contracts) == 0 {
+			t.Errorf("contracts as %s: none", callerNames[tc.caller])
+		}
+	}
+	// site_id of a site of another comune in the named comune is a 400.
+	if code, body := f.do(t, admin, "GET", fibrehttp.PathResults+"?comune=crema&site_id=municipio"); code != http.StatusBadRequest {
+		t.Errorf("results of municipio in comune crema = %d %s; want 400", code, body)
+	}
+	// limit applies to the merged answer.
+	_, body := f.do(t, adminRipalta, "GET", fibrehttp.PathResults+"?limit=1")
+	var res struct{ Results []fibremon.Result }
+	if json.Unmarshal(body, &res); len(res.Results) != 1 {
+		t.Errorf("results?limit=1 as %s: %d results", callerNames[adminRipalta], len(res.Results))
+	}
+}
+
+func setOf(ss []string) map[string]bool {
+	m := map[string]bool{}
+	for _, s := range ss {
+		m[s] = true
+	}
+	return m
+}
+
+// siteComune is the comune of a site of the fixture's data set.
+func (f *accessFixture) siteComune(id string) (string, bool) {
+	if id == cremaSite {
+		return "crema", true
+	}
+	return "ripalta-cremasca", id != ""
+}
+
+// mayRead reports whether caller may read comune's restricted data.
+func (f *accessFixture) mayRead(caller int, comune string) bool {
+	switch caller {
+	case reader, admin:
+		return true
+	case readerCrema, adminCrema:
+		return comune == "crema"
+	case adminRipalta:
+		return comune == "ripalta-cremasca"
+	}
+	return false
 }

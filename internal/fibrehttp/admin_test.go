@@ -6,12 +6,15 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"fibremon"
 	"fibremon/internal/auth"
 	"fibremon/internal/fibrehttp"
 )
@@ -21,22 +24,34 @@ type fileAdmin struct {
 	tokens  *auth.Tokens
 	path    string
 	reloads atomic.Int32
+	mu      sync.Mutex
+	comuni  []string // the comune of each reload, "" for the whole data set
 	fail    bool
 }
 
 func (a *fileAdmin) Tokens() []auth.Entry { return a.tokens.Entries() }
-func (a *fileAdmin) RevokeTokens(probe, prefix string) (int, error) {
-	n, err := a.tokens.Revoke(probe, prefix)
+func (a *fileAdmin) RevokeTokens(probe, prefix string, may func(auth.Entry) bool) (int, error) {
+	n, err := a.tokens.RevokeIf(probe, prefix, may)
 	if err != nil {
 		return 0, err
 	}
 	return n, a.tokens.Save(a.path)
 }
-func (a *fileAdmin) Reload() error {
+func (a *fileAdmin) IssueProbeToken(probe string, sites []string) (string, auth.Entry, error) {
+	tok, e, err := a.tokens.Issue(probe, sites, time.Now())
+	if err != nil {
+		return "", auth.Entry{}, err
+	}
+	return tok, e, a.tokens.Save(a.path)
+}
+func (a *fileAdmin) Reload(comune string) error {
 	if a.fail {
 		return errors.New("data/civics.csv: line 3: bad number")
 	}
 	a.reloads.Add(1)
+	a.mu.Lock()
+	a.comuni = append(a.comuni, comune)
+	a.mu.Unlock()
 	return nil
 }
 
@@ -81,6 +96,7 @@ func TestAdminAPI(t *testing.T) {
 		for _, m := range []struct{ method, url string }{
 			{http.MethodGet, tokensURL},
 			{http.MethodDelete, tokensURL + "/p-valserio"},
+			{http.MethodPost, tokensURL},
 			{http.MethodPost, f.srv.URL + fibrehttp.PathAdminReload},
 		} {
 			code, _, body := request(t, m.method, m.url, c.token, "")
@@ -149,13 +165,28 @@ func TestAdminAPI(t *testing.T) {
 	}
 
 	// Reload.
-	if code, _, body := request(t, http.MethodPost, f.srv.URL+fibrehttp.PathAdminReload, f.admin, ""); code != http.StatusOK || admin.reloads.Load() != 1 {
-		t.Fatalf("reload = %d %s, reloads %d", code, body, admin.reloads.Load())
+	if code, _, body := request(t, http.MethodPost, f.srv.URL+fibrehttp.PathAdminReload, f.admin, ""); code != http.StatusOK || admin.reloads.Load() != 1 || admin.comuni[0] != "" {
+		t.Fatalf("reload = %d %s, reloads %d of %q; want the whole data set reloaded once", code, body, admin.reloads.Load(), admin.comuni)
+	}
+	if code, _, body := request(t, http.MethodPost, f.srv.URL+fibrehttp.PathAdminReload+"?comune=ripalta-cremasca", f.admin, ""); code != http.StatusOK || admin.comuni[1] != "ripalta-cremasca" {
+		t.Fatalf("reload of one comune = %d %s, reloads of %q", code, body, admin.comuni)
 	}
 	admin.fail = true
 	code, _, body = request(t, http.MethodPost, f.srv.URL+fibrehttp.PathAdminReload, f.admin, "")
 	if code != http.StatusBadRequest || !strings.Contains(string(body), "line 3") {
 		t.Fatalf("failing reload = %d %s; want 400 naming the bad line", code, body)
+	}
+
+	// Issuing a probe token: shown once, in clear, and working at once.
+	code, _, body = request(t, http.MethodPost, tokensURL, f.admin, `{"probe": "p-scuola", "sites": ["scuola-primaria-pascoli"]}`)
+	var it fibrehttp.IssuedToken
+	if err := json.Unmarshal(body, &it); code != http.StatusCreated || err != nil || it.Probe != "p-scuola" || it.Comune != "ripalta-cremasca" {
+		t.Fatalf("issue = %d %s", code, body)
+	}
+	r = good(time.Now())
+	r.SiteID, r.Probe = "scuola-primaria-pascoli", "p-scuola"
+	if code, er := f.post(t, it.Token, batchJSON(t, r)); code != http.StatusOK {
+		t.Fatalf("issued token posts: %d %+v; want 200", code, er)
 	}
 
 	// An admin token writes no results.
@@ -207,4 +238,38 @@ func TestRateLimitPerProbe(t *testing.T) {
 	if code, er := f.post(t, f.token2, batchJSON(t, r)); code != http.StatusOK {
 		t.Fatalf("other probe = %d %+v; want 200", code, er)
 	}
+}
+
+// FuzzDecodeTokenRequest: any body gets a request that passes every check
+// or an Invalid error, never a panic; a valid request round-trips.
+func FuzzDecodeTokenRequest(f *testing.F) {
+	for _, seed := range []string{
+		`{"probe": "p-scuola", "sites": ["scuola-primaria-pascoli"]}`,
+		`{"probe": "p", "sites": ["a", "a"]}`,
+		`{"probe": "p", "sites": []}`,
+		`{"probe": "P", "sites": ["a"]}`,
+		`{"probe": "p", "sites": "a"}`,
+		`{"probe": "p", "sites": ["a"], "role": "admin"}`,
+		`{"probe": "p", "sites": ["a"]} x`,
+		`[]`, `null`, ``, `{`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := fibrehttp.DecodeTokenRequest(body)
+		if err != nil {
+			if fibremon.KindOf(err) != fibremon.Invalid {
+				t.Fatalf("DecodeTokenRequest(%q) = %v; want an Invalid error", body, err)
+			}
+			return
+		}
+		if !fibremon.ValidID(req.Probe) || len(req.Sites) == 0 || len(req.Sites) > fibrehttp.MaxTokenSites {
+			t.Fatalf("DecodeTokenRequest(%q) = %+v, accepted", body, req)
+		}
+		b, _ := json.Marshal(req)
+		again, err := fibrehttp.DecodeTokenRequest(b)
+		if err != nil || !slices.Equal(again.Sites, req.Sites) || again.Probe != req.Probe {
+			t.Fatalf("round trip of %+v: %+v, %v", req, again, err)
+		}
+	})
 }

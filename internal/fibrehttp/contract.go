@@ -2,6 +2,7 @@ package fibrehttp
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -36,13 +37,38 @@ func (s *Server) contractRoutes(r chi.Router) {
 	r.Get(PathSites+"/{id}/contract", s.handle(s.needRead(what, s.getSiteContract)))
 }
 
-func (s *Server) getContracts(w http.ResponseWriter, _ *http.Request) error {
+// getContracts serves GET /api/v1/contracts[?comune=]: the latest
+// evaluation of every site the caller may read (a token scoped to a comune:
+// its comune's sites), or of one comune's sites.
+func (s *Server) getContracts(w http.ResponseWriter, r *http.Request) error {
 	if s.d.Contract == nil {
 		return fibremon.Errorf(fibremon.NotFound, "contract checks are not enabled")
 	}
-	resp := ContractsResponse{Window: contract.Window, Contracts: s.d.Contract.Evaluations()}
-	if resp.Contracts == nil {
-		resp.Contracts = []contract.Evaluation{}
+	v := r.URL.Query()
+	for key := range v {
+		if key != "comune" {
+			return fibremon.FieldErrorf(key, "unknown parameter (want comune)")
+		}
+	}
+	p := principal(r)
+	only := "" // every comune
+	if v.Has("comune") {
+		_, comuni, err := s.scope(v)
+		if err != nil {
+			return err
+		}
+		only = comuni[0].Comune().Slug
+		if !s.fullView(r, only) {
+			return errOtherComune(p, "comune", "the contracts of comune "+only)
+		}
+	} else if !s.d.Access.PublicRead && p != nil {
+		only = p.Comune
+	}
+	resp := ContractsResponse{Window: contract.Window, Contracts: []contract.Evaluation{}}
+	for _, e := range s.d.Contract.Evaluations() {
+		if c, _ := s.siteComune(e.SiteID); only == "" || c == only {
+			resp.Contracts = append(resp.Contracts, e)
+		}
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
@@ -52,7 +78,13 @@ func (s *Server) getSiteContract(w http.ResponseWriter, r *http.Request) error {
 	if s.d.Contract == nil {
 		return fibremon.Errorf(fibremon.NotFound, "contract checks are not enabled")
 	}
-	e, err := s.d.Contract.Site(r.Context(), chi.URLParam(r, "id"))
+	id := chi.URLParam(r, "id")
+	// The checker knows the data set's sites only: one it does not place
+	// is a 404 below.
+	if c, ok := s.siteComune(id); ok && !s.fullView(r, c) {
+		return errOtherComune(principal(r), "id", fmt.Sprintf("the contract of site %.80q of comune %s", id, c))
+	}
+	e, err := s.d.Contract.Site(r.Context(), id)
 	if err != nil {
 		return err
 	}

@@ -111,8 +111,7 @@ func TestCoverageLookup(t *testing.T) {
 // its own declared technology, speeds and state.
 func TestCoverageLookupAgreesWithRegister(t *testing.T) {
 	f := newFixture(t)
-	c, _ := mustGeo(t).Load(), 0
-	addrs := c.Comune().Addresses
+	addrs := mustGeo(t).Load().Comuni()[0].Comune().Addresses
 	if len(addrs) < 100 {
 		t.Fatalf("register has %d civics", len(addrs))
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -162,8 +163,10 @@ func NewHandler(d Deps) *Server {
 		r.Use(s.identify)
 		r.Get(PathResults, s.handle(s.needResultsRead(s.getResults)))
 		r.Get(PathSites, s.handle(s.getSites))
+		r.Get(PathComuni, s.handle(s.getComuni))
 		r.Get(PathSites+"/{id}", s.handle(s.getSite))
 		r.Get(PathCoverage, s.handle(s.getCoverageGeoJSON))
+		r.Get(PathTiles+"/{layers}/{z}/{x}/{y}", s.handle(s.getTile))
 		s.contractRoutes(r)
 	})
 	s.adminRoutes(r)
@@ -214,6 +217,17 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 	}
 }
 
+// sitesOf returns the statuses of the sites of one comune.
+func sitesOf(sts []fibremon.SiteStatus, slug string) []fibremon.SiteStatus {
+	out := []fibremon.SiteStatus{}
+	for _, st := range sts {
+		if st.Comune == slug {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
 func errorResponse(err error) (int, ErrorResponse) {
 	var maxErr *http.MaxBytesError
 	if errors.As(err, &maxErr) {
@@ -241,6 +255,10 @@ func errorResponse(err error) (int, ErrorResponse) {
 	case fibremon.Forbidden:
 		return http.StatusForbidden, ErrorResponse{Error: e.Msg, Field: e.Field}
 	case fibremon.NotFound:
+		var sg interface{ Suggestions() []string }
+		if errors.As(err, &sg) {
+			return http.StatusNotFound, ErrorResponse{Error: e.Msg, Field: e.Field, Suggestions: sg.Suggestions()}
+		}
 		return http.StatusNotFound, ErrorResponse{Error: e.Msg, Field: e.Field}
 	case fibremon.Conflict:
 		return http.StatusConflict, ErrorResponse{Error: e.Msg, Field: e.Field}
@@ -361,13 +379,37 @@ func (s *Server) postResults(w http.ResponseWriter, r *http.Request) (err error)
 	return nil
 }
 
-// getResults serves GET /api/v1/results?site_id=&kind=&since=&until=&limit=.
+// getResults serves GET /api/v1/results?site_id=&comune=&kind=&since=&until=&limit=.
+// comune narrows the answer to the sites of one comune; a token scoped to
+// a comune is narrowed to its own without it (needResultsRead has checked
+// that the caller may read what it names).
 func (s *Server) getResults(w http.ResponseWriter, r *http.Request) error {
 	q, err := parseQuery(r, s.d.Now())
 	if err != nil {
 		return err
 	}
-	rs, err := s.d.Store.Results(r.Context(), q)
+	comune := ""
+	if v := r.URL.Query(); v.Has("comune") {
+		_, comuni, err := s.scope(v)
+		if err != nil {
+			return err
+		}
+		comune = comuni[0].Comune().Slug
+	} else if p := principal(r); p != nil && !s.d.Access.PublicRead && p.MayRead() {
+		comune = p.Comune
+	}
+	var rs []fibremon.Result
+	switch {
+	case comune != "" && q.SiteID != "":
+		if c, _ := s.siteComune(q.SiteID); c != comune {
+			return &fibremon.Error{Kind: fibremon.Invalid, Field: "site_id", Msg: fmt.Sprintf("site %.80q is not a site of comune %s", q.SiteID, comune)}
+		}
+		rs, err = s.d.Store.Results(r.Context(), q)
+	case comune != "":
+		rs, err = s.comuneResults(r.Context(), q, comune)
+	default:
+		rs, err = s.d.Store.Results(r.Context(), q)
+	}
 	if err != nil {
 		return err
 	}
@@ -378,6 +420,32 @@ func (s *Server) getResults(w http.ResponseWriter, r *http.Request) error {
 		Results []fibremon.Result `json:"results"`
 	}{rs})
 	return nil
+}
+
+// comuneResults returns the results of q at the sites of one comune,
+// newest first as the store gives them: one query per site, merged and cut
+// to q's limit.
+func (s *Server) comuneResults(ctx context.Context, q fibremon.Query, slug string) ([]fibremon.Result, error) {
+	ix, err := s.d.Geo.Load().Comune(slug)
+	if err != nil {
+		return nil, err
+	}
+	var out []fibremon.Result
+	for _, site := range ix.Comune().Sites {
+		q.SiteID = site.ID
+		rs, err := s.d.Store.Results(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
+	}
+	slices.SortStableFunc(out, func(a, b fibremon.Result) int {
+		if c := b.Start.Compare(a.Start); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out[:min(len(out), q.Limit)], nil
 }
 
 func parseQuery(r *http.Request, now time.Time) (fibremon.Query, error) {
@@ -425,8 +493,21 @@ type SitesResponse struct {
 }
 
 func (s *Server) getSites(w http.ResponseWriter, r *http.Request) error {
+	v := r.URL.Query()
+	for key := range v {
+		if key != "comune" {
+			return fibremon.FieldErrorf(key, "unknown parameter (want comune)")
+		}
+	}
 	sts := s.d.Status.Statuses()
-	if s.fullView(r) {
+	_, comuni, err := s.scope(v)
+	if err != nil {
+		return err
+	}
+	if v.Has("comune") {
+		sts = sitesOf(sts, comuni[0].Comune().Slug)
+	}
+	if s.fullView(r, slugsOf(comuni)...) {
 		writeJSON(w, http.StatusOK, SitesResponse{GeneratedAt: s.d.Now().UTC(), View: ViewFull, Sites: sts})
 		return nil
 	}
@@ -442,7 +523,7 @@ func (s *Server) getSite(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
 	for _, st := range s.d.Status.Statuses() {
 		if st.ID == id {
-			if !s.fullView(r) {
+			if !s.fullView(r, st.Comune) {
 				writeJSON(w, http.StatusOK, publicSite(st))
 				return nil
 			}

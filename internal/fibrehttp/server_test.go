@@ -24,6 +24,8 @@ import (
 	"fibremon/internal/status"
 	"fibremon/internal/testing/storetest"
 	"fibremon/internal/wire"
+
+	"github.com/paulmach/orb/encoding/mvt"
 )
 
 type fixture struct {
@@ -320,8 +322,55 @@ func mustGeo(t testing.TB) *geo.Live {
 		t.Fatal(err)
 	}
 	live := new(geo.Live)
-	live.Store(geo.NewIndex(c))
+	live.Store(geo.MustSetOf(c))
 	return live
+}
+
+// FuzzTilePath: any tile path gets an answer below 500 — a 4xx with a
+// JSON error naming the parameter when it is bad, a decodable tile
+// otherwise — and never a crash.
+func FuzzTilePath(f *testing.F) {
+	fx := newFixture(f)
+	h := fx.srv.Config.Handler
+	for _, seed := range [][4]string{
+		{"addresses", "14", "8629", "5866.mvt"}, {"comune,hamlets,hamlet-zones,addresses,white-areas,sites", "0", "0", "0.mvt"},
+		{"addresses", "22", "4194303", "4194303.mvt"}, {"addresses", "23", "0", "0.mvt"}, {"addresses", "1", "2", "0.mvt"},
+		{"addresses", "1", "0", "2.mvt"}, {"addresses", "01", "00", "00.mvt"}, {"addresses", "14", "0", "0.png"},
+		{"", "0", "0", "0.mvt"}, {"addresses,addresses", "0", "0", "0.mvt"}, {"x", "-1", "+1", ".mvt"},
+		{"sites", "99999999999999999999", "0", "0.mvt"}, {"sites", "4", "4294967296", "1.mvt"},
+	} {
+		f.Add(seed[0], seed[1], seed[2], seed[3])
+	}
+	f.Fuzz(func(t *testing.T, layers, z, x, y string) {
+		names, tile, err := fibrehttp.ParseTilePath(layers, z, x, y)
+		if err == nil && (len(names) == 0 || !tile.Valid() || int(tile.Z) > geo.MaxZoom) {
+			t.Fatalf("ParseTilePath(%q, %q, %q, %q) = %v, %v", layers, z, x, y, names, tile)
+		}
+		if err != nil && (fibremon.KindOf(err) != fibremon.Invalid || fibremon.FieldOf(err) == "") {
+			t.Fatalf("ParseTilePath(%q, %q, %q, %q): %v is not an Invalid error naming a parameter", layers, z, x, y, err)
+		}
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.URL.Path = fibrehttp.PathTiles + "/" + layers + "/" + z + "/" + x + "/" + y
+		req.URL.RawPath = ""
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		switch {
+		case rec.Code >= 500:
+			t.Fatalf("GET %s = %d %s", req.URL.Path, rec.Code, rec.Body.Bytes())
+		case rec.Code >= 400:
+			var er fibrehttp.ErrorResponse
+			if err := json.Unmarshal(rec.Body.Bytes(), &er); err != nil || er.Error == "" {
+				t.Fatalf("GET %s = %d with a body that is not a JSON error: %.200q", req.URL.Path, rec.Code, rec.Body.Bytes())
+			}
+		default:
+			if err != nil {
+				t.Fatalf("GET %s = %d; ParseTilePath refused it: %v", req.URL.Path, rec.Code, err)
+			}
+			if _, err := mvt.Unmarshal(rec.Body.Bytes()); err != nil {
+				t.Fatalf("GET %s: tile does not decode: %v", req.URL.Path, err)
+			}
+		}
+	})
 }
 
 // FuzzGetQueries: any query string on any read endpoint gets an answer
@@ -337,6 +386,7 @@ func FuzzGetQueries(f *testing.F) {
 	paths := []string{
 		fibrehttp.PathResults, fibrehttp.PathSites, fibrehttp.PathSites + "/municipio", fibrehttp.PathCoverage,
 		fibrehttp.PathCoverageLookup, fibrehttp.PathRollout, fibrehttp.PathGaps, fibrehttp.PathContracts,
+		fibrehttp.PathComuni, fibrehttp.PathTiles + "/addresses/14/8629/5866.mvt", fibrehttp.PathTiles + "/comune,white-areas,sites/9/283/183.mvt",
 	}
 	for _, seed := range []string{
 		"site_id=municipio&kind=latency&since=2026-01-01T00:00:00Z&limit=5",
@@ -345,6 +395,9 @@ func FuzzGetQueries(f *testing.F) {
 		"lat=45.33&lon=9.69", "lat=NaN&lon=9.69", "lat=1e999&lon=-1e999", "lat=91&lon=0",
 		"layer=addresses&hamlet=Bolzone&technology=FTTH&class=VHCN&state=active", "layer=nope", "format=csv", "format=xml",
 		"hamlet=%00", "kind=teleport", ";;&&==", "",
+		"layer=addresses&bbox=9.6,45.3,9.7,45.4&zoom=16", "layer=white-areas&bbox=-180,-90,180,90&zoom=0", "bbox=9.7,45.3,9.6,45.4",
+		"bbox=1,2,3", "bbox=NaN,0,1,1", "bbox=0x1p-2,0,1,1", "bbox=1e308,0,1e309,1", "zoom=22", "zoom=23", "zoom=-0", "zoom=+5",
+		"comune=crema&layer=addresses", "comune=atlantide", "comune=019081&class=vhcn&state=active&technology=FWA",
 	} {
 		f.Add(uint8(0), seed)
 	}

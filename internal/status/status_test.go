@@ -26,10 +26,10 @@ func TestTrackerStatesAndMetrics(t *testing.T) {
 	defer store.Close()
 	now := time.Now().UTC()
 	sites := []fibremon.Site{
-		{ID: "up-site", Name: "Up", Kind: fibremon.SiteSchool, Technology: fibremon.FTTH, ContractDownloadBytesPerSecond: 125e6},
-		{ID: "down-site", Name: "Down", Kind: fibremon.SiteBusiness, Technology: fibremon.ADSL},
-		{ID: "silent-site", Name: "Silent", Kind: fibremon.SiteOther, Technology: fibremon.FWA},
-		{ID: "new-site", Name: "New", Kind: fibremon.SiteTownHall, Technology: fibremon.FTTC},
+		{ID: "up-site", Name: "Up", Kind: fibremon.SiteSchool, Technology: fibremon.FTTH, ContractDownloadBytesPerSecond: 125e6, Comune: "ripalta-cremasca"},
+		{ID: "down-site", Name: "Down", Kind: fibremon.SiteBusiness, Technology: fibremon.ADSL, Comune: "ripalta-cremasca"},
+		{ID: "silent-site", Name: "Silent", Kind: fibremon.SiteOther, Technology: fibremon.FWA, Comune: "crema"},
+		{ID: "new-site", Name: "New", Kind: fibremon.SiteTownHall, Technology: fibremon.FTTC, Comune: "crema"},
 	}
 	batch := []fibremon.Result{
 		storetest.Result("up-site", fibremon.KindLatency, now.Add(-30*time.Second), true),
@@ -71,12 +71,12 @@ func TestTrackerStatesAndMetrics(t *testing.T) {
 	exp := `
 # HELP fibremon_site_up 1 when the site's latest availability checks passed, 0 when they failed or the site is silent; absent when unknown.
 # TYPE fibremon_site_up gauge
-fibremon_site_up{site_id="down-site"} 0
-fibremon_site_up{site_id="silent-site"} 0
-fibremon_site_up{site_id="up-site"} 1
+fibremon_site_up{comune="ripalta-cremasca",site_id="down-site"} 0
+fibremon_site_up{comune="crema",site_id="silent-site"} 0
+fibremon_site_up{comune="ripalta-cremasca",site_id="up-site"} 1
 # HELP fibremon_site_download_bytes_per_second Download speed measured by the site's newest successful download test.
 # TYPE fibremon_site_download_bytes_per_second gauge
-fibremon_site_download_bytes_per_second{site_id="up-site"} 1.25e+07
+fibremon_site_download_bytes_per_second{comune="ripalta-cremasca",site_id="up-site"} 1.25e+07
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(exp), "fibremon_site_up", "fibremon_site_download_bytes_per_second"); err != nil {
 		t.Fatal(err)

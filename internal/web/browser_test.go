@@ -38,22 +38,44 @@ import (
 	"fibremon/internal/testing/storetest"
 	"fibremon/internal/web"
 	"fibremon/internal/wire"
+
+	"github.com/paulmach/orb"
 )
 
 const chromiumPath = "/usr/bin/chromium"
 
+var (
+	embeddedOnce sync.Once
+	embeddedSet  *geo.Set
+	embeddedErr  error
+)
+
+// embedded returns the full embedded data set, the 48 comuni of the
+// Cremasco, loaded once.
+func embedded(t *testing.T) *geo.Set {
+	t.Helper()
+	embeddedOnce.Do(func() { embeddedSet, embeddedErr = geo.LoadSet(data.FS, ".", geo.LoadOptions{}) })
+	if embeddedErr != nil {
+		t.Fatal(embeddedErr)
+	}
+	return embeddedSet
+}
+
 // startService runs the real fibremon HTTP stack in-process, wired as
-// cmd/fibremon's newService wires it (embedded data set with its civic
-// register, SQLite store in a temp file, status tracker, fibrehttp handler
-// with the page as its Web handler, so / and /static/ reach web.Handler
-// through the service's own routes). It posts results for a few sites so
-// that they have a state, and returns the base URL and the comune.
+// cmd/fibremon's newService wires it (the full embedded data set, 48
+// comuni with their civic registers, SQLite store in a temp file, status
+// tracker, fibrehttp handler with the page as its Web handler, so / and
+// /static/ reach web.Handler through the service's own routes). It posts
+// results for a few sites so that they have a state, and returns the base
+// URL, the set and Ripalta Cremasca, the comune with the sites.
 func startService(t *testing.T) *service {
 	t.Helper()
-	comune, err := geo.Load(data.FS, "ripalta-cremasca")
+	set := embedded(t)
+	rip, err := set.Comune("ripalta-cremasca")
 	if err != nil {
 		t.Fatal(err)
 	}
+	comune := rip.Comune()
 	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "fibremon.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -61,10 +83,10 @@ func startService(t *testing.T) *service {
 	t.Cleanup(func() { store.Close() })
 	logger := slog.New(slog.DiscardHandler)
 	reg := metrics.NewRegistry("fibremon", "test")
-	tracker := status.New(logger, reg, comune.Sites, store, status.Options{Stale: 5 * time.Minute})
+	tracker := status.New(logger, reg, set.Sites(), store, status.Options{Stale: 5 * time.Minute})
 	tokens := auth.NewTokens()
 	var live geo.Live
-	live.Store(geo.NewIndex(comune))
+	live.Store(set)
 	api := fibrehttp.NewHandler(fibrehttp.Deps{
 		Logger:     logger,
 		Registry:   reg,
@@ -91,7 +113,7 @@ func startService(t *testing.T) *service {
 		srv.Close()
 	})
 
-	svc := &service{URL: srv.URL, Comune: comune, API: api, tokens: tokens, tracker: tracker, requests: requests}
+	svc := &service{URL: srv.URL, Set: set, Comune: comune, API: api, tokens: tokens, tracker: tracker, requests: requests}
 
 	// Results, posted by each site's probe with its own token: municipio is
 	// up with speeds, the agriturismo's line is down, a school was last
@@ -120,7 +142,8 @@ func startService(t *testing.T) *service {
 // service is the running service of a browser test.
 type service struct {
 	URL     string
-	Comune  *geo.Comune
+	Set     *geo.Set
+	Comune  *geo.Comune  // Ripalta Cremasca
 	API     http.Handler // the service's whole router
 	tokens  *auth.Tokens
 	tracker *status.Tracker
@@ -133,6 +156,10 @@ type service struct {
 type requestLog struct {
 	mu   sync.Mutex
 	reqs []string // "METHOD path status", with " authorization" when one was sent
+	// urls are the same requests' paths with their queries, and the
+	// bytes of each answer's body.
+	urls  []string
+	sizes []int
 }
 
 func (l *requestLog) wrap(h http.Handler) http.Handler {
@@ -149,6 +176,8 @@ func (l *requestLog) wrap(h http.Handler) http.Handler {
 		}
 		l.mu.Lock()
 		l.reqs = append(l.reqs, entry)
+		l.urls = append(l.urls, r.URL.RequestURI())
+		l.sizes = append(l.sizes, sw.bytes)
 		l.mu.Unlock()
 	})
 }
@@ -160,7 +189,7 @@ func (l *requestLog) checkPublic(t *testing.T) {
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	public := map[string]bool{fibrehttp.PathCoverage: true, fibrehttp.PathCoverageLookup: true}
+	public := map[string]bool{fibrehttp.PathCoverage: true, fibrehttp.PathCoverageLookup: true, fibrehttp.PathComuni: true, fibrehttp.PathRollout: true}
 	api := 0
 	for _, e := range l.reqs {
 		f := strings.Fields(e)
@@ -182,12 +211,19 @@ func (l *requestLog) checkPublic(t *testing.T) {
 
 type statusWriter struct {
 	http.ResponseWriter
-	code int
+	code  int
+	bytes int
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	w.code = code
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
 }
 
 // post sends results of site through the API with a token of its own.
@@ -484,8 +520,9 @@ func evalString(t *testing.T, ctx context.Context, expr string) string {
 }
 
 // TestBrowser loads the page from the real service in headless Chromium
-// and drives it like a visitor: the map, its layers, tooltips, pan and
-// zoom, the language switch, a map click, and the address search.
+// and drives it like a visitor: the consortium's map, Ripalta Cremasca
+// opened from it, its layers, tooltips, pan and zoom, the language switch,
+// a map click, and the address search.
 func TestBrowser(t *testing.T) {
 	svc := startService(t)
 	base, comune := svc.URL, svc.Comune
@@ -493,10 +530,24 @@ func TestBrowser(t *testing.T) {
 	shots := screenshotDir(t)
 	defer logs.dump(t)
 
+	// The page opens on the consortium; Enter on Ripalta Cremasca's
+	// boundary opens it.
 	do(t, ctx, "loading the page", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/"))
-	waitFor(t, ctx, "the map", `document.querySelector('#map').dataset.ready === 'true' &&
+	waitFor(t, ctx, "the consortium's map", `document.querySelector('#map').dataset.ready === 'true' && document.querySelector('#map').dataset.scope === '' &&
+		document.querySelectorAll('#map svg g[data-layer="comune"] .comune.member').length === 48`)
+	// A headless tab has no window focus: emulate it, or focus events do not fire.
+	if _, err := chromedp.Call(ctx, emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "Enter on Ripalta Cremasca",
+		chromedp.Focus(chromedp.CSS(`#map svg g[data-comune="ripalta-cremasca"]`)),
+		chromedp.KeyEvent("\r"))
+	waitFor(t, ctx, "the map", `document.querySelector('#map').dataset.ready === 'true' && document.querySelector('#map').dataset.scope === 'ripalta-cremasca' &&
 		document.querySelector('#map svg g[data-layer="comune"] path') !== null &&
 		document.querySelectorAll('#map svg g[data-layer="sites"] .site').length >= 1`)
+	if u := evalString(t, ctx, `location.search`); u != "?comune=ripalta-cremasca" {
+		t.Errorf("the page's URL has %q; want ?comune=ripalta-cremasca", u)
+	}
 
 	st := readState(t, ctx)
 	if st.ComunePaths != 1 || st.ComuneDLen < 500 {
@@ -515,19 +566,25 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("site %s: state %q, fill %q; want %q, %q", site, st.SiteStates[site], st.SiteFills[site], want, geo.MarkerColor(fibremon.State(want)))
 		}
 	}
-	if len(st.HamletLabels) != len(comune.Hamlets) || !strings.Contains(strings.Join(st.HamletLabels, "|"), "Zappello (estimated, ±1200 m)") {
+	if len(st.HamletLabels) != len(comune.Hamlets) || !strings.Contains(strings.Join(st.HamletLabels, "|"), "Zappello (posizione stimata, ±1,2 km)") {
 		t.Errorf("hamlet labels %q; want %d with Zappello's estimated label", st.HamletLabels, len(comune.Hamlets))
 	}
 	if st.LayerStatus["comune"] != "ok" || st.LayerStatus["hamlets"] != "ok" || st.LayerStatus["sites"] != "ok" {
 		t.Errorf("layer status %v; want comune, hamlets and sites ok", st.LayerStatus)
 	}
 	t.Logf("layers: %v", st.LayerStatus)
-	// Every point of the service's addresses and sites layers is drawn.
+	// Every point of the service's addresses and sites layers is drawn:
+	// the civics asked by area and zoom, for the whole comune each of its
+	// 1,034 civics.
 	for _, layer := range []string{"addresses", "sites"} {
-		want := countPoints(t, base+"/api/v1/coverage.geojson?layer="+layer, layer)
+		src := evalString(t, ctx, fmt.Sprintf(`document.querySelector('#map svg g[data-layer=%q]').dataset.src`, layer))
+		if !strings.Contains(src, "comune=ripalta-cremasca") || (layer == "addresses" && (!strings.Contains(src, "&bbox=") || !strings.Contains(src, "&zoom="))) {
+			t.Errorf("layer %s fetched from %q", layer, src)
+		}
+		want := countPoints(t, base+"/"+src, layer)
 		got := run(t, ctx, "count", chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll('#map svg g[data-layer=%q] .pt').length`, layer)))
-		if got != want {
-			t.Errorf("layer %s: %d markers drawn; the service has %d points", layer, got, want)
+		if got != want || (layer == "addresses" && got != len(comune.Addresses)) {
+			t.Errorf("layer %s: %d markers drawn; the service has %d points (the comune %d civics)", layer, got, want, len(comune.Addresses))
 		}
 	}
 	if !st.BadgeVisible {
@@ -545,10 +602,6 @@ func TestBrowser(t *testing.T) {
 	logs.check(t, "after loading")
 
 	// Tooltip on keyboard focus and on mouse hover.
-	// A headless tab has no window focus: emulate it, or focus events do not fire.
-	if _, err := chromedp.Call(ctx, emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true}); err != nil {
-		t.Fatal(err)
-	}
 	do(t, ctx, "focusing a site", chromedp.Focus(chromedp.CSS(`[data-site-id="municipio"]`)))
 	tip := evalString(t, ctx, `document.querySelector('#tooltip').hidden ? '' : document.querySelector('#tooltip').textContent`)
 	for _, want := range []string{"Municipio di Ripalta Cremasca", "funzionante", "FTTH", "↓ 940 / ↑ 290 Mbit/s", "4,2 ms"} {
@@ -640,6 +693,9 @@ func TestBrowser(t *testing.T) {
 	if !strings.Contains(en.Legend, "Monitored lines, by state") || !strings.Contains(en.SiteTitle, "State: up") {
 		t.Errorf("after the switch the legend %q or the marker title %q is not in English", en.Legend, en.SiteTitle)
 	}
+	if !strings.Contains(strings.Join(en.HamletLabels, "|"), "Zappello (estimated position, ±1.2 km)") {
+		t.Errorf("after the switch the hamlet labels %q do not say Zappello's position is estimated, in English", en.HamletLabels)
+	}
 	if got := evalString(t, ctx, `document.querySelector('#lang-toggle').textContent`); got != "Italiano" {
 		t.Errorf("language button reads %q in English; want Italiano", got)
 	}
@@ -677,7 +733,9 @@ func TestBrowser(t *testing.T) {
 	}
 	t.Logf("map click: %s → %s", q.Encode(), evalString(t, ctx, `document.querySelector('#answer-verdict').textContent`))
 
-	// Enter on a focused marker asks the coverage of its point.
+	// Enter on a focused marker asks the coverage of its point (once the
+	// layers of the view, moved to show the answer, are in).
+	waitFor(t, ctx, "the layers of the view", `document.querySelector('#map').dataset.area === 'idle'`)
 	do(t, ctx, "Enter on the municipio marker",
 		chromedp.Focus(chromedp.CSS(`[data-site-id="municipio"]`)),
 		chromedp.KeyEvent("\r"))
@@ -828,26 +886,27 @@ func answerRequests(t *testing.T, ctx context.Context, respond func(url string) 
 	}
 }
 
-// testMissingLayers opens the page in a new tab of the browser while three
-// layers fail: the page draws the rest, falls back to the layer-less
-// collection on a 400, and says which layers are not available. It also
-// opens the page in English with ?lang=en.
+// testMissingLayers opens the page of Ripalta Cremasca
+// (?comune=ripalta-cremasca) in a new tab of the browser while three layers
+// fail: the page draws the rest, falls back to the layer-less collection
+// on a 400, and says which layers are not available. It also opens the
+// page in English with ?lang=en.
 func testMissingLayers(t *testing.T, ctx context.Context, logs *consoleLog, base string) {
 	tab, cancel := chromedp.NewContext(ctx)
 	defer cancel()
 	logs.watch(tab)
 	stop := answerRequests(t, tab, func(u string) (int, []byte) {
 		switch {
-		case strings.HasSuffix(u, "layer=hamlets"):
+		case strings.Contains(u, "layer=hamlets&"):
 			return 400, []byte(`{"error":"unknown layer","field":"layer"}`)
-		case strings.HasSuffix(u, "layer=white-areas"):
+		case strings.Contains(u, "layer=white-areas&"):
 			return 404, []byte(`{"error":"no such endpoint"}`)
 		}
 		return 500, []byte(`{"error":"internal error"}`)
-	}, `*/coverage.geojson\?layer=hamlets`, `*/coverage.geojson\?layer=white-areas`, `*/coverage.geojson\?layer=addresses`)
+	}, `*/coverage.geojson\?layer=hamlets&*`, `*/coverage.geojson\?layer=white-areas&*`, `*/coverage.geojson\?layer=addresses&*`)
 	defer stop()
 
-	do(t, tab, "loading the page", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/?lang=en"))
+	do(t, tab, "loading the page", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/?comune=ripalta-cremasca&lang=en"))
 	waitFor(t, tab, "the map", `document.querySelector('#map').dataset.ready === 'true'`)
 	st := readState(t, tab)
 	want := map[string]string{"comune": "ok", "hamlets": "ok", "sites": "ok", "addresses": "unavailable", "white-areas": "unavailable"}
@@ -992,17 +1051,41 @@ func testAnswers(t *testing.T, ctx context.Context, logs *consoleLog, shots stri
 		contains(t, "verdict", v, "Coperto", label)
 	})
 	t.Run("outside", func(t *testing.T) {
-		// With the whole comune in view, the map's top-left corner lies
-		// outside the comune's polygon: a click there asks a point outside.
-		do(t, ctx, "resetting the view", chromedp.Click(chromedp.CSS("#zoom-reset")))
-		corner := run(t, ctx, "the map's corner", chromedp.Evaluate[[]float64](
-			`(() => { const r = document.querySelector('#map svg').getBoundingClientRect(); return [r.left + 4, r.top + 4]; })()`))
-		do(t, ctx, "clicking outside the comune", chromedp.MouseClickXY(corner[0], corner[1]))
+		// Around Ripalta Cremasca lie the other comuni of the data set: on
+		// the consortium's map, a point where no comune is drawn lies
+		// outside them all, and a click there asks a point outside.
+		do(t, ctx, "back to the consortium", chromedp.Click(chromedp.CSS("#back-consortium")))
+		waitFor(t, ctx, "the consortium's map", `document.querySelector('#map').dataset.ready === 'true' && document.querySelector('#map').dataset.scope === ''`)
+		free := run(t, ctx, "a point outside every comune", chromedp.Evaluate[[]float64](`(() => {
+			const svg = document.querySelector('#map svg'), r = svg.getBoundingClientRect();
+			const empty = (x, y) => { const e = document.elementFromPoint(x, y); return e === svg || (e && e.closest('g[data-layer="tiles"]')); };
+			for (let j = 2; j < 30; j++) for (let i = 2; i < 30; i++) {
+				const x = r.left + r.width * i / 32, y = r.top + r.height * j / 32;
+				let ok = true;
+				for (const dx of [-10, 0, 10]) for (const dy of [-10, 0, 10]) ok = ok && empty(x + dx, y + dy);
+				if (ok) return [x, y];
+			}
+			return [];
+		})()`))
+		if len(free) != 2 {
+			t.Fatal("no point of the consortium's map is free of comuni")
+		}
+		do(t, ctx, "clicking outside the comuni", chromedp.MouseClickXY(free[0], free[1]))
 		waitFor(t, ctx, "the outside answer", `document.querySelector('#answer').dataset.match === 'outside'`)
 		v, b := panel(t)
 		contains(t, "verdict", v, "Fuori dall'area monitorata")
 		if strings.Contains(b, "Dati sintetici") {
 			t.Errorf("synthetic warning on an answer with no civic: %q", b)
+		}
+		q, err := url.ParseQuery(evalString(t, ctx, `document.querySelector('#answer').dataset.query`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ix, in := svc.Set.At(orb.Point{parseFloat(q.Get("lon")), parseFloat(q.Get("lat"))}); in {
+			t.Errorf("the click asked %v, inside %s", q, ix.Comune().Name)
+		}
+		if u := evalString(t, ctx, `location.search`); !strings.Contains(u, "lat=") || strings.Contains(u, "comune=") {
+			t.Errorf("the page's URL %q; want the point, no comune", u)
 		}
 	})
 	t.Run("not found", func(t *testing.T) {

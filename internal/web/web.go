@@ -1,7 +1,13 @@
-// Package web serves fibremon's public coverage page: a map of the comune
-// drawn as SVG from the service's own GeoJSON (no tile server, no internet,
-// no third-party code) and an "is my address covered?" search that asks
-// GET /api/v1/coverage.
+// Package web serves fibremon's public coverage page: a map drawn as SVG
+// from the service's own GeoJSON (no tile server, no internet, no
+// third-party code) and an "is my address covered?" search that asks
+// GET /api/v1/coverage. The page opens on every comune of the data set,
+// coloured by its figures (GET /api/v1/comuni), and drills into one: its
+// hamlets, its civics by area and zoom (clusters where they are too many),
+// its figures per hamlet and rollout (GET /api/v1/rollout). Its URL
+// carries the comune, the address or point asked and the view
+// (?comune=crema&address=Via+Roma+5&view=table), so an answer can be
+// linked and the back button walks the steps.
 //
 // The page is one HTML file, one script and one stylesheet, embedded in the
 // binary. The script talks only to the origin that served it, through

@@ -55,7 +55,10 @@ func TestIndex(t *testing.T) {
 		}
 		for _, want := range []string{
 			`<html lang="it">`,
-			"fibremon — Ripalta Cremasca: copertura in fibra",
+			"fibremon — copertura in fibra",
+			`id="comune-select"`, `id="back-consortium"`, `id="tab-map"`, `id="tab-table"`, `id="table-view"`,
+			`data-layer="comune-labels"`, `id="choropleth-measure"`,
+			`<p id="map-attribution">Confini comunali: ISTAT 2023 via openpolis/geojson-italy, CC-BY 4.0</p>`,
 			`id="search-input"`, `id="search-button"`, `id="answer"`, `id="answer-verdict"`, `id="lang-toggle"`,
 			`role="region" aria-live="polite"`,
 			`id="layer-comune"`, `id="layer-hamlets"`, `id="layer-addresses"`, `id="layer-white-areas"`, `id="layer-sites"`,

@@ -33,4 +33,7 @@ type ResultsResponse struct {
 type ErrorResponse struct {
 	Error string `json:"error"`
 	Field string `json:"field,omitempty"`
+	// Suggestions are what to ask instead (the streets of the named
+	// comune closest to an address that matched nothing).
+	Suggestions []string `json:"suggestions,omitempty"`
 }

@@ -1,7 +1,12 @@
-// fibremon public coverage page: the map of the comune drawn as SVG from
-// GET api/v1/coverage.geojson, and the "is my address covered?" answer of
-// GET api/v1/coverage. No libraries, no network but the page's own origin
-// (and the tile server when one is configured). Served by internal/web.
+// fibremon public coverage page: the map of the consortium's comuni (a
+// choropleth of GET api/v1/comuni's figures) and of each comune, drawn as
+// SVG from GET api/v1/coverage.geojson — civics by area and zoom, in
+// clusters where they are too many —, the figures per comune and hamlet,
+// and the "is my address covered?" answer of GET api/v1/coverage. The URL
+// carries the comune, the address (or point) and the view, so an answer
+// can be linked; the back button walks them. No libraries, no network but
+// the page's own origin (and the tile server when one is configured).
+// Served by internal/web.
 (function () {
   'use strict';
 
@@ -15,7 +20,8 @@
 
   var I18N = {
     it: {
-      title: 'fibremon — Ripalta Cremasca: copertura in fibra',
+      titleConsortium: 'fibremon — {0} comuni: copertura in fibra',
+      titleComune: 'fibremon — {0}: copertura in fibra',
       subtitle: 'Il tuo indirizzo è coperto dalla fibra? Con quale tecnologia, da quando, e come vanno le linee vicine.',
       skipToSearch: "Vai alla ricerca dell'indirizzo",
       langToggle: 'English',
@@ -31,8 +37,10 @@
       answerEmpty: 'Scrivi un indirizzo o clicca sulla mappa per sapere se è coperto.',
       loading: 'Ricerca in corso…',
       mapTitle: 'Mappa della copertura',
-      mapLabel: 'Mappa di Ripalta Cremasca. Trascina o usa le frecce per spostarla, rotella o +/− per ingrandire; clic, Invio o spazio su un punto per verificarne la copertura.',
-      mapHint: 'Trascina per spostare la mappa, rotella o pulsanti +/− per ingrandire; clicca un punto per verificarne la copertura. Con la tastiera: Tab sui punti, Invio per verificarli, frecce e +/− per muovere la mappa.',
+      mapLabel: 'Mappa di {0}. Trascina o usa le frecce per spostarla, rotella o +/− per ingrandire; clic, Invio o spazio su un punto per verificarne la copertura, su un gruppo di civici per ingrandirlo.',
+      mapLabelConsortium: 'Mappa dei {0} comuni del consorzio, colorati per quota di unità servite. Clic, Invio o spazio su un comune per aprirlo.',
+      mapHint: 'Trascina per spostare la mappa, rotella o pulsanti +/− per ingrandire; clicca un punto per verificarne la copertura, un gruppo di civici per ingrandirlo: i civici arrivano per area, uno per uno da vicino. Con la tastiera: Tab sui punti, Invio per verificarli, frecce e +/− per muovere la mappa.',
+      mapHintConsortium: 'Clicca un comune (o Tab e Invio) per aprirlo: i suoi civici, le frazioni e i dati del rollout. Trascina per spostare la mappa, rotella o +/− per ingrandire.',
       mapLoading: 'Caricamento della mappa…',
       mapFailed: 'Mappa non disponibile: {0}',
       mapUpdated: 'Siti aggiornati alle {0}',
@@ -47,7 +55,7 @@
       layerEmpty: '(nessun dato)',
       zoomIn: 'Ingrandisci',
       zoomOut: 'Riduci',
-      zoomReset: 'Vista intera del comune',
+      zoomReset: 'Vista intera',
       legendTitle: 'Legenda',
       legendAddresses: 'Indirizzi, per classe di copertura',
       legendSites: 'Linee monitorate, per stato',
@@ -60,6 +68,55 @@
       syntheticBadge: 'dati sintetici',
       syntheticBadgeTitle: 'Alcuni elementi della mappa (il registro dei civici, alcuni siti) sono inventati a scopo dimostrativo.',
       footerNote: 'Dati dei siti e delle misure: fibremon. Alcuni dati (il registro dei civici, alcuni siti) sono sintetici, a scopo dimostrativo.',
+      placeLabel: 'Comune',
+      comuneLabel: 'Comune',
+      allComuni: 'Tutti i comuni del consorzio',
+      backToConsortium: '← Tutti i comuni',
+      viewTabs: 'Vista',
+      tabMap: 'Mappa',
+      tabTable: 'Dati',
+      measureLabel: 'Colora i comuni per',
+      'measure.served_share': 'unità servite',
+      'measure.ftth_ready_share': 'unità raggiunte in FTTH',
+      searchScopeAll: function (n) { return 'Cerca in tutti i ' + n + ' comuni del consorzio (scrivi anche il comune: «Via Roma 5, Crema»).'; },
+      searchScopeComune: function (name) { return 'Cerca a ' + name + '. Per cercare in tutti i comuni, torna a «Tutti i comuni».'; },
+      layerInComune: '(scegli un comune)',
+      legendChoropleth: function (m) { return 'Comuni, per quota di ' + m; },
+      legendNoFigures: 'nessun dato',
+      legendCluster: 'Gruppo di civici: colore della classe prevalente, numero di civici',
+      legendWhiteCluster: 'Gruppo di civici in area bianca',
+      unknownComune: function (k) { return 'Comune sconosciuto: «' + k + '». Ecco tutti i comuni del consorzio.'; },
+      scopeConsortium: function (n, civics, served, ftth, left) { return n + ' comuni · ' + civics + ' civici · unità servite ' + served + ' · in FTTH ' + ftth + ' · unità in aree bianche ancora da servire: ' + left; },
+      scopeComune: function (name, civics, served, ftth, left) { return name + ': ' + civics + ' civici · unità servite ' + served + ' · in FTTH ' + ftth + ' · unità in aree bianche ancora da servire: ' + left; },
+      tFTTHShare: 'Unità in FTTH',
+      tWhiteLeft: 'Aree bianche da servire',
+      tSitesUp: 'Linee monitorate funzionanti',
+      tOpenComune: 'Clic o Invio: apri il comune',
+      tCluster: 'Gruppo di civici',
+      tWhiteCluster: 'Civici in area bianca',
+      tMainClass: 'Classe prevalente',
+      tClasses: 'Per classe',
+      tZoomHint: 'Clic o Invio: ingrandisci qui',
+      tableTitleConsortium: 'Dati per comune',
+      tableTitleComune: function (name) { return 'Dati di ' + name + ', per frazione'; },
+      thComune: 'Comune',
+      thHamlet: 'Frazione',
+      thCivics: 'Civici',
+      thUnits: 'Unità',
+      thServed: 'Unità servite',
+      thFTTH: 'In FTTH',
+      thWhite: 'In aree bianche',
+      thWhiteLeft: 'Aree bianche da servire',
+      thSites: 'Linee funzionanti',
+      totalRow: 'Totale del consorzio',
+      wholeComune: 'Tutto il comune',
+      tableSynthetic: 'Dati sintetici: i registri dei civici di questa demo sono inventati.',
+      tableLoading: 'Caricamento dei dati…',
+      tableFailed: function (code) { return 'Dati non disponibili (' + code + ').'; },
+      timelineTitle: 'Avanzamento per mese: quota di unità servite (area) e raggiunte in FTTH (tratteggio)',
+      timelineRange: function (a, sa, b, sb) { return a + ': ' + sa + ' → ' + b + ': ' + sb; },
+      openComune: function (name) { return 'Apri ' + name; },
+      hamletPosition: function (status, dist) { return 'posizione ' + status + ', ±' + dist; },
 
       'class.vhcn': 'VHCN — rete ad altissima capacità',
       'class.nga': 'NGA ≥30 Mbit/s',
@@ -122,6 +179,7 @@
       probeMeasured: function (when) { return 'misurata il ' + when; },
       probeNoData: 'nessuna misura di velocità',
       probeSynthetic: 'sito sintetico',
+      probeEmulated: 'linea emulata (demo): misure di un simulatore, non di una linea reale',
       syntheticWarning: 'Dati sintetici: il registro dei civici di questa demo è inventato, quindi questa risposta non descrive un indirizzo reale.',
       serviceNote: function (m) { return 'Nota del servizio: ' + m; },
       errNotFound: function (e) { return 'Indirizzo non trovato' + (e ? ': ' + e : ''); },
@@ -158,10 +216,12 @@
       tOperator: 'Operatore',
       tSyntheticSite: 'sito inventato',
       tSyntheticLine: 'tecnologia e contratto illustrativi',
+      tEmulated: 'Linea emulata (demo)',
       tClickHint: 'Clic o Invio: verifica la copertura qui'
     },
     en: {
-      title: 'fibremon — Ripalta Cremasca: fibre coverage',
+      titleConsortium: 'fibremon — {0} municipalities: fibre coverage',
+      titleComune: 'fibremon — {0}: fibre coverage',
       subtitle: 'Is your address covered by fibre? By what, since when, and how do the lines nearby perform.',
       skipToSearch: 'Skip to the address search',
       langToggle: 'Italiano',
@@ -177,8 +237,10 @@
       answerEmpty: 'Type an address or click on the map to learn whether it is covered.',
       loading: 'Searching…',
       mapTitle: 'Coverage map',
-      mapLabel: 'Map of Ripalta Cremasca. Drag or use the arrow keys to move it, wheel or +/− to zoom; click, Enter or Space on a point to check its coverage.',
-      mapHint: 'Drag to move the map, wheel or the +/− buttons to zoom; click a point to check its coverage. With the keyboard: Tab to the points, Enter to check them, arrows and +/− to move the map.',
+      mapLabel: 'Map of {0}. Drag or use the arrow keys to move it, wheel or +/− to zoom; click, Enter or Space on a point to check its coverage, on a group of civics to zoom into it.',
+      mapLabelConsortium: 'Map of the {0} municipalities of the consortium, coloured by the share of units served. Click, Enter or Space on a municipality to open it.',
+      mapHint: 'Drag to move the map, wheel or the +/− buttons to zoom; click a point to check its coverage, a group of civics to zoom into it: civics come by area, one by one up close. With the keyboard: Tab to the points, Enter to check them, arrows and +/− to move the map.',
+      mapHintConsortium: 'Click a municipality (or Tab and Enter) to open it: its civics, hamlets and rollout figures. Drag to move the map, wheel or +/− to zoom.',
       mapLoading: 'Loading the map…',
       mapFailed: 'Map not available: {0}',
       mapUpdated: 'Sites updated at {0}',
@@ -193,7 +255,7 @@
       layerEmpty: '(no data)',
       zoomIn: 'Zoom in',
       zoomOut: 'Zoom out',
-      zoomReset: 'Whole comune',
+      zoomReset: 'Whole view',
       legendTitle: 'Legend',
       legendAddresses: 'Addresses, by coverage class',
       legendSites: 'Monitored lines, by state',
@@ -206,6 +268,55 @@
       syntheticBadge: 'synthetic data',
       syntheticBadgeTitle: 'Some features on the map (the civic address register, some sites) are invented for the demo.',
       footerNote: 'Site and measurement data: fibremon. Some data (the civic address register, some sites) are synthetic, for the demo.',
+      placeLabel: 'Municipality',
+      comuneLabel: 'Municipality',
+      allComuni: 'All municipalities of the consortium',
+      backToConsortium: '← All municipalities',
+      viewTabs: 'View',
+      tabMap: 'Map',
+      tabTable: 'Figures',
+      measureLabel: 'Colour the municipalities by',
+      'measure.served_share': 'units served',
+      'measure.ftth_ready_share': 'units reached by FTTH',
+      searchScopeAll: function (n) { return 'Searches all ' + n + ' municipalities of the consortium (you may add the municipality: “Via Roma 5, Crema”).'; },
+      searchScopeComune: function (name) { return 'Searches ' + name + '. To search every municipality, go back to “All municipalities”.'; },
+      layerInComune: '(choose a municipality)',
+      legendChoropleth: function (m) { return 'Municipalities, by share of ' + m; },
+      legendNoFigures: 'no figures',
+      legendCluster: 'Group of civics: colour of the main class, number of civics',
+      legendWhiteCluster: 'Group of white-area civics',
+      unknownComune: function (k) { return 'Unknown municipality “' + k + '”. Showing all municipalities of the consortium.'; },
+      scopeConsortium: function (n, civics, served, ftth, left) { return n + ' municipalities · ' + civics + ' civics · units served ' + served + ' · on FTTH ' + ftth + ' · white-area units still to serve: ' + left; },
+      scopeComune: function (name, civics, served, ftth, left) { return name + ': ' + civics + ' civics · units served ' + served + ' · on FTTH ' + ftth + ' · white-area units still to serve: ' + left; },
+      tFTTHShare: 'Units on FTTH',
+      tWhiteLeft: 'White areas left',
+      tSitesUp: 'Monitored lines up',
+      tOpenComune: 'Click or Enter: open the municipality',
+      tCluster: 'Group of civics',
+      tWhiteCluster: 'White-area civics',
+      tMainClass: 'Main class',
+      tClasses: 'By class',
+      tZoomHint: 'Click or Enter: zoom in here',
+      tableTitleConsortium: 'Figures by municipality',
+      tableTitleComune: function (name) { return 'Figures of ' + name + ', by hamlet'; },
+      thComune: 'Municipality',
+      thHamlet: 'Hamlet',
+      thCivics: 'Civics',
+      thUnits: 'Units',
+      thServed: 'Units served',
+      thFTTH: 'On FTTH',
+      thWhite: 'In white areas',
+      thWhiteLeft: 'White areas left',
+      thSites: 'Lines up',
+      totalRow: 'Consortium total',
+      wholeComune: 'Whole municipality',
+      tableSynthetic: 'Synthetic data: the civic registers of this demo are invented.',
+      tableLoading: 'Loading the figures…',
+      tableFailed: function (code) { return 'Figures not available (' + code + ').'; },
+      timelineTitle: 'Rollout by month: share of units served (area) and reached by FTTH (dashed)',
+      timelineRange: function (a, sa, b, sb) { return a + ': ' + sa + ' → ' + b + ': ' + sb; },
+      openComune: function (name) { return 'Open ' + name; },
+      hamletPosition: function (status, dist) { return status + ' position, ±' + dist; },
 
       'class.vhcn': 'VHCN — very high capacity network',
       'class.nga': 'NGA ≥30 Mbit/s',
@@ -267,6 +378,7 @@
       probeMeasured: function (when) { return 'measured ' + when; },
       probeNoData: 'no speed measurement',
       probeSynthetic: 'synthetic site',
+      probeEmulated: 'emulated line (demo): measurements of a simulator, not of a real line',
       syntheticWarning: 'Synthetic data: the civic address register of this demo is invented, so this answer does not describe a real address.',
       serviceNote: function (m) { return 'Service note: ' + m; },
       errNotFound: function (e) { return 'Address not found' + (e ? ': ' + e : ''); },
@@ -302,6 +414,7 @@
       tOperator: 'Operator',
       tSyntheticSite: 'invented site',
       tSyntheticLine: 'technology and contract are illustrative',
+      tEmulated: 'Emulated line (demo)',
       tClickHint: 'Click or Enter: check the coverage here'
     }
   };
@@ -313,6 +426,14 @@
   var API = cfg.apiBase || 'api/v1';
   var SVGNS = 'http://www.w3.org/2000/svg';
   var DATA_LAYERS = ['comune', 'hamlets', 'white-areas', 'addresses', 'sites'];
+  // The layers served by area and zoom: reloaded when the view moves.
+  var AREA_LAYERS = ['white-areas', 'addresses'];
+  // The layers of the consortium's map; the others need a comune.
+  var CONSORTIUM_LAYERS = { comune: true, 'white-areas': true, sites: true };
+  // Bins of the choropleth: shares from 0 to 1, lower bounds.
+  var BINS = [0, 0.5, 0.8, 0.9, 0.95, 0.99];
+  var MAX_ZOOM = 22;
+  var AREA_DELAY_MS = 250;
   // The "layer" property values each drawn layer takes: the hamlets layer
   // also carries the hamlet zones.
   var LAYER_VALUES = { hamlets: ['hamlets', 'hamlet-zones'] };
@@ -322,17 +443,28 @@
   var STATE_COLORS = { up: '#2e7d32', down: '#c62828', silent: '#ef6c00', unknown: '#9e9e9e' };
   var FIBRE = { FTTH: true, FTTB: true, FTTP: true };
   var COVERED = { FTTH: true, FTTB: true, FTTP: true, FWA: true, FTTC: true, VDSL: true };
-  // A bounding box of the comune, used only if the boundary cannot be loaded.
-  var DEFAULT_BBOX = [9.6491, 45.3125, 9.7178, 45.3466];
+  // A bounding box of the Cremasco, used only if no boundary can be loaded.
+  var DEFAULT_BBOX = [9.45, 45.2, 9.95, 45.55];
 
   var lang = initialLang();
   var state = {
-    layers: {},     // name -> {status, features, code}
-    features: [],   // fid -> {layer, feature}
+    scope: null,    // the comune shown: '' the consortium, a slug; null before the first load
+    scopeSeq: 0,
+    comuni: null,   // the body of GET comuni, or null
+    bySlug: {},     // slug -> its figures in comuni
+    rollout: null,  // {slug, status, body} of GET rollout?comune=
+    layers: {},     // name -> {status, features, code, url}
+    area: {},       // area layer -> {bbox, zoom, seq} of its last request
+    features: {},   // fid -> {layer, feature} of the features drawn
+    nextFid: 0,
     answer: { kind: 'empty' },
     querySeq: 0,
-    sitesUpdated: null
+    sitesUpdated: null,
+    measure: 'served_share'
   };
+  // nav is what the URL says: the comune, the address or point asked, the
+  // view ('map' or 'table').
+  var nav = { comune: '', address: '', lat: null, lon: null, view: 'map' };
   var proj = null;  // {lon0, lat0, kx}
   var view = null;  // {cx, cy, s (metres per pixel), fitS}
   var vb = null;    // current viewBox [x, y, w, h]
@@ -425,6 +557,13 @@
     }).format(v);
   }
 
+  function fmtInt(v) {
+    if (!isNum(v)) return '';
+    return new Intl.NumberFormat(lang === 'it' ? 'it-IT' : 'en-GB', { maximumFractionDigits: 0 }).format(v);
+  }
+
+  function fmtPct(v) { return isNum(v) ? fmtNum(v * 100, 1) + ' %' : ''; }
+
   function fmtMbps(v) { return fmtNum(v, v < 10 ? 1 : (v < 100 ? 1 : 0)); }
 
   function fmtDist(m) {
@@ -463,7 +602,6 @@
 
   function applyLang() {
     document.documentElement.lang = lang;
-    document.title = t('title');
     $$('[data-i18n]').forEach(function (e) { e.textContent = t(e.getAttribute('data-i18n')); });
     $$('[data-i18n-placeholder]').forEach(function (e) { e.setAttribute('placeholder', t(e.getAttribute('data-i18n-placeholder'))); });
     $$('[data-i18n-aria-label]').forEach(function (e) { e.setAttribute('aria-label', t(e.getAttribute('data-i18n-aria-label'))); });
@@ -473,6 +611,7 @@
     b.setAttribute('lang', t('langToggleLang'));
     b.setAttribute('aria-label', t('langToggleLabel'));
     $('#synthetic-badge').setAttribute('title', t('syntheticBadgeTitle'));
+    updateScopeText();
     updateLayerNotes();
     updateMapUpdated();
   }
@@ -482,9 +621,41 @@
     try { window.localStorage.setItem('fibremon.lang', l); } catch (e) { /* storage disabled */ }
     applyLang();
     buildLegend();
+    fillComuneSelect();
     if (proj) drawAll();
     renderAnswer();
+    renderTable();
     hideTooltip();
+    setNav(nav, false);
+  }
+
+  function comuneName(slug) {
+    var c = state.bySlug[slug];
+    return c ? c.name : slug;
+  }
+
+  function comuniCount() {
+    return state.comuni ? state.comuni.comuni.filter(function (c) { return c.slug; }).length : 0;
+  }
+
+  // updateScopeText writes what depends on the comune shown: the title,
+  // the map's label and hint, the search's scope, the place bar.
+  function updateScopeText() {
+    var slug = state.scope || '';
+    var name = slug ? comuneName(slug) : '';
+    var title = slug ? t('titleComune', name) : (state.comuni ? t('titleConsortium', comuniCount()) : 'fibremon');
+    document.title = title;
+    $('#page-title').textContent = title;
+    svg.setAttribute('aria-label', slug ? t('mapLabel', name) : t('mapLabelConsortium', comuniCount()));
+    $('#map-hint').textContent = slug ? t('mapHint') : t('mapHintConsortium');
+    $('#search-scope').textContent = slug ? t('searchScopeComune', name) : (state.comuni ? t('searchScopeAll', comuniCount()) : '');
+    $('#back-consortium').hidden = !slug;
+    $('#measure-label').hidden = !!slug;
+    var sel = $('#comune-select');
+    if (sel.value !== slug && (!slug || state.bySlug[slug])) sel.value = slug;
+    var f = slug ? state.bySlug[slug] : (state.comuni && state.comuni.consortium);
+    $('#scope-figures').textContent = f ? (slug ? t('scopeComune', name, fmtInt(f.civics), fmtPct(f.served_share), fmtPct(f.ftth_ready_share), fmtInt(f.white_area_left_units))
+      : t('scopeConsortium', comuniCount(), fmtInt(f.civics), fmtPct(f.served_share), fmtPct(f.ftth_ready_share), fmtInt(f.white_area_left_units))) : '';
   }
 
   // ---------------------------------------------------------------------
@@ -503,23 +674,30 @@
       });
   }
 
+  function scopeParam() {
+    return state.scope ? '&comune=' + encodeURIComponent(state.scope) : '';
+  }
+
   // fetchAll is the collection without ?layer=, the fallback for a service
   // that refuses ?layer= with 400. Shared by the layers of one load.
   function fetchAll() {
     if (!allPromise) {
-      allPromise = getJSON(API + '/coverage.geojson')
+      allPromise = getJSON(API + '/coverage.geojson' + (state.scope ? '?comune=' + encodeURIComponent(state.scope) : ''))
         .then(function (r) { return r.ok && r.body && Array.isArray(r.body.features) ? r.body : null; })
         .catch(function () { return null; });
     }
     return allPromise;
   }
 
-  // loadLayer fetches one layer. A layer the service does not have (4xx)
-  // is "unavailable" and the page goes on without it. Features that say
-  // which layer they belong to are kept only for this layer, so a service
-  // that ignores ?layer= also works.
-  function loadLayer(name) {
-    return getJSON(API + '/coverage.geojson?layer=' + encodeURIComponent(name))
+  // loadLayer fetches one layer of the comune shown (of every comune for
+  // the consortium), an area layer for area (bbox and zoom). A layer the
+  // service does not have (4xx) is "unavailable" and the page goes on
+  // without it. Features that say which layer they belong to are kept only
+  // for this layer, so a service that ignores ?layer= also works.
+  function loadLayer(name, area) {
+    var url = API + '/coverage.geojson?layer=' + encodeURIComponent(name) + scopeParam();
+    if (area) url += '&bbox=' + area.bbox.map(function (v) { return v.toFixed(5); }).join(',') + '&zoom=' + area.zoom;
+    return getJSON(url)
       .then(function (r) {
         if (r.status === 400) {
           return fetchAll().then(function (all) {
@@ -530,20 +708,21 @@
       })
       .then(function (r) {
         if (!r.ok || !r.body || !Array.isArray(r.body.features)) {
-          return { status: 'unavailable', code: r.status, features: [] };
+          return { status: 'unavailable', code: r.status, features: [], url: url };
         }
         if (typeof r.body.attribution === 'string' && r.body.attribution) {
           $('#boundary-attribution').textContent = r.body.attribution;
+          $('#map-attribution').textContent = r.body.attribution;
         }
         var feats = r.body.features.filter(function (f) {
           if (!f || !f.geometry) return false;
           var p = f.properties || {};
           return p.layer === undefined || p.layer === null || (LAYER_VALUES[name] || [name]).indexOf(p.layer) >= 0;
         });
-        return { status: feats.length ? 'ok' : 'empty', features: feats, code: r.status };
+        return { status: feats.length ? 'ok' : 'empty', features: feats, code: r.status, url: url, clustered: r.body.clustered === true };
       })
       .catch(function (e) {
-        return { status: 'unavailable', code: 0, features: [], error: String(e && e.message || e) };
+        return { status: 'unavailable', code: 0, features: [], error: String(e && e.message || e), url: url };
       });
   }
 
@@ -554,8 +733,8 @@
       var box = $('#layer-' + name);
       if (!note || !box) return;
       var s = st ? st.status : 'loading';
-      note.textContent = s === 'unavailable' ? t('layerUnavailable') : (s === 'empty' ? t('layerEmpty') : '');
-      box.disabled = s === 'unavailable' || s === 'empty';
+      note.textContent = s === 'unavailable' ? t('layerUnavailable') : (s === 'empty' ? t('layerEmpty') : (s === 'scope' ? t('layerInComune') : ''));
+      box.disabled = s === 'unavailable' || s === 'empty' || s === 'scope';
       box.closest('label').classList.toggle('disabled', box.disabled);
     });
   }
@@ -640,6 +819,111 @@
     var hatch = document.getElementById('hatch');
     if (hatch) hatch.setAttribute('patternTransform', 'rotate(45) scale(' + (view.s / 5).toFixed(4) + ')');
     scheduleTiles();
+    scheduleArea();
+    fitLabels();
+  }
+
+  // fitLabels shows the name of each comune of the consortium's map whose
+  // polygon is wide enough on screen to hold it.
+  function fitLabels() {
+    if (!view) return;
+    $$('.comune-label', groups['comune-labels']).forEach(function (g) {
+      var fits = +g.getAttribute('data-width') / view.s >= 6.2 * +g.getAttribute('data-chars');
+      if (fits) g.removeAttribute('display');
+      else g.setAttribute('display', 'none');
+    });
+  }
+
+  // mapZoom is the zoom level of map tiles (256 pixels at zoom 0) whose
+  // scale is nearest below the view's.
+  function mapZoom() {
+    var z = Math.floor(Math.log2(40075016.686 * Math.cos(proj.lat0 * Math.PI / 180) / (256 * view.s)));
+    return Math.min(Math.max(z, 0), MAX_ZOOM);
+  }
+
+  // viewBBox returns the lon/lat box of the view, grown by pad of its size
+  // on each side: [minLon, minLat, maxLon, maxLat].
+  function viewBBox(pad) {
+    var dx = vb[2] * pad, dy = vb[3] * pad;
+    var nw = unproject(vb[0] - dx, vb[1] - dy), se = unproject(vb[0] + vb[2] + dx, vb[1] + vb[3] + dy);
+    return [Math.max(nw[0], -180), Math.max(se[1], -90), Math.min(se[0], 180), Math.min(nw[1], 90)];
+  }
+
+  function bboxContains(outer, inner) {
+    return outer[0] <= inner[0] && outer[1] <= inner[1] && outer[2] >= inner[2] && outer[3] >= inner[3];
+  }
+
+  // ---------------------------------------------------------------------
+  // The layers served by area and zoom: fetched for the view (and half of
+  // it around), again when the zoom changes or the view leaves what was
+  // fetched.
+
+  var areaTimer = null;
+  var areaInflight = 0;
+
+  // markArea says on #map whether layers by area are still to come
+  // (data-area="pending") or all drawn ("idle").
+  function markArea() {
+    mapEl.setAttribute('data-area', areaTimer || areaInflight ? 'pending' : 'idle');
+  }
+
+  function scheduleArea() {
+    if (state.scope === null || !proj || !vb) return;
+    if (areaTimer) clearTimeout(areaTimer);
+    areaTimer = setTimeout(function () { areaTimer = null; loadAreaLayers(false); }, AREA_DELAY_MS);
+    markArea();
+  }
+
+  function areaLayers() {
+    return AREA_LAYERS.filter(function (n) { return state.scope || CONSORTIUM_LAYERS[n]; });
+  }
+
+  // loadAreaLayers fetches the area layers whose last answer does not
+  // cover the view at its zoom (all of them when force), and redraws them.
+  function loadAreaLayers(force) {
+    if (!proj || !vb) return Promise.resolve();
+    var zoom = mapZoom(), inView = viewBBox(0), seq = state.scopeSeq;
+    var todo = areaLayers().filter(function (n) {
+      var a = state.area[n];
+      return force || !a || a.zoom !== zoom || !bboxContains(a.bbox, inView);
+    });
+    if (!todo.length) {
+      markArea();
+      return Promise.resolve();
+    }
+    var area = { bbox: viewBBox(0.5), zoom: zoom };
+    areaInflight++;
+    markArea();
+    return Promise.all(todo.map(function (n) {
+      var req = (state.area[n] = { bbox: area.bbox, zoom: zoom, seq: (state.area[n] ? state.area[n].seq : 0) + 1 });
+      return loadLayer(n, area).then(function (st) {
+        if (seq !== state.scopeSeq || state.area[n] !== req) return false; // a newer request or comune
+        if (st.status === 'unavailable') req.zoom = -1; // retry on the next move
+        state.layers[n] = st;
+        return true;
+      });
+    })).then(function (changed) {
+      areaInflight--;
+      markArea();
+      if (seq !== state.scopeSeq) return;
+      todo.forEach(function (n, i) { if (changed[i]) drawLayer(n); });
+      drawHighlight();
+      updateBadge();
+      updateLayerNotes();
+    });
+  }
+
+  // zoomToBBox shows the lon/lat box b = [minLon, minLat, maxLon, maxLat].
+  function zoomToBBox(b) {
+    if (!proj || !Array.isArray(b) || b.length < 4 || !b.every(isNum)) return;
+    var p0 = project(b[0], b[3]), p1 = project(b[2], b[1]);
+    var sz = svgSize();
+    var w = Math.max(p1[0] - p0[0], 150), h = Math.max(p1[1] - p0[1], 150);
+    view.fitted = false;
+    view.s = Math.max(Math.min(Math.max(w / sz[0], h / sz[1]) * 1.2, view.fitS * 3), 0.05);
+    view.cx = (p0[0] + p1[0]) / 2;
+    view.cy = (p0[1] + p1[1]) / 2;
+    applyView();
   }
 
   // onResize keeps the whole comune in view until the visitor moves the
@@ -669,7 +953,18 @@
     applyView();
   }
 
+  // clientToMap returns the map coordinates under a point of the window,
+  // through the SVG's own transform: right even while a resize has not
+  // been followed by a new viewBox yet.
   function clientToMap(clientX, clientY) {
+    var m = svg.getScreenCTM && svg.getScreenCTM();
+    if (m && svg.createSVGPoint) {
+      var p = svg.createSVGPoint();
+      p.x = clientX;
+      p.y = clientY;
+      var q = p.matrixTransform(m.inverse());
+      return [q.x, q.y];
+    }
     var r = svg.getBoundingClientRect();
     return [vb[0] + (clientX - r.left) * view.s, vb[1] + (clientY - r.top) * view.s];
   }
@@ -804,7 +1099,17 @@
 
   function featureName(f) {
     var p = props(f);
+    if (p.layer === 'hamlets' || p.layer === 'hamlet-zones') return hamletLabel(p);
     return p.label || p.name || p.address || p.site_id || (f.id !== undefined ? String(f.id) : '');
+  }
+
+  // hamletLabel names a hamlet, saying in the page's language when its
+  // centre is not sourced: "Zappello (posizione stimata, ±1,2 km)".
+  function hamletLabel(p) {
+    if (p.name && p.coord_status && p.coord_status !== 'sourced' && isNum(p.coord_uncertainty_m)) {
+      return p.name + ' (' + t('hamletPosition', tv('coord', p.coord_status), fmtDist(p.coord_uncertainty_m)) + ')';
+    }
+    return p.label || p.name || '';
   }
 
   // tooltipRows returns [label, value] pairs of the feature's key
@@ -833,9 +1138,10 @@
       add(t('tWhere'), [p.address, p.hamlet].filter(Boolean).join(', '));
       position();
       if (p.synthetic || p.line_synthetic) add(t('tSynthetic'), [p.synthetic ? t('tSyntheticSite') : '', p.line_synthetic ? t('tSyntheticLine') : ''].filter(Boolean).join('; '));
+      if (p.line_emulated) add(t('tEmulated'), t('yes'));
       break;
     case 'hamlets':
-      add(t('tHamlet'), p.label || p.name);
+      add(t('tHamlet'), hamletLabel(p));
       if (p.seat) add(t('tSeat'), t('yes'));
       if (isNum(p.addresses)) add(t('tAddresses'), fmtNum(p.addresses, 0) + (isNum(p.units) ? ' (' + t('tUnits').toLowerCase() + ' ' + fmtNum(p.units, 0) + ')' : ''));
       if (isNum(p.served_share)) add(t('tServedShare'), fmtNum(p.served_share * 100, 1) + ' %');
@@ -844,6 +1150,17 @@
       if (p.synthetic_addresses) add(t('tSynthetic'), t('yes'));
       break;
     case 'addresses':
+      if (p.cluster === true) {
+        add(t('tCluster'), fmtInt(p.addresses) + ' ' + t('tAddresses').toLowerCase() + (p.comune ? ' · ' + comuneName(p.comune) : ''));
+        if (p.class) add(t('tMainClass'), tv('class', p.class));
+        add(t('tClasses'), ['vhcn', 'nga', 'adequate', 'below'].filter(function (c) { return isNum(p['civics_' + c]) && p['civics_' + c] > 0; })
+          .map(function (c) { return tv('class', c).split(' ')[0] + ' ' + fmtInt(p['civics_' + c]); }).join(', '));
+        if (isNum(p.units)) add(t('tUnits'), fmtInt(p.units));
+        if (isNum(p.served_share)) add(t('tServedShare'), fmtPct(p.served_share));
+        if (isNum(p.white_area_addresses) && p.white_area_addresses > 0) add(t('tWhiteArea'), fmtInt(p.white_area_addresses) + ' ' + t('tAddresses').toLowerCase());
+        if (p.synthetic) add(t('tSynthetic'), t('yes'));
+        break;
+      }
       add(t('tAddress'), p.label || [p.street, p.number].filter(Boolean).join(' '));
       add(t('tWhere'), p.hamlet);
       if (p.class) add(t('tClass'), tv('class', p.class));
@@ -857,6 +1174,12 @@
       if (p.synthetic) add(t('tSynthetic'), t('yes'));
       break;
     case 'white-areas':
+      if (p.cluster === true) {
+        add(t('tWhiteCluster'), fmtInt(p.addresses) + (p.comune ? ' · ' + comuneName(p.comune) : ''));
+        if (isNum(p.units)) add(t('tUnits'), fmtInt(p.units));
+        if (p.synthetic) add(t('tSynthetic'), t('yes'));
+        break;
+      }
       add(t('tWhiteArea'), p.label || p.name || p.hamlet || featureName(f));
       if (p.area_class) add(t('tAreaClass'), tv('area', p.area_class));
       if (isNum(p.addresses)) add(t('tAddresses'), fmtNum(p.addresses, 0) + (isNum(p.units) ? ' (' + t('tUnits').toLowerCase() + ' ' + fmtNum(p.units, 0) + ')' : ''));
@@ -867,6 +1190,15 @@
       add(t('tComune'), p.name);
       add(t('tISTAT'), p.istat_code);
       if (isNum(p.area_km2)) add(t('tArea'), fmtNum(p.area_km2, 2) + ' km²');
+      var cf = p.comune && state.bySlug[p.comune];
+      if (cf) {
+        add(t('tAddresses'), fmtInt(cf.civics) + ' (' + t('tUnits').toLowerCase() + ' ' + fmtInt(cf.units) + ')');
+        add(t('tServedShare'), fmtPct(cf.served_share));
+        add(t('tFTTHShare'), fmtPct(cf.ftth_ready_share));
+        add(t('tWhiteLeft'), fmtInt(cf.white_area_left_units) + ' ' + t('tUnits').toLowerCase());
+        if (cf.sites) add(t('tSitesUp'), cf.sites_up + '/' + cf.sites);
+        if (cf.synthetic) add(t('tSynthetic'), t('yes'));
+      }
       break;
     default:
       add(layer, featureName(f));
@@ -881,8 +1213,8 @@
   }
 
   function register(layer, f, elem, lonlat) {
-    var fid = state.features.length;
-    state.features.push({ layer: layer, feature: f });
+    var fid = state.nextFid++;
+    state.features[fid] = { layer: layer, feature: f };
     elem.setAttribute('data-fid', fid);
     if (lonlat) {
       elem.setAttribute('data-lon', lonlat[0]);
@@ -904,11 +1236,43 @@
     return g;
   }
 
+  // binOf returns the choropleth bin of share v, or 'none'.
+  function binOf(v) {
+    if (!isNum(v)) return 'none';
+    for (var i = BINS.length - 1; i >= 0; i--) if (v >= BINS[i]) return String(i);
+    return '0';
+  }
+
+  // drawComune draws the comune shown or, for the consortium, every
+  // comune coloured by its figures, each a button that opens it.
   function drawComune(g, feats) {
+    var labels = groups['comune-labels'];
     feats.forEach(function (f) {
       var d = polygonD(f.geometry);
       if (!d) return;
-      g.appendChild(register('comune', f, sv('g', { class: 'comune' }, sv('path', { d: d, 'fill-rule': 'evenodd' }))));
+      var p = props(f);
+      if (state.scope || !p.comune) {
+        g.appendChild(register('comune', f, sv('g', { class: 'comune' }, sv('path', { d: d, 'fill-rule': 'evenodd' }))));
+        return;
+      }
+      var cf = state.bySlug[p.comune];
+      var v = cf ? cf[state.measure] : undefined;
+      var m = sv('g', {
+        class: 'comune member bin-' + binOf(v), tabindex: '0', role: 'button',
+        'data-comune': p.comune, 'data-share': isNum(v) ? v : null,
+        'aria-label': t('openComune', p.name || p.comune) + (isNum(v) ? ' — ' + t('measure.' + state.measure) + ' ' + fmtPct(v) : '')
+      }, sv('path', { d: d, 'fill-rule': 'evenodd' }));
+      g.appendChild(register('comune', f, m));
+      var c = centroidOf(f.geometry);
+      var bb = bboxOf([f]);
+      if (c && bb) {
+        var xy = project(c[0], c[1]);
+        var lm = pointMarker('comune-label', xy[0], xy[1], sv('text', { class: 'label', 'text-anchor': 'middle', y: 4, text: p.name || p.comune }), false);
+        // Shown when the comune is wide enough on screen for its name.
+        lm.setAttribute('data-width', (project(bb[2], bb[1])[0] - project(bb[0], bb[1])[0]).toFixed(0));
+        lm.setAttribute('data-chars', String(p.name || p.comune).length);
+        labels.appendChild(lm);
+      }
     });
   }
 
@@ -946,7 +1310,7 @@
         // The label goes in a group above the addresses and sites, so
         // that they do not hide it.
         labels.appendChild(pointMarker('hamlet-label' + (p.seat ? ' seat' : ''), xy[0], xy[1],
-          sv('text', { class: 'label', x: 8, y: -7, text: p.label || p.name || '' }), false));
+          sv('text', { class: 'label', x: 8, y: -7, text: hamletLabel(p) }), false));
       });
     });
   }
@@ -955,10 +1319,32 @@
     return safeColor(p.fill_color, CLASS_COLORS[p.class] || '#757575');
   }
 
+  // clusterMarker draws a cluster of n civics: its size grows with n.
+  function clusterMarker(cls, xy, n, shape, f, label, k) {
+    var r = (cls === 'cluster' ? 6 : 4) + (k || 1.8) * Math.log2(Math.max(n, 1));
+    var txt = n >= 10000 ? fmtNum(n / 1000, 0) + 'k' : (n >= 1000 ? fmtNum(n / 1000, 1) + 'k' : String(n));
+    var m = pointMarker(cls, xy[0], xy[1], [shape(r), sv('text', { y: 3.5, 'text-anchor': 'middle', text: txt })], true, label + ': ' + fmtInt(n));
+    var b = f.bbox;
+    if (Array.isArray(b) && b.length >= 4) m.setAttribute('data-bbox', b.slice(0, 4).join(','));
+    m.setAttribute('data-count', n);
+    return m;
+  }
+
   function drawAddresses(g, feats) {
     var focusable = feats.length <= 150;
     feats.forEach(function (f) {
       var p = props(f);
+      if (p.cluster === true) {
+        pointsOf(f.geometry).forEach(function (c) {
+          var m = clusterMarker('cluster', project(c[0], c[1]), p.addresses, function (r) {
+            return sv('circle', { r: r.toFixed(1), fill: addressColor(p) });
+          }, f, t('tCluster'));
+          m.setAttribute('data-class', p.class || '');
+          if (!focusable) m.removeAttribute('tabindex');
+          g.appendChild(register('addresses', f, m));
+        });
+        return;
+      }
       pointsOf(f.geometry).forEach(function (c) {
         var xy = project(c[0], c[1]);
         var m = pointMarker('address', xy[0], xy[1], sv('circle', { r: 3.5, fill: addressColor(p) }), focusable, featureName(f));
@@ -974,6 +1360,17 @@
     var n = feats.reduce(function (a, f) { return a + pointsOf(f.geometry).length; }, 0);
     var focusable = n <= 150;
     feats.forEach(function (f) {
+      var p = props(f);
+      if (p.cluster === true) {
+        pointsOf(f.geometry).forEach(function (c) {
+          var m = clusterMarker('white-cluster', project(c[0], c[1]), p.addresses, function (r) {
+            return sv('rect', { x: (-r).toFixed(1), y: (-r).toFixed(1), width: (2 * r).toFixed(1), height: (2 * r).toFixed(1), rx: 2 });
+          }, f, t('tWhiteCluster'), 1.1);
+          if (!focusable) m.removeAttribute('tabindex');
+          g.appendChild(register('white-areas', f, m));
+        });
+        return;
+      }
       var d = polygonD(f.geometry);
       if (d) g.appendChild(register('white-areas', f, sv('g', { class: 'white-area' }, sv('path', { d: d, 'fill-rule': 'evenodd' }))));
       linesOf(f.geometry).forEach(function (line) {
@@ -1011,20 +1408,31 @@
 
   var DRAW = { comune: drawComune, hamlets: drawHamlets, 'white-areas': drawWhiteAreas, addresses: drawAddresses, sites: drawSites };
 
+  // drawLayer draws one layer anew; the features of the others keep their
+  // elements and fids.
   function drawLayer(name) {
     var g = groups[name];
     g.replaceChildren();
+    Object.keys(state.features).forEach(function (fid) {
+      if (state.features[fid].layer === name) delete state.features[fid];
+    });
+    if (tipFid !== null && !state.features[tipFid]) hideTooltip();
     if (name === 'hamlets') groups['hamlet-labels'].replaceChildren();
+    if (name === 'comune') groups['comune-labels'].replaceChildren();
     var st = state.layers[name];
     g.setAttribute('data-status', st ? st.status : 'loading');
+    if (st && st.url) g.setAttribute('data-src', st.url);
+    else g.removeAttribute('data-src');
+    g.setAttribute('data-clustered', st && st.clustered ? 'true' : 'false');
     if (st && st.status === 'ok') DRAW[name](g, st.features);
     g.setAttribute('data-count', g.querySelectorAll('[data-fid]').length);
     applyLayerVisibility(name);
   }
 
   function drawAll() {
-    state.features = [];
+    state.features = {};
     DATA_LAYERS.forEach(drawLayer);
+    fitLabels();
     drawHighlight();
     updateBadge();
   }
@@ -1037,6 +1445,7 @@
   function applyLayerVisibility(name) {
     var gs = [groups[name]];
     if (name === 'hamlets') gs.push(groups['hamlet-labels']);
+    if (name === 'comune') gs.push(groups['comune-labels']);
     gs.forEach(function (g) {
       if (!g) return;
       if (layerVisible(name)) g.removeAttribute('display');
@@ -1049,6 +1458,10 @@
       var st = state.layers[name];
       return layerVisible(name) && st && st.status === 'ok' && st.features.some(function (f) { return props(f).synthetic === true; });
     });
+    // The consortium's colours come from the comuni's figures.
+    if (state.scope === '' && layerVisible('comune') && state.comuni) {
+      any = any || state.comuni.comuni.some(function (c) { return c.synthetic === true; });
+    }
     $('#synthetic-badge').hidden = !any;
   }
 
@@ -1101,7 +1514,9 @@
       rows.slice(1).forEach(function (r) { dl.appendChild(el('dt', { text: r[0] })); dl.appendChild(el('dd', { text: r[1] })); });
       tooltip.appendChild(dl);
     }
-    if (rec.layer !== 'comune') tooltip.appendChild(el('p', { class: 'tip-hint', text: t('tClickHint') }));
+    var rp = props(rec.feature);
+    var hint = rec.layer === 'comune' ? (state.scope ? '' : t('tOpenComune')) : (rp.cluster === true ? t('tZoomHint') : t('tClickHint'));
+    if (hint) tooltip.appendChild(el('p', { class: 'tip-hint', text: hint }));
     tooltip.setAttribute('data-layer', rec.layer);
     tooltip.hidden = false;
     tipFid = fid;
@@ -1127,6 +1542,8 @@
   // ---------------------------------------------------------------------
   // The answer.
 
+  // queryCoverage asks GET coverage; an exact answer in another comune
+  // than the one shown opens that comune (and says so in the URL).
   function queryCoverage(params, label) {
     var seq = ++state.querySeq;
     var qs = params.toString();
@@ -1140,6 +1557,17 @@
         state.answer = { kind: 'error', query: qs, status: r.status, body: r.body };
       }
       state.answer.label = label;
+      var a = state.answer.body || {};
+      var slug = a.comune && typeof a.comune.slug === 'string' ? a.comune.slug : '';
+      if (state.answer.kind === 'answer' && a.match === 'exact' && slug && slug !== state.scope && state.bySlug[slug]) {
+        var n = copyNav(nav);
+        n.comune = slug;
+        setNav(n, false);
+        renderAnswer(false);
+        return loadScope(slug).then(function () {
+          if (seq === state.querySeq) renderAnswer(true);
+        });
+      }
       renderAnswer(true);
     }, function () {
       if (seq !== state.querySeq) return;
@@ -1148,18 +1576,35 @@
     });
   }
 
-  function queryPoint(lon, lat) {
+  // queryPoint asks the coverage at a point; push: record it in the URL
+  // and the history.
+  function queryPoint(lon, lat, push) {
     if (!isNum(lon) || !isNum(lat)) return;
     var p = new URLSearchParams();
     p.set('lat', lat.toFixed(6));
     p.set('lon', lon.toFixed(6));
+    if (push !== false) {
+      var n = copyNav(nav);
+      n.address = '';
+      n.lat = +lat.toFixed(6);
+      n.lon = +lon.toFixed(6);
+      setNav(n, true);
+    }
     setHighlights([{ lon: lon, lat: lat, kind: 'query' }], false);
     queryCoverage(p);
   }
 
-  function queryAddress(q) {
+  // queryAddress looks q up in the comune shown, or in every comune.
+  function queryAddress(q, push) {
     var p = new URLSearchParams();
     p.set('address', q);
+    if (state.scope) p.set('comune', state.scope);
+    if (push !== false) {
+      var n = copyNav(nav);
+      n.address = q;
+      n.lat = n.lon = null;
+      setNav(n, true);
+    }
     queryCoverage(p);
   }
 
@@ -1231,7 +1676,7 @@
         el('span', { class: 'state-dot state-' + st, 'aria-hidden': 'true' }),
         el('strong', { text: p.name || p.site_id || '' }),
         ' · ' + [isNum(p.distance_m) ? t('probeDistance', fmtDist(p.distance_m)) : '', p.technology, tv('state', st),
-          p.synthetic ? t('probeSynthetic') : ''].filter(Boolean).join(' · ')
+          p.synthetic ? t('probeSynthetic') : '', p.emulated ? t('probeEmulated') : ''].filter(Boolean).join(' · ')
       ]);
       var facts = [];
       if (isNum(p.download_mbps) || isNum(p.upload_mbps)) {
@@ -1302,12 +1747,32 @@
       verdict.appendChild(el('strong', { text: t('verdictAmbiguous', q.address || '') }));
       panel.setAttribute('data-tone', 'ambiguous');
       var ul = el('ul', { class: 'candidates', 'aria-label': t('candidatesLabel') });
+      var several = {};
+      (a.candidates || []).forEach(function (c) { several[c.comune || ''] = true; });
+      var named = Object.keys(several).length > 1 || !state.scope;
       (a.candidates || []).forEach(function (c, i) {
         var text = placeOf(c) || String(c.label || '');
-        var btn = el('button', { type: 'button', class: 'candidate', 'data-index': i, text: text });
+        if (named && c.comune_name && text.indexOf(c.comune_name) < 0) text += ' — ' + c.comune_name;
+        var btn = el('button', { type: 'button', class: 'candidate', 'data-index': i, 'data-comune': c.comune || '', text: text });
         btn.addEventListener('click', function () {
-          if (isNum(c.lat) && isNum(c.lon)) queryPoint(c.lon, c.lat);
-          else queryAddress(c.label || text);
+          var open = c.comune && c.comune !== state.scope && state.bySlug[c.comune] ? c.comune : '';
+          var point = isNum(c.lat) && isNum(c.lon);
+          if (!open) {
+            if (point) queryPoint(c.lon, c.lat);
+            else queryAddress(c.label || text);
+            return;
+          }
+          // One step in the history: the comune and the candidate.
+          var n = copyNav(nav);
+          n.comune = open;
+          n.address = point ? '' : (c.label || text);
+          n.lat = point ? +c.lat.toFixed(6) : null;
+          n.lon = point ? +c.lon.toFixed(6) : null;
+          setNav(n, true);
+          loadScope(open).then(function () {
+            if (point) queryPoint(c.lon, c.lat, false);
+            else queryAddress(n.address, false);
+          });
         });
         ul.appendChild(el('li', null, btn));
         hl.push({ lon: c.lon, lat: c.lat, kind: 'candidate', label: String(i + 1) });
@@ -1350,6 +1815,16 @@
       items.forEach(function (it) { ul.appendChild(el('li', null, [swatch(it[0]), el('span', { text: it[1] })])); });
       list.appendChild(el('li', { class: 'legend-group' }, [el('span', { class: 'legend-group-title', text: title }), ul]));
     };
+    if (state.scope === '') {
+      var colors = ['#f7fbff', '#deebf7', '#c6dbef', '#9ecae1', '#6baed6', '#3182bd'];
+      var items = BINS.map(function (lo, i) {
+        var hi = BINS[i + 1];
+        var text = i === 0 ? '< ' + fmtPct(hi) : (hi === undefined ? '≥ ' + fmtPct(lo) : fmtPct(lo).replace(' %', '') + '–' + fmtPct(hi));
+        return [sv('rect', { x: -10, y: -7, width: 20, height: 14, fill: colors[i], stroke: '#263238' }), text];
+      });
+      items.push([sv('rect', { x: -10, y: -7, width: 20, height: 14, fill: '#eeeeee', stroke: '#263238' }), t('legendNoFigures')]);
+      group(t('legendChoropleth', t('measure.' + state.measure)), items);
+    }
     group(t('legendAddresses'), ['vhcn', 'nga', 'adequate', 'below'].map(function (c) {
       return [sv('circle', { r: 5, fill: CLASS_COLORS[c], stroke: '#fff', 'stroke-width': 1.5 }), tv('class', c)];
     }));
@@ -1359,6 +1834,8 @@
     }));
     group(t('legendOther'), [
       [sv('rect', { x: -10, y: -7, width: 20, height: 14, fill: 'url(#hatch-legend)', stroke: '#5d4037', 'stroke-dasharray': '3 2' }), t('legendWhite')],
+      [[sv('circle', { r: 8, fill: CLASS_COLORS.vhcn, stroke: '#fff', 'stroke-width': 1.5 }), sv('text', { y: 3, 'text-anchor': 'middle', 'font-size': 8, fill: '#fff', 'font-weight': 700, text: '42' })], t('legendCluster')],
+      [[sv('rect', { x: -8, y: -8, width: 16, height: 16, rx: 2, fill: 'url(#hatch-legend)', stroke: '#5d4037' })], t('legendWhiteCluster')],
       [sv('rect', { x: -10, y: -7, width: 20, height: 14, fill: '#eef3f8', stroke: '#263238', 'stroke-width': 2 }), t('legendComune')],
       [[sv('circle', { r: 4, fill: '#263238', stroke: '#fff', 'stroke-width': 1.5 })], t('legendHamlet')],
       [sv('circle', { r: 6.5, fill: 'none', stroke: '#455a64', 'stroke-dasharray': '2 2' }), t('legendEstimated')],
@@ -1369,8 +1846,63 @@
   // ---------------------------------------------------------------------
   // Controls.
 
+  // activate opens the comune of a consortium's polygon, or zooms into a
+  // cluster; it reports whether fe was one of them.
+  function activate(fe) {
+    if (!fe) return false;
+    if (fe.hasAttribute('data-comune') && state.scope === '') {
+      openComune(fe.getAttribute('data-comune'));
+      return true;
+    }
+    if (fe.hasAttribute('data-bbox')) {
+      hideTooltip();
+      zoomToBBox(fe.getAttribute('data-bbox').split(',').map(Number));
+      return true;
+    }
+    return false;
+  }
+
+  // openComune shows comune slug ('' the consortium), as a new step in the
+  // history.
+  function openComune(slug) {
+    if (slug === state.scope) return;
+    hideTooltip();
+    $('#place-note').textContent = '';
+    var n = { comune: slug, address: '', lat: null, lon: null, view: nav.view };
+    setNav(n, true);
+    state.querySeq++;
+    state.answer = { kind: 'empty' };
+    setHighlights([], false);
+    renderAnswer();
+    loadScope(slug);
+  }
+
   function setupControls() {
     $('#lang-toggle').addEventListener('click', function () { setLang(lang === 'it' ? 'en' : 'it'); });
+    $('#comune-select').addEventListener('change', function () { openComune($('#comune-select').value); });
+    $('#back-consortium').addEventListener('click', function () { openComune(''); });
+    $('#choropleth-measure').addEventListener('change', function () {
+      state.measure = $('#choropleth-measure').value === 'ftth_ready_share' ? 'ftth_ready_share' : 'served_share';
+      buildLegend();
+      if (proj) drawAll();
+    });
+    $$('[role="tab"]').forEach(function (tab) {
+      tab.addEventListener('click', function () {
+        var v = tab.getAttribute('data-view');
+        if (v === nav.view) return;
+        var n = copyNav(nav);
+        n.view = v;
+        setNav(n, true);
+        showView(v);
+      });
+      tab.addEventListener('keydown', function (e) {
+        if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
+        e.preventDefault();
+        var other = $('[role="tab"][data-view="' + (tab.getAttribute('data-view') === 'map' ? 'table' : 'map') + '"]');
+        other.focus();
+        other.click();
+      });
+    });
 
     $('#search-form').addEventListener('submit', function (e) {
       e.preventDefault();
@@ -1442,6 +1974,7 @@
       svg.classList.remove('dragging');
       if (e.type === 'pointerup' && !d.moved) {
         var fe = featureElement(e.target);
+        if (activate(fe)) return;
         if (fe && fe.hasAttribute('data-lon')) {
           queryPoint(+fe.getAttribute('data-lon'), +fe.getAttribute('data-lat'));
         } else {
@@ -1470,6 +2003,10 @@
       switch (e.key) {
       case 'Enter':
       case ' ':
+        if (activate(fe)) {
+          e.preventDefault();
+          return;
+        }
         if (fe && fe.hasAttribute('data-lon')) {
           e.preventDefault();
           queryPoint(+fe.getAttribute('data-lon'), +fe.getAttribute('data-lat'));
@@ -1496,18 +2033,284 @@
   }
 
   // ---------------------------------------------------------------------
-  // Start.
+  // The URL: ?comune=<slug>&address=<text> (or &lat=&lon=)&view=table&lang=en.
+
+  function copyNav(n) {
+    return { comune: n.comune, address: n.address, lat: n.lat, lon: n.lon, view: n.view };
+  }
+
+  function readNav() {
+    var q = new URLSearchParams(window.location.search);
+    var num = function (k) { var v = parseFloat(q.get(k)); return isNum(v) ? v : null; };
+    var n = {
+      comune: (q.get('comune') || '').trim(), address: (q.get('address') || '').trim(),
+      lat: num('lat'), lon: num('lon'), view: q.get('view') === 'table' ? 'table' : 'map'
+    };
+    if (n.address || n.lat === null || n.lon === null) n.lat = n.lon = null;
+    return n;
+  }
+
+  function navURL(n) {
+    var q = new URLSearchParams();
+    if (n.comune) q.set('comune', n.comune);
+    if (n.address) q.set('address', n.address);
+    else if (isNum(n.lat) && isNum(n.lon)) {
+      q.set('lat', n.lat.toFixed(6));
+      q.set('lon', n.lon.toFixed(6));
+    }
+    if (n.view !== 'map') q.set('view', n.view);
+    if (lang !== 'it') q.set('lang', lang);
+    var qs = q.toString();
+    return window.location.pathname + (qs ? '?' + qs : '') + window.location.hash;
+  }
+
+  // setNav makes n the page's state and URL: a new step in the history
+  // (push) or in place of the current one.
+  function setNav(n, push) {
+    nav = copyNav(n);
+    var url = navURL(nav);
+    try {
+      if (push && url !== window.location.pathname + window.location.search + window.location.hash) window.history.pushState(null, '', url);
+      else window.history.replaceState(null, '', url);
+    } catch (e) { /* a sandboxed page may refuse */ }
+  }
+
+  // resolveComune returns the slug of the comune that key names (a slug,
+  // an ISTAT code or a name), or null.
+  function resolveComune(key) {
+    if (!key) return '';
+    if (state.bySlug[key]) return key;
+    var k = key.toLowerCase();
+    var hit = state.comuni ? state.comuni.comuni.filter(function (c) {
+      return c.slug && (c.istat_code === key || (c.name || '').toLowerCase() === k);
+    })[0] : null;
+    return hit ? hit.slug : null;
+  }
+
+  // applyNav shows what n says: its comune, view, and answer.
+  function applyNav(n) {
+    var slug = resolveComune(n.comune);
+    var unknown = slug === null && state.comuni ? n.comune : '';
+    n = copyNav(n);
+    if (slug !== null) n.comune = slug;
+    if (unknown) n.comune = '';
+    setNav(n, false);
+    showView(n.view);
+    var p = state.scope === n.comune ? Promise.resolve() : loadScope(n.comune);
+    $('#place-note').textContent = unknown ? t('unknownComune', unknown) : '';
+    state.querySeq++;
+    if (n.address) {
+      $('#search-input').value = n.address;
+      queryAddress(n.address, false);
+    } else if (isNum(n.lat) && isNum(n.lon)) {
+      p.then(function () { queryPoint(n.lon, n.lat, false); });
+    } else {
+      state.answer = { kind: 'empty' };
+      setHighlights([], false);
+      renderAnswer();
+    }
+    return p;
+  }
+
+  function showView(v) {
+    $$('[role="tab"]').forEach(function (tab) {
+      var on = tab.getAttribute('data-view') === v;
+      tab.setAttribute('aria-selected', on ? 'true' : 'false');
+      tab.setAttribute('tabindex', on ? '0' : '-1');
+    });
+    $('#map-view').hidden = v !== 'map';
+    $('#table-view').hidden = v !== 'table';
+    if (v === 'map') onResize();
+    else loadRollout().then(renderTable);
+    renderTable();
+  }
+
+  // ---------------------------------------------------------------------
+  // The comuni and their figures.
+
+  function loadComuni() {
+    return getJSON(API + '/comuni').then(function (r) {
+      if (!r.ok || !r.body || !Array.isArray(r.body.comuni)) return;
+      state.comuni = r.body;
+      state.bySlug = {};
+      r.body.comuni.forEach(function (c) { if (c.slug) state.bySlug[c.slug] = c; });
+      if (typeof r.body.attribution === 'string' && r.body.attribution) $('#map-attribution').textContent = r.body.attribution;
+      fillComuneSelect();
+    }, function () { /* the map goes on without the figures */ });
+  }
+
+  function fillComuneSelect() {
+    var sel = $('#comune-select');
+    var keep = state.scope || '';
+    sel.replaceChildren(el('option', { value: '', text: t('allComuni') }));
+    if (state.comuni) {
+      state.comuni.comuni.filter(function (c) { return c.slug; }).slice()
+        .sort(function (a, b) { return a.name.localeCompare(b.name, 'it'); })
+        .forEach(function (c) { sel.appendChild(el('option', { value: c.slug, text: c.name })); });
+    }
+    sel.value = keep;
+  }
+
+  function loadRollout() {
+    var slug = state.scope;
+    if (!slug || (state.rollout && state.rollout.slug === slug)) return Promise.resolve();
+    state.rollout = { slug: slug, status: 'loading' };
+    return getJSON(API + '/rollout?comune=' + encodeURIComponent(slug)).then(function (r) {
+      if (!state.rollout || state.rollout.slug !== slug) return;
+      state.rollout = r.ok && r.body && Array.isArray(r.body.figures) ? { slug: slug, status: 'ok', body: r.body } : { slug: slug, status: 'error', code: r.status };
+    }, function () {
+      if (state.rollout && state.rollout.slug === slug) state.rollout = { slug: slug, status: 'error', code: 0 };
+    });
+  }
+
+  function served(f) {
+    var s = f.by_state || {};
+    return ((s.active || {}).units || 0) + ((s.ready_for_sale || {}).units || 0);
+  }
+
+  function shareCell(v) {
+    var bar = el('span', { class: 'share-bar', 'aria-hidden': 'true' }, el('span'));
+    if (isNum(v)) bar.firstChild.style.width = Math.max(0, Math.min(100, v * 100)).toFixed(1) + '%';
+    return el('td', null, [fmtPct(v), bar]);
+  }
+
+  // renderTable fills the figures view: per comune for the consortium,
+  // per hamlet with the rollout timeline for a comune.
+  function renderTable() {
+    var box = $('#figures-table');
+    var note = $('#table-note');
+    box.replaceChildren();
+    note.textContent = '';
+    if (nav.view !== 'table') return;
+    var head = function (cols) { return el('thead', null, el('tr', null, cols.map(function (c) { return el('th', { scope: 'col', text: c }); }))); };
+    var num = function (v) { return el('td', { text: fmtInt(v) }); };
+    if (!state.scope) {
+      $('#table-title').textContent = t('tableTitleConsortium');
+      if (!state.comuni) { note.textContent = t('tableFailed', '–'); return; }
+      var tb = el('tbody');
+      state.comuni.comuni.filter(function (c) { return c.slug; }).forEach(function (c) {
+        var btn = el('button', { type: 'button', class: 'comune-link', 'data-comune': c.slug, text: c.name });
+        btn.addEventListener('click', function () { openComune(c.slug); });
+        tb.appendChild(el('tr', { 'data-comune': c.slug }, [el('th', { scope: 'row' }, btn), num(c.civics), num(c.units),
+          shareCell(c.served_share), shareCell(c.ftth_ready_share), num(c.white_area_left_units),
+          el('td', { text: c.sites ? c.sites_up + '/' + c.sites : '–' })]));
+      });
+      var tot = state.comuni.consortium;
+      var foot = el('tfoot', null, el('tr', null, [el('td', { text: t('totalRow') }), num(tot.civics), num(tot.units),
+        shareCell(tot.served_share), shareCell(tot.ftth_ready_share), num(tot.white_area_left_units), el('td', { text: tot.sites_up + '/' + tot.sites })]));
+      box.appendChild(el('table', { class: 'figures', id: 'comuni-table' }, [
+        head([t('thComune'), t('thCivics'), t('thUnits'), t('thServed'), t('thFTTH'), t('thWhiteLeft'), t('thSites')]), tb, foot]));
+      if (tot.synthetic) note.textContent = t('tableSynthetic');
+      return;
+    }
+    $('#table-title').textContent = t('tableTitleComune', comuneName(state.scope));
+    var ro = state.rollout;
+    if (!ro || ro.slug !== state.scope || ro.status === 'loading') { note.textContent = t('tableLoading'); return; }
+    if (ro.status !== 'ok') { note.textContent = t('tableFailed', ro.code); return; }
+    var rows = el('tbody');
+    ro.body.figures.forEach(function (f) {
+      var u = f.units || 0;
+      var ftth = ((f.by_technology || {}).FTTH || {}).units;
+      rows.appendChild(el('tr', { 'data-scope': f.scope }, [el('th', { scope: 'row', text: f.scope === 'comune' ? t('wholeComune') : f.scope }),
+        num(f.addresses), num(u), shareCell(u ? served(f) / u : undefined), shareCell(u && isNum(ftth) ? ftth / u : undefined), shareCell(f.white_area_share)]));
+    });
+    box.appendChild(el('table', { class: 'figures', id: 'rollout-table' }, [
+      head([t('thHamlet'), t('thCivics'), t('thUnits'), t('thServed'), t('thFTTH'), t('thWhite')]), rows]));
+    box.appendChild(timelineChart(ro.body.timeline || []));
+    if (ro.body.synthetic) note.textContent = t('tableSynthetic');
+  }
+
+  // timelineChart draws the share of units served (and reached by FTTH)
+  // month by month.
+  function timelineChart(tl) {
+    var fig = el('figure', { class: 'timeline' });
+    if (!tl.length) return fig;
+    var W = 560, H = 140, L = 46, B = 22;
+    var x = function (i) { return L + (tl.length > 1 ? i / (tl.length - 1) : 0) * (W - L - 6); };
+    var y = function (v) { return 6 + (1 - Math.max(0, Math.min(1, v || 0))) * (H - B - 6); };
+    var area = 'M' + x(0).toFixed(1) + ' ' + y(0).toFixed(1);
+    var ftth = '';
+    tl.forEach(function (p, i) {
+      area += 'L' + x(i).toFixed(1) + ' ' + y(p.served_share).toFixed(1);
+      ftth += (i ? 'L' : 'M') + x(i).toFixed(1) + ' ' + y(p.ftth_ready_share).toFixed(1);
+    });
+    area += 'L' + x(tl.length - 1).toFixed(1) + ' ' + y(0).toFixed(1) + 'Z';
+    var first = tl[0], last = tl[tl.length - 1];
+    var chart = sv('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': t('timelineTitle') + '. ' +
+      t('timelineRange', first.month, fmtPct(first.served_share), last.month, fmtPct(last.served_share)) }, [
+      sv('line', { x1: L, y1: y(0), x2: W - 6, y2: y(0), stroke: '#8c959f' }),
+      sv('line', { x1: L, y1: y(1), x2: W - 6, y2: y(1), stroke: '#d0d7de', 'stroke-dasharray': '3 3' }),
+      sv('text', { x: L - 4, y: y(1) + 4, 'text-anchor': 'end', text: '100 %' }),
+      sv('text', { x: L - 4, y: y(0) + 4, 'text-anchor': 'end', text: '0 %' }),
+      sv('path', { class: 'area', d: area }),
+      sv('path', { class: 'ftth', d: ftth }),
+      sv('text', { x: L, y: H - 6, text: first.month }),
+      sv('text', { x: W - 6, y: H - 6, 'text-anchor': 'end', text: last.month })
+    ]);
+    fig.appendChild(chart);
+    fig.appendChild(el('figcaption', { class: 'hint', text: t('timelineTitle') + ' — ' +
+      t('timelineRange', first.month, fmtPct(first.served_share), last.month, fmtPct(last.served_share)) }));
+    return fig;
+  }
+
+  // ---------------------------------------------------------------------
+  // Loading a comune, or the consortium.
+
+  // loadScope shows comune slug ('' the consortium): its layers, fitted to
+  // the view, then its layers by area. It resolves when the map is drawn.
+  function loadScope(slug) {
+    var seq = ++state.scopeSeq;
+    state.scope = slug;
+    state.layers = {};
+    state.area = {};
+    allPromise = null;
+    if (!state.rollout || state.rollout.slug !== slug) state.rollout = null;
+    mapEl.setAttribute('data-ready', 'false');
+    mapEl.setAttribute('data-scope', slug);
+    hideTooltip();
+    updateScopeText();
+    buildLegend();
+    setStatus(t('mapLoading'));
+    var fixed = DATA_LAYERS.filter(function (n) { return AREA_LAYERS.indexOf(n) < 0 && (slug || CONSORTIUM_LAYERS[n]); });
+    DATA_LAYERS.forEach(function (n) { if (!slug && !CONSORTIUM_LAYERS[n]) state.layers[n] = { status: 'scope', features: [] }; });
+    if (proj) drawAll();
+    updateLayerNotes();
+    renderTable();
+    if (nav.view === 'table') loadRollout().then(renderTable);
+    return Promise.all(fixed.map(function (n) { return loadLayer(n); })).then(function (results) {
+      if (seq !== state.scopeSeq) return;
+      fixed.forEach(function (n, i) { state.layers[n] = results[i]; });
+      state.sitesUpdated = new Date();
+      setupProjection();
+      fitView();
+      drawAll();
+      updateLayerNotes();
+      updateMapUpdated();
+      return loadAreaLayers(true).then(function () {
+        if (seq !== state.scopeSeq) return;
+        var failed = fixed.every(function (n) { return state.layers[n].status === 'unavailable'; });
+        setStatus(failed ? t('mapFailed', state.layers.comune.code || '') : '');
+        drawAll();
+        updateLayerNotes();
+        mapEl.setAttribute('data-ready', 'true');
+      });
+    }).catch(function (e) {
+      if (seq !== state.scopeSeq) return;
+      setStatus(t('mapFailed', String(e && e.message || e)));
+      mapEl.setAttribute('data-ready', 'error');
+    });
+  }
 
   function refreshSites() {
-    if (document.hidden) return;
+    if (document.hidden || state.scope === null) return;
+    var seq = state.scopeSeq;
     loadLayer('sites').then(function (st) {
+      if (seq !== state.scopeSeq) return;
       if (st.status === 'unavailable' && state.layers.sites && state.layers.sites.status === 'ok') return; // keep the last good one
       state.layers.sites = st;
       state.sitesUpdated = new Date();
-      var hadTip = tipFid !== null && state.features[tipFid] && state.features[tipFid].layer === 'sites';
-      // Re-register every layer so fids stay consistent; cheap at this size.
-      drawAll();
-      if (hadTip) hideTooltip();
+      drawLayer('sites');
+      updateBadge();
       updateLayerNotes();
       updateMapUpdated();
     });
@@ -1521,28 +2324,24 @@
       mapEl.classList.add('has-tiles');
     }
     applyLang();
-    buildLegend();
     renderAnswer();
     setupControls();
     setStatus(t('mapLoading'));
-    Promise.all(DATA_LAYERS.map(loadLayer)).then(function (results) {
-      DATA_LAYERS.forEach(function (n, i) { state.layers[n] = results[i]; });
-      allPromise = null;
-      state.sitesUpdated = new Date();
-      setupProjection();
-      fitView();
-      drawAll();
-      updateLayerNotes();
-      updateMapUpdated();
-      var failed = DATA_LAYERS.every(function (n) { return state.layers[n].status === 'unavailable'; });
-      setStatus(failed ? t('mapFailed', state.layers.comune.code || '') : '');
-      mapEl.setAttribute('data-ready', 'true');
+    loadComuni().then(function () {
+      updateScopeText();
+      return applyNav(readNav());
+    }).then(function () {
       window.setInterval(refreshSites, SITES_REFRESH_MS);
       // Back from another tab: show the sites as they are now.
       document.addEventListener('visibilitychange', function () { if (!document.hidden) refreshSites(); });
-    }).catch(function (e) {
-      setStatus(t('mapFailed', String(e && e.message || e)));
-      mapEl.setAttribute('data-ready', 'error');
+    });
+    window.addEventListener('popstate', function () {
+      hideTooltip();
+      var n = readNav();
+      if (n.address !== nav.address || n.lat !== nav.lat || n.lon !== nav.lon || n.comune !== nav.comune || n.view !== nav.view) {
+        $('#search-input').value = n.address;
+        applyNav(n);
+      }
     });
   }
 
