@@ -33,7 +33,7 @@ func heap() int64 {
 	return int64(ms.HeapAlloc)
 }
 
-func benchInProcess(ctx context.Context, dir string, syn *synth, qs queries, logf func(string, ...any)) (*inProcess, error) {
+func benchInProcess(ctx context.Context, m meter, dir string, syn *synth, qs queries, logf func(string, ...any)) (*inProcess, error) {
 	var r inProcess
 	h0 := heap()
 	t := time.Now()
@@ -73,16 +73,16 @@ func benchInProcess(ctx context.Context, dir string, syn *synth, qs queries, log
 	for i := range syn.civics {
 		byID[civicID(syn, syn.civic(i))] = i
 	}
-	r.area = measure(n, func(i int) {
+	r.area = m.measure(n, func(i int) {
 		a, ok := areas.Find(qs.points[i])
 		if !ok {
 			a = -1
 		}
 		r.areaIDs[i] = a
 	})
-	r.hamlet = measure(n, func(i int) { c.HamletAt(qs.points[i]) })
+	r.hamlet = m.measure(n, func(i int) { c.HamletAt(qs.points[i]) })
 	var near []*geo.Address
-	r.nearest = measure(n, func(i int) {
+	r.nearest = m.measure(n, func(i int) {
 		near = ix.Nearest(qs.points[i], 1)
 		r.nearestIDs[i] = byID[near[0].ID]
 	})
@@ -96,7 +96,7 @@ func benchInProcess(ctx context.Context, dir string, syn *synth, qs queries, log
 	logf("  points timed")
 
 	answers := make([][]geo.Match, len(qs.exact))
-	r.exact = measure(len(qs.exact), func(i int) { answers[i], _ = ix.Lookup(qs.exact[i].text) })
+	r.exact = m.measure(len(qs.exact), func(i int) { answers[i], _ = ix.Lookup(qs.exact[i].text) })
 	hits = 0
 	for i, m := range answers {
 		if len(m) > 0 && m[0].Score >= 1 && byID[m[0].Address.ID] == qs.exact[i].civic {
@@ -104,7 +104,7 @@ func benchInProcess(ctx context.Context, dir string, syn *synth, qs queries, log
 		}
 	}
 	r.exactHits = float64(hits) / float64(len(answers))
-	r.typo = measure(len(qs.typo), func(i int) { answers[i], _ = ix.Lookup(qs.typo[i].text) })
+	r.typo = m.measure(len(qs.typo), func(i int) { answers[i], _ = ix.Lookup(qs.typo[i].text) })
 	hits = 0
 	for i, m := range answers {
 		want := syn.civic(qs.typo[i].civic)

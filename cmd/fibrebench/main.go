@@ -12,7 +12,8 @@
 //     and builds geo.Index, printing the times and the heap per civic, and
 //     times point-in-area (geo.AreaIndex over the zones, and
 //     Comune.HamletAt), nearest-civic (Index.Nearest) and address-text
-//     lookups (Index.Lookup, exact and with a typo), p50 and p99;
+//     lookups (Index.Lookup, exact and with a typo), p50 and p99 of each
+//     query's best time over --passes passes, and the p99 of every call;
 //   - PostGIS (--postgis): starts a throwaway PostgreSQL cluster in a
 //     temporary directory (initdb; pg_ctl start on a Unix socket only),
 //     loads the same civics, streets and zones with COPY, builds GiST and

@@ -123,7 +123,7 @@ func TestLookupRun(t *testing.T) {
 
 func TestRunUsage(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{nil, {"nope"}, {"lookup", "--postgis", "maybe"}, {"lookup", "--queries", "10"}, {"lookup", "--civics", "5", "--areas", "10"}} {
+	for _, args := range [][]string{nil, {"nope"}, {"lookup", "--postgis", "maybe"}, {"lookup", "--queries", "10"}, {"lookup", "--passes", "0"}, {"lookup", "--civics", "5", "--areas", "10"}} {
 		var out, errs bytes.Buffer
 		err := run(t.Context(), args, func(string) string { return "" }, &out, &errs)
 		if _, ok := err.(cli.UsageError); !ok {

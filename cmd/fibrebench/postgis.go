@@ -141,7 +141,7 @@ func (c *cluster) connect(ctx context.Context) (*pgx.Conn, error) {
 	return pgx.Connect(ctx, fmt.Sprintf("host=%s user=fibrebench dbname=postgres", c.dir))
 }
 
-func benchPostGIS(ctx context.Context, bin string, syn *synth, zones []orb.MultiPolygon, qs queries, logf func(string, ...any)) (*engineTimes, error) {
+func benchPostGIS(ctx context.Context, m meter, bin string, syn *synth, zones []orb.MultiPolygon, qs queries, logf func(string, ...any)) (*engineTimes, error) {
 	cl, err := startCluster(ctx, bin)
 	if err != nil {
 		return nil, err
@@ -250,13 +250,13 @@ func benchPostGIS(ctx context.Context, bin string, syn *synth, zones []orb.Multi
 	}
 	n := len(qs.points)
 	r.areaIDs, r.nearestIDs = make([]int, n), make([]int, n)
-	r.area = measure(n, func(i int) { r.areaIDs[i] = one("area", qs.points[i][0], qs.points[i][1]) })
-	r.nearest = measure(n, func(i int) { r.nearestIDs[i] = one("nearest", qs.points[i][0], qs.points[i][1]) })
+	r.area = m.measure(n, func(i int) { r.areaIDs[i] = one("area", qs.points[i][0], qs.points[i][1]) })
+	r.nearest = m.measure(n, func(i int) { r.nearestIDs[i] = one("nearest", qs.points[i][0], qs.points[i][1]) })
 	logf("  points timed")
 	got := make([]int, len(qs.exact))
-	r.exact = measure(len(qs.exact), func(i int) { got[i] = one("address", qs.exact[i].street, qs.exact[i].number) })
+	r.exact = m.measure(len(qs.exact), func(i int) { got[i] = one("address", qs.exact[i].street, qs.exact[i].number) })
 	r.exactHits = hitRate(got, qs.exact)
-	r.typo = measure(len(qs.typo), func(i int) { got[i] = one("address", qs.typo[i].street, qs.typo[i].number) })
+	r.typo = m.measure(len(qs.typo), func(i int) { got[i] = one("address", qs.typo[i].street, qs.typo[i].number) })
 	r.typoHits = hitRate(got, qs.typo)
 	logf("  addresses timed")
 	return &r, qerr
