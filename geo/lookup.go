@@ -249,8 +249,10 @@ func (ix *Index) Lookup(query string) (best []Match, err error) {
 	}
 	// A place name may be part of the street: keep it when that names a
 	// street and dropping it does not.
-	if q0, err := ix.parseQuery(query, false); err == nil && !ix.streetExists(q) && ix.streetExists(q0) {
-		q = q0
+	if !ix.streetExists(q) {
+		if q0, err := ix.parseQuery(query, false); err == nil && ix.streetExists(q0) {
+			q = q0
+		}
 	}
 
 	// Streets, by tier: exact, name without type, near (typos).
@@ -283,6 +285,16 @@ func (ix *Index) Lookup(query string) (best []Match, err error) {
 		byFull := dedupe(ix.fulls.candidates(nil, qStreet, 2))
 		byName := dedupe(ix.names.candidates(append([]int32(nil), ix.irregular...), qName, kName))
 		var buf []int
+		var pStreet, pName bitPattern
+		okStreet, okName := pStreet.init(qStreet), pName.init(qName)
+		dist := func(p *bitPattern, ok bool, q, s []rune, limit int) int {
+			if ok {
+				return p.distance(s, limit)
+			}
+			var d int
+			d, buf = editDistance(q, s, limit, buf)
+			return d
+		}
 		for len(byFull) > 0 || len(byName) > 0 {
 			id := int32(math.MaxInt32)
 			if len(byFull) > 0 {
@@ -293,16 +305,16 @@ func (ix *Index) Lookup(query string) (best []Match, err error) {
 			}
 			st := ix.streets[id]
 			limit := 2
-			if len(ix.names.runes[id]) < 6 {
+			if len(ix.names.runes(id)) < 6 {
 				limit = 1
 			}
 			d, dn := limit+1, limit+1
 			if len(byFull) > 0 && byFull[0] == id {
-				d, buf = editDistance(qStreet, ix.fulls.runes[id], limit, buf)
+				d = dist(&pStreet, okStreet, qStreet, ix.fulls.runes(id), limit)
 				byFull = byFull[1:]
 			}
 			if len(byName) > 0 && byName[0] == id {
-				dn, buf = editDistance(qName, ix.names.runes[id], limit, buf)
+				dn = dist(&pName, okName, qName, ix.names.runes(id), limit)
 				if q.typ != "" && q.typ != st.typ {
 					dn++ // another street type costs one edit
 				}
@@ -325,11 +337,13 @@ func (ix *Index) Lookup(query string) (best []Match, err error) {
 	exact := false
 	if q.number != "" {
 		for _, m := range matches {
-			for _, i := range m.st.addrs {
-				if ix.c.Addresses[i].Number == q.number {
-					add(i, m.score)
-					exact = true
-				}
+			// The street's civics are sorted by number: look it up.
+			k, _ := slices.BinarySearchFunc(m.st.addrs, q.number, func(i int32, n string) int {
+				return compareNumbers(ix.c.Addresses[i].Number, n)
+			})
+			for ; k < len(m.st.addrs) && ix.c.Addresses[m.st.addrs[k]].Number == q.number; k++ {
+				add(m.st.addrs[k], m.score)
+				exact = true
 			}
 		}
 	}

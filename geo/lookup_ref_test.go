@@ -454,13 +454,49 @@ func TestTypoIndexCandidates(t *testing.T) {
 					t.Fatalf("candidates(%q, %d) misses %q", q, k, s)
 				}
 			}
+			bp, ok := newBitPattern([]rune(q))
 			for k := 0; k <= 3; k++ {
 				var got int
 				got, buf = editDistance([]rune(q), []rune(s), k, buf)
 				if w := min(levenshtein(q, s, k), k+1); got != w {
 					t.Fatalf("editDistance(%q, %q, %d) = %d; want %d", q, s, k, got, w)
 				}
+				if got := bp.distance([]rune(s), k); ok && got != min(levenshtein(q, s, k), k+1) {
+					t.Fatalf("bitPattern(%q).distance(%q, %d) = %d; want %d", q, s, k, got, min(levenshtein(q, s, k), k+1))
+				}
 			}
 		}
+	}
+}
+
+// TestBitPatternDistance checks the bit-parallel edit distance against the
+// table on random strings of every length up to 64 runes, ASCII and not.
+func TestBitPatternDistance(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	alphabet := []rune("abcàèéìòù ")
+	word := func(n int) []rune {
+		r := make([]rune, n)
+		for i := range r {
+			r[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		return r
+	}
+	for range 3000 {
+		a := word(rng.IntN(65))
+		b := word(rng.IntN(70))
+		if rng.IntN(2) == 0 {
+			b = []rune(mutate(rng, string(a), rng.IntN(6)))
+		}
+		p, ok := newBitPattern(a)
+		if !ok {
+			t.Fatalf("newBitPattern(%d runes) refused", len(a))
+		}
+		want := levenshtein(string(a), string(b), 1000)
+		if got := p.distance(b, 1000); got != want {
+			t.Fatalf("distance(%q, %q) = %d; want %d", string(a), string(b), got, want)
+		}
+	}
+	if _, ok := newBitPattern(make([]rune, 65)); ok {
+		t.Error("newBitPattern(65 runes) accepted")
 	}
 }

@@ -24,15 +24,25 @@ import (
 // are always candidates.
 //
 // A bigram signature: each string's padded bigrams hashed to one bit of
-// 128. An edit removes and adds at most four distinct bigrams, so strings
-// within k edits differ in at most 4k bits; strings that share a segment
-// but little else (two streets named after the same person) differ in
-// more.
+// 128. An edit takes at most two distinct bigrams from a string and adds
+// at most two, so each of two strings within k edits has at most 2k bits
+// the other lacks; strings that share a segment but little else (two
+// streets named after the same person) have more.
 type typoIndex struct {
-	runes [][]rune    // the strings, by id
+	flat  []rune      // the strings' runes, one after the other
+	ends  []int32     // where string id's runes end in flat
 	sigs  []signature // their bigram signatures, by id
 	segs  segTable    // segment hash -> ids
 	short []int32     // strings of fewer than typoMaxEdits+1 runes
+}
+
+// runes returns string id.
+func (t *typoIndex) runes(id int32) []rune {
+	start := int32(0)
+	if id > 0 {
+		start = t.ends[id-1]
+	}
+	return t.flat[start:t.ends[id]:t.ends[id]]
 }
 
 const (
@@ -42,9 +52,12 @@ const (
 )
 
 // segmentCount is how many segments a string of n runes is cut into: one
-// per three runes, at least typoMaxEdits+1 and at most typoMaxSegment.
+// per two runes, at least typoMaxEdits+1 and at most typoMaxSegment.
+// (More, shorter segments leave more to choose the rarest from, and fewer
+// strings to check on a street name with a common word in it; this count
+// checked the fewest on the benchmark's register.)
 func segmentCount(n int) int {
-	return min(max(n/3, typoMaxEdits+1), typoMaxSegment)
+	return min(max(n/2, typoMaxEdits+1), typoMaxSegment)
 }
 
 // segment returns where segment i of the m segments of a string of n runes
@@ -96,42 +109,55 @@ func signatureOf(r []rune) signature {
 	return sig
 }
 
-// differ returns how many bits a and b differ in.
-func (a signature) differ(b signature) int {
-	return bits.OnesCount64(a[0]^b[0]) + bits.OnesCount64(a[1]^b[1])
+// near reports whether strings with signatures a and b may be within k
+// edits: each holds at most 2k bits the other lacks. (An edit takes at
+// most two distinct bigrams from a string; a bit one string lacks stands
+// for at least one bigram that it lacks.)
+func (a signature) near(b signature, k int) bool {
+	return bits.OnesCount64(a[0]&^b[0])+bits.OnesCount64(a[1]&^b[1]) <= 2*k &&
+		bits.OnesCount64(b[0]&^a[0])+bits.OnesCount64(b[1]&^a[1]) <= 2*k
 }
 
-// segTable maps segment hashes to the ids of the strings holding them:
-// open addressing over a power-of-two table, the ids of all segments in
-// one array.
+// segTable maps segment hashes to the strings holding them: open
+// addressing over a power-of-two table, the entries of all segments in one
+// array. An entry carries its string's signature, so that filtering a
+// segment's strings reads that array in order rather than looking each
+// string up.
 type segTable struct {
-	keys  []uint64 // 0: empty (a hash of 0 is stored as 1)
-	spans []uint32 // per slot: where its ids start in ids
-	ends  []uint32 // and end
-	ids   []int32
+	keys    []uint64 // 0: empty (a hash of 0 is stored as 1)
+	spans   []uint32 // per slot: where its entries start in entries
+	ends    []uint32 // and end
+	entries []segEntry
 }
 
-func newSegTable(entries map[uint64][]int32) segTable {
+type segEntry struct {
+	sig signature
+	id  int32
+}
+
+func newSegTable(segs map[uint64][]int32, sigs []signature) segTable {
 	size := 1
-	for size < 2*len(entries) {
+	for size < 2*len(segs) {
 		size *= 2
 	}
 	t := segTable{keys: make([]uint64, size), spans: make([]uint32, size), ends: make([]uint32, size)}
-	for h, ids := range entries {
+	for h, ids := range segs {
 		h = max(h, 1)
 		slot := h & uint64(size-1)
 		for t.keys[slot] != 0 {
 			slot = (slot + 1) & uint64(size-1)
 		}
 		t.keys[slot] = h
-		t.spans[slot] = uint32(len(t.ids))
-		t.ids = append(t.ids, ids...)
-		t.ends[slot] = uint32(len(t.ids))
+		t.spans[slot] = uint32(len(t.entries))
+		for _, id := range ids {
+			t.entries = append(t.entries, segEntry{sigs[id], id})
+		}
+		t.ends[slot] = uint32(len(t.entries))
 	}
 	return t
 }
 
-func (t *segTable) get(h uint64) []int32 {
+func (t *segTable) get(h uint64) []segEntry {
 	if len(t.keys) == 0 {
 		return nil
 	}
@@ -140,7 +166,7 @@ func (t *segTable) get(h uint64) []int32 {
 	for slot := h & mask; ; slot = (slot + 1) & mask {
 		switch t.keys[slot] {
 		case h:
-			return t.ids[t.spans[slot]:t.ends[slot]]
+			return t.entries[t.spans[slot]:t.ends[slot]]
 		case 0:
 			return nil
 		}
@@ -148,11 +174,14 @@ func (t *segTable) get(h uint64) []int32 {
 }
 
 func newTypoIndex(strs []string) *typoIndex {
-	t := &typoIndex{runes: make([][]rune, len(strs)), sigs: make([]signature, len(strs))}
+	t := &typoIndex{ends: make([]int32, len(strs)), sigs: make([]signature, len(strs))}
 	segs := make(map[uint64][]int32, 4*len(strs))
 	for id, s := range strs {
-		r := []rune(s)
-		t.runes[id], t.sigs[id] = r, signatureOf(r)
+		start := len(t.flat)
+		t.flat = append(t.flat, []rune(s)...)
+		t.ends[id] = int32(len(t.flat))
+		r := t.flat[start:]
+		t.sigs[id] = signatureOf(r)
 		n := len(r)
 		if n < typoMaxEdits+1 {
 			t.short = append(t.short, int32(id))
@@ -167,7 +196,7 @@ func newTypoIndex(strs []string) *typoIndex {
 			}
 		}
 	}
-	t.segs = newSegTable(segs)
+	t.segs = newSegTable(segs, t.sigs)
 	return t
 }
 
@@ -177,19 +206,19 @@ func newTypoIndex(strs []string) *typoIndex {
 func (t *typoIndex) candidates(dst []int32, q []rune, k int) []int32 {
 	qn := len(q)
 	qsig := signatureOf(q)
-	keep := func(id int32) bool { return t.sigs[id].differ(qsig) <= 4*k }
+	keep := func(id int32) bool { return t.sigs[id].near(qsig, k) }
 	for _, id := range t.short {
-		if d := len(t.runes[id]) - qn; -k <= d && d <= k && keep(id) {
+		if d := len(t.runes(id)) - qn; -k <= d && d <= k && keep(id) {
 			dst = append(dst, id)
 		}
 	}
-	var found [typoMaxSegment][typoShifts][]int32
+	var found [typoMaxSegment][typoShifts][]segEntry
 	var order [typoMaxSegment]int
 	var size [typoMaxSegment]int
 	for n := max(typoMaxEdits+1, qn-k); n <= qn+k; n++ {
 		m := segmentCount(n)
 		for i := range m {
-			found[i], size[i], order[i] = [typoShifts][]int32{}, 0, i
+			found[i], size[i], order[i] = [typoShifts][]segEntry{}, 0, i
 			st, l := segment(n, m, i)
 			for pos := max(0, st-k); pos <= st+k && pos+l <= qn; pos++ {
 				ids := t.segs.get(segHash(n, i, q[pos:pos+l]))
@@ -200,10 +229,10 @@ func (t *typoIndex) candidates(dst []int32, q []rune, k int) []int32 {
 		// m-k segments are intact: any k+1 of them hold one.
 		slices.SortFunc(order[:m], func(a, b int) int { return size[a] - size[b] })
 		for _, i := range order[:k+1] {
-			for _, ids := range found[i] {
-				for _, id := range ids {
-					if keep(id) {
-						dst = append(dst, id)
+			for _, entries := range found[i] {
+				for _, e := range entries {
+					if e.sig.near(qsig, k) {
+						dst = append(dst, e.id)
 					}
 				}
 			}
@@ -262,4 +291,92 @@ func editDistance(a, b []rune, max int, buf []int) (int, []int) {
 		prev, cur = cur, prev
 	}
 	return min(prev[len(b)], inf), buf
+}
+
+// bitPattern is a query prepared for Myers' bit-parallel edit distance
+// (Myers, JACM 1999, in the global form of Hyyrö 2001): a word of bits per
+// text rune computes a column of the edit-distance table at once, so the
+// distance to a string of n runes costs n steps of a few word operations.
+// Queries of at most 64 runes only.
+type bitPattern struct {
+	m     int
+	ascii [128]uint64 // per rune: the positions of the query holding it
+	other []runeMask  // the same for runes beyond ASCII
+}
+
+type runeMask struct {
+	r    rune
+	mask uint64
+}
+
+// newBitPattern prepares q; ok is false when q is longer than 64 runes.
+func newBitPattern(q []rune) (p *bitPattern, ok bool) {
+	p = new(bitPattern)
+	return p, p.init(q)
+}
+
+// init prepares p (zero) for q; it returns false when q is longer than 64
+// runes.
+func (p *bitPattern) init(q []rune) bool {
+	if len(q) > 64 {
+		return false
+	}
+	p.m = len(q)
+	for i, r := range q {
+		if r >= 0 && r < 128 {
+			p.ascii[r] |= 1 << i
+			continue
+		}
+		k := slices.IndexFunc(p.other, func(o runeMask) bool { return o.r == r })
+		if k < 0 {
+			p.other = append(p.other, runeMask{r: r})
+			k = len(p.other) - 1
+		}
+		p.other[k].mask |= 1 << i
+	}
+	return true
+}
+
+func (p *bitPattern) eq(r rune) uint64 {
+	if r >= 0 && r < 128 {
+		return p.ascii[r]
+	}
+	for _, o := range p.other {
+		if o.r == r {
+			return o.mask
+		}
+	}
+	return 0
+}
+
+// distance returns the edit distance between the query and s if it is at
+// most max, or max+1.
+func (p *bitPattern) distance(s []rune, max int) int {
+	if d := p.m - len(s); d > max || -d > max {
+		return max + 1
+	}
+	if p.m == 0 {
+		return min(len(s), max+1)
+	}
+	high := uint64(1) << (p.m - 1)
+	pv, mv := ^uint64(0), uint64(0)
+	score := p.m
+	for _, r := range s {
+		eq := p.eq(r)
+		xv := eq | mv
+		xh := (((eq & pv) + pv) ^ pv) | eq
+		ph := mv | ^(xh | pv)
+		mh := pv & xh
+		switch {
+		case ph&high != 0:
+			score++
+		case mh&high != 0:
+			score--
+		}
+		ph = ph<<1 | 1 // the table's first row grows by one a column
+		mh <<= 1
+		pv = mh | ^(xv | ph)
+		mv = ph & xv
+	}
+	return min(score, max+1)
 }
